@@ -1,0 +1,12 @@
+//! Classic augmentation: the baseline every synthetic source must beat. Pure, seeded image functions ([`ops`]),
+//! ops as printable values ([`pipeline`]), and the run that writes an expanded dataset ([`run`]).
+
+pub mod config;
+pub mod ops;
+pub mod pipeline;
+pub mod run;
+
+pub use config::AugmentConfig;
+pub use ops::Fill;
+pub use pipeline::{OP_HELP, OpKind, OpSpec, Pipeline, Transform, apply_all};
+pub use run::{AugmentSummary, augment_images};

@@ -1,0 +1,92 @@
+//! The thin glue between the command line and the library: one function per command that reads flags and config,
+//! calls the capability, and prints a summary.
+
+mod augment;
+mod datasets;
+
+use serde::Serialize;
+
+use crate::cli::{Cli, Command, DataArgs};
+use crate::dataset::{Dataset, LoadOptions, ResizePolicy, SplitConfig, load_dataset};
+use crate::error::SynthError;
+
+/// How a command reports: quiet bars, JSON summary.
+#[derive(Clone, Copy, Debug)]
+pub struct Ui {
+    pub quiet: bool,
+    pub json: bool,
+}
+
+impl Ui {
+    /// Prints the run's summary: one JSON object with `--json`, the human text otherwise.
+    pub fn summary<S: Serialize>(&self, summary: &S, human: &str) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string(summary)?);
+        } else {
+            println!("{human}");
+        }
+        Ok(())
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let ui = Ui {
+        quiet: cli.quiet,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Augment(args) => augment::run(args, ui),
+        Command::Datasets(args) => datasets::run(args, ui),
+    }
+}
+
+/// Applies the shared data flags over a config's dataset, resize and split settings.
+pub(crate) fn apply_data_args(args: &DataArgs, dataset: &mut String, resize: &mut String, split: &mut SplitConfig) {
+    if let Some(d) = &args.dataset {
+        *dataset = d.clone();
+    }
+    if let Some(r) = &args.resize {
+        *resize = r.clone();
+    }
+    if let Some(v) = args.val {
+        split.val = v;
+    }
+    if let Some(t) = args.test {
+        split.test = t;
+    }
+    if let Some(s) = args.split_seed {
+        split.seed = s;
+    }
+}
+
+/// Parses a resize policy string into a load option.
+pub(crate) fn load_options(resize: &str) -> Result<LoadOptions, SynthError> {
+    let resize: ResizePolicy = resize
+        .parse()
+        .map_err(|e: String| SynthError::bad_input(format!("--resize: {e}")))?;
+    Ok(LoadOptions { resize })
+}
+
+/// Loads the dataset a command names.
+pub(crate) fn load(spec: &str, resize: &str) -> Result<Dataset, SynthError> {
+    load_dataset(spec, &load_options(resize)?)
+}
+
+/// A file-name-safe short name for a dataset spec (its last path component without extensions).
+pub(crate) fn dataset_slug(spec: &str) -> String {
+    let last = std::path::Path::new(spec)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| spec.into());
+    let stem = last.split('.').next().unwrap_or("data");
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

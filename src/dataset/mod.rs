@@ -1,0 +1,121 @@
+//! The currency every command trades in: a labelled image dataset, how to load one (bundled names, ImageFolder
+//! trees, IDX, CSV, CIFAR-10 binaries), how to split it, and how to write an expanded dataset.
+
+mod builtin;
+mod cifar;
+mod csv;
+mod idx;
+mod image;
+mod imagefolder;
+mod load;
+pub mod manifest;
+pub mod split;
+pub mod tensor;
+pub mod writer;
+
+pub use self::image::{Image, image_grid, quantize};
+pub use builtin::{BUNDLED, BundledInfo, bundled};
+pub use cifar::{encode_cifar_record, read_cifar_batch};
+pub use csv::read_csv;
+pub use idx::{read_idx_images, read_idx_labels};
+pub use imagefolder::read_image_folder;
+pub use load::{LoadOptions, ResizePolicy, load_dataset};
+pub use manifest::{ManifestEntry, Origin, SourceKind};
+pub use split::{Split, SplitConfig, SplitName};
+pub use writer::ExpandedWriter;
+
+use crate::error::{Result, SynthError};
+
+/// One labelled image. `id` is stable for a given dataset (an index like `00042`, or a path relative to an
+/// ImageFolder root), so splits and manifests can name images.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub id: String,
+    pub image: Image,
+    pub label: usize,
+}
+
+/// A labelled image dataset: samples plus the class names their labels index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// How the user named it (`mnist`, or the path they gave); recorded in origin.json.
+    pub name: String,
+    pub classes: Vec<String>,
+    pub samples: Vec<Sample>,
+}
+
+impl Dataset {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// Images per class, indexed like `classes`.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes.len()];
+        for s in &self.samples {
+            counts[s.label] += 1;
+        }
+        counts
+    }
+
+    /// The common `(channels, height, width)`, or `None` when images differ.
+    pub fn uniform_shape(&self) -> Option<(usize, usize, usize)> {
+        let first = self.samples.first()?.image.shape();
+        self.samples.iter().all(|s| s.image.shape() == first).then_some(first)
+    }
+
+    /// The common shape, or a bad-input error that names two differing images and the way out.
+    pub fn require_uniform_shape(&self) -> Result<(usize, usize, usize)> {
+        let first = self
+            .samples
+            .first()
+            .ok_or_else(|| SynthError::bad_input(format!("dataset {} has no images", self.name)))?;
+        match self.samples.iter().find(|s| s.image.shape() != first.image.shape()) {
+            None => Ok(first.image.shape()),
+            Some(other) => Err(SynthError::bad_input(format!(
+                "dataset {} has mixed image sizes ({} is {}, {} is {}); pass --resize WxH",
+                self.name,
+                first.id,
+                shape_text(first.image.shape()),
+                other.id,
+                shape_text(other.image.shape())
+            ))),
+        }
+    }
+
+    /// A dataset with only the given sample indices, in that order.
+    pub fn subset(&self, indices: &[usize]) -> Dataset {
+        Dataset {
+            name: self.name.clone(),
+            classes: self.classes.clone(),
+            samples: indices.iter().map(|&i| self.samples[i].clone()).collect(),
+        }
+    }
+}
+
+/// `28x28x1`-style text for a `(channels, height, width)` shape.
+pub fn shape_text((c, h, w): (usize, usize, usize)) -> String {
+    format!("{w}x{h}x{c}")
+}
+
+/// Decompresses gzip data when it starts with the gzip magic, so every loader takes plain or `.gz` files.
+pub fn maybe_gunzip(bytes: Vec<u8>) -> std::io::Result<Vec<u8>> {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)?;
+        Ok(out)
+    } else {
+        Ok(bytes)
+    }
+}
+
+/// Class names `0`..`n-1`, for formats that only store label numbers.
+pub fn numbered_classes(n: usize) -> Vec<String> {
+    (0..n).map(|i| i.to_string()).collect()
+}

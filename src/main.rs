@@ -1,0 +1,20 @@
+//! The `synth` binary: parse, run, and map failures to exit codes (0 ok, 2 bad input, 1 internal error).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use synth::SynthError;
+
+fn main() -> ExitCode {
+    let cli = synth::cli::Cli::parse();
+    match synth::commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let bad_input = err
+                .chain()
+                .any(|e| e.downcast_ref::<SynthError>().is_some_and(SynthError::is_bad_input));
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Helpers for driving the real `synth` binary.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `synth` with these arguments from the repository root, with no stdin and progress bars off.
+pub fn synth(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synth"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the synth binary runs")
+}
+
+/// Stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Asserts a failure with exit code 2, a one-line message containing `needle`, and no panic.
+pub fn assert_bad_input(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "expected exit 2, stderr: {err}");
+    assert!(err.contains(needle), "stderr should mention '{needle}': {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+/// Every file below `dir` (recursively), or none when it does not exist.
+pub fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_below(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Writes a grey PNG of `w x h` filled with `v`.
+pub fn write_png(path: &Path, w: u32, h: u32, v: u8) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::GrayImage::from_pixel(w, h, image::Luma([v])).save(path).unwrap();
+}
