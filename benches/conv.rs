@@ -10,7 +10,9 @@ use burn::tensor::Distribution;
 
 fn bench(name: &str, batch: usize, channels: [usize; 2], side: usize) {
     let device = synth::backend::autodiff_device();
-    let conv = Conv2dConfig::new(channels, [3, 3]).with_padding(PaddingConfig2d::Same).init(&device);
+    let conv = Conv2dConfig::new(channels, [3, 3])
+        .with_padding(PaddingConfig2d::Same)
+        .init(&device);
     let x = Tensor::<4>::random([batch, channels[0], side, side], Distribution::Default, &device).require_grad();
     let times = harness::time_ms(2, 9, || {
         let loss = conv.forward(x.clone()).sum();

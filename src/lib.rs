@@ -6,6 +6,7 @@
 
 pub mod augment;
 pub mod backend;
+pub mod classifier;
 pub mod cli;
 pub mod commands;
 pub mod config;

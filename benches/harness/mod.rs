@@ -23,7 +23,9 @@ pub fn time_ms(warmup: usize, runs: usize, mut f: impl FnMut()) -> Vec<f64> {
 /// Prints one result line: name, median, min, max, and the ratio to a reference figure when one is given.
 pub fn report(name: &str, times: &[f64], reference_ms: Option<f64>) {
     let median = times[times.len() / 2];
-    let ratio = reference_ms.map(|r| format!("  ratio to PyTorch 2 threads ({r} ms): {:.2}x", median / r)).unwrap_or_default();
+    let ratio = reference_ms
+        .map(|r| format!("  ratio to PyTorch 2 threads ({r} ms): {:.2}x", median / r))
+        .unwrap_or_default();
     println!(
         "{name:<40} median {median:>9.1} ms  min {:>9.1}  max {:>9.1}  (n={}){ratio}",
         times[0],

@@ -1,0 +1,99 @@
+//! `synth classifier`'s configuration: configs/classifier.toml holds exactly these defaults.
+
+use serde::{Deserialize, Serialize};
+
+use super::model::BackboneKind;
+use crate::dataset::SplitConfig;
+use crate::error::{Result, SynthError};
+
+/// Every setting of a classifier fit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierConfig {
+    /// Bundled dataset name or path.
+    pub dataset: String,
+    /// `keep`, `N` or `WxH`, applied when loading.
+    pub resize: String,
+    pub split: SplitConfig,
+    /// Training images per class taken from the train split (0 = all), drawn with `seed`.
+    pub per_class: usize,
+    pub backbone: BackboneKind,
+    /// VGG16 weights (torchvision layout, .safetensors or .pth); empty = the bundled ImageNet weights.
+    pub backbone_weights: String,
+    /// Side VGG16 inputs are resized to (the cnn uses the dataset's own size).
+    pub input_size: usize,
+    /// Early VGG blocks that are never trained; their outputs are computed once per image and cached.
+    pub freeze_blocks: usize,
+    /// Top VGG blocks unfrozen in phase 2 (fine-tuning).
+    pub finetune_blocks: usize,
+    /// Phase 1 (head, or the whole cnn) learning rate (Adam).
+    pub head_lr: f64,
+    /// Phase 2 (fine-tuning) learning rate (Adam).
+    pub finetune_lr: f64,
+    /// Maximum epochs of phase 1.
+    pub head_epochs: usize,
+    /// Maximum epochs of phase 2 (0 skips fine-tuning).
+    pub finetune_epochs: usize,
+    /// Epochs without a better validation accuracy before a phase stops; the best weights are restored.
+    pub patience: usize,
+    pub batch_size: usize,
+    /// Dropout before the last linear layer.
+    pub dropout: f64,
+    /// Hidden units of the cnn head.
+    pub cnn_hidden: usize,
+    /// Seed of initialisation, shuffling, dropout and the per-class draw.
+    pub seed: u64,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        ClassifierConfig {
+            dataset: "mnist".into(),
+            resize: "keep".into(),
+            split: SplitConfig::default(),
+            per_class: 0,
+            backbone: BackboneKind::Vgg16,
+            backbone_weights: String::new(),
+            input_size: 32,
+            freeze_blocks: 4,
+            finetune_blocks: 1,
+            head_lr: 1e-3,
+            finetune_lr: 1e-4,
+            head_epochs: 20,
+            finetune_epochs: 10,
+            patience: 3,
+            batch_size: 64,
+            dropout: 0.5,
+            cnn_hidden: 128,
+            seed: 0,
+        }
+    }
+}
+
+impl ClassifierConfig {
+    /// Refuses settings that cannot work, naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(SynthError::bad_input(m));
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout {} must be in [0, 1)", self.dropout));
+        }
+        if self.backbone == BackboneKind::Vgg16 {
+            if self.freeze_blocks > 5 || self.finetune_blocks > 5 {
+                return bad("freeze_blocks and finetune_blocks must be in 0..=5 for vgg16".into());
+            }
+            if self.input_size < 32 {
+                return bad(format!(
+                    "input_size {} is too small for VGG16's five pooling stages (>= 32)",
+                    self.input_size
+                ));
+            }
+        }
+        if !(self.head_lr > 0.0 && self.finetune_lr > 0.0) {
+            return bad("learning rates must be positive".into());
+        }
+        self.split.validate()
+    }
+}

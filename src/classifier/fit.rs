@@ -1,0 +1,312 @@
+//! Fitting the classifier: frozen-prefix features computed once and cached, then phase 1 (the head, on cached final
+//! features; or the whole net for a backbone trained from scratch) and phase 2 (the top blocks at a low learning rate),
+//! each with early stopping on validation accuracy that restores the best weights.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use super::config::ClassifierConfig;
+use super::model::Classifier;
+use crate::dataset::Image;
+use crate::dataset::tensor::{images_to_tensor, tensor_values};
+use crate::error::{Result, SynthError};
+use crate::telemetry::{EventLog, progress_bar};
+
+/// Images ready for the network: resized, stacked on the inference device, with their labels.
+#[derive(Clone, Debug)]
+pub struct PreparedSet {
+    /// `[n, channels, side, side]` in [0, 1], on the inference device.
+    pub images: Tensor<4>,
+    pub labels: Vec<usize>,
+}
+
+impl PreparedSet {
+    /// Resizes (when `side` is given) and stacks the images.
+    pub fn new(images: &[&Image], labels: Vec<usize>, side: Option<usize>, device: &Device) -> Result<PreparedSet> {
+        let resized: Vec<Image> = match side {
+            Some(s) => images.iter().map(|i| i.resize(s, s)).collect(),
+            None => images.iter().map(|i| (*i).clone()).collect(),
+        };
+        let refs: Vec<&Image> = resized.iter().collect();
+        Ok(PreparedSet {
+            images: images_to_tensor(&refs, device)?,
+            labels,
+        })
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// One epoch's numbers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub phase: usize,
+    pub epoch: usize,
+    pub train_loss: f32,
+    pub train_accuracy: f32,
+    pub val_accuracy: f32,
+}
+
+/// What a fit did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FitReport {
+    pub history: Vec<EpochStats>,
+    /// Validation accuracy of the returned (best) weights.
+    pub best_val_accuracy: f32,
+    /// (phase, epoch) of the returned weights.
+    pub best_epoch: (usize, usize),
+    /// Images passed through the frozen backbone prefix (each image once).
+    pub frozen_passes: usize,
+    /// Block after which features were cached.
+    pub cache_block: usize,
+}
+
+/// How a fit reports while it runs.
+pub struct FitMonitor<'a> {
+    pub quiet: bool,
+    pub log: Option<&'a mut EventLog>,
+}
+
+/// Runs the blocks `0..to` of the inference copy of the model over a set, batch by batch.
+fn frozen_features(model: &Classifier, images: &Tensor<4>, to: usize, batch: usize) -> Tensor<4> {
+    let n = images.dims()[0];
+    let chunks: Vec<Tensor<4>> = (0..n)
+        .step_by(batch)
+        .map(|start| model.features(images.clone().slice(start..(start + batch).min(n)), to))
+        .collect();
+    Tensor::cat(chunks, 0)
+}
+
+/// Continues cached features through blocks `from..to` (inference, no gradients).
+fn advance(model: &Classifier, features: &Tensor<4>, from: usize, to: usize, batch: usize) -> Tensor<4> {
+    let n = features.dims()[0];
+    let chunks: Vec<Tensor<4>> = (0..n)
+        .step_by(batch)
+        .map(|s| {
+            model
+                .backbone
+                .forward_blocks(features.clone().slice(s..(s + batch).min(n)), from, to)
+        })
+        .collect();
+    Tensor::cat(chunks, 0)
+}
+
+/// Predicted classes from features after block `from`.
+pub fn predict_from(model: &Classifier, features: &Tensor<4>, from: usize, batch: usize) -> Result<Vec<usize>> {
+    let n = features.dims()[0];
+    let to = model.backbone.num_blocks();
+    let mut out = Vec::with_capacity(n);
+    for s in (0..n).step_by(batch) {
+        let logits = model.forward_from(features.clone().slice(s..(s + batch).min(n)), from, to);
+        out.extend(argmax_rows(logits)?);
+    }
+    Ok(out)
+}
+
+/// Row-wise argmax of a `[batch, classes]` tensor.
+pub fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>> {
+    let classes = logits.dims()[1];
+    let values = tensor_values(logits)?;
+    Ok(values
+        .chunks_exact(classes)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .0
+        })
+        .collect())
+}
+
+/// Fraction of equal entries.
+pub fn accuracy(predicted: &[usize], labels: &[usize]) -> f32 {
+    if labels.is_empty() {
+        return 0.0;
+    }
+    predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f32 / labels.len() as f32
+}
+
+/// One phase: train blocks `from..` and the head on cached features, early-stopping on validation accuracy.
+struct Phase<'a> {
+    index: usize,
+    from: usize,
+    lr: f64,
+    epochs: usize,
+    train: &'a Tensor<4>,
+    val: &'a Tensor<4>,
+}
+
+/// Fits `model` (on the autodiff device) to `train`, validating on `val`. `pretrained` selects the two-phase
+/// transfer schedule; otherwise one phase trains everything. Returns the best weights found.
+pub fn fit(
+    model: Classifier,
+    train: &PreparedSet,
+    val: &PreparedSet,
+    config: &ClassifierConfig,
+    pretrained: bool,
+    monitor: &mut FitMonitor,
+) -> Result<(Classifier, FitReport)> {
+    if train.is_empty() || val.is_empty() {
+        return Err(SynthError::bad_input("the train and validation sets must not be empty"));
+    }
+    let nb = model.backbone.num_blocks();
+    let bs = config.batch_size;
+    let finetune = pretrained && config.finetune_epochs > 0 && config.finetune_blocks > 0;
+    let cache_block = match (pretrained, finetune) {
+        (false, _) => 0,
+        (true, true) => config.freeze_blocks.max(nb - config.finetune_blocks.min(nb)),
+        (true, false) => nb,
+    };
+    let frozen = model.valid();
+    let train_cache = frozen_features(&frozen, &train.images, cache_block, bs);
+    let val_cache = frozen_features(&frozen, &val.images, cache_block, bs);
+    let mut report = FitReport {
+        history: Vec::new(),
+        best_val_accuracy: 0.0,
+        best_epoch: (0, 0),
+        frozen_passes: if cache_block > 0 { train.len() + val.len() } else { 0 },
+        cache_block,
+    };
+    let mut model = model;
+    if pretrained {
+        let train_top = advance(&frozen, &train_cache, cache_block, nb, bs);
+        let val_top = advance(&frozen, &val_cache, cache_block, nb, bs);
+        let head = Phase {
+            index: 1,
+            from: nb,
+            lr: config.head_lr,
+            epochs: config.head_epochs,
+            train: &train_top,
+            val: &val_top,
+        };
+        model = run_phase(model, &head, train, val, config, monitor, &mut report)?;
+        if finetune {
+            let tune = Phase {
+                index: 2,
+                from: cache_block,
+                lr: config.finetune_lr,
+                epochs: config.finetune_epochs,
+                train: &train_cache,
+                val: &val_cache,
+            };
+            model = run_phase(model, &tune, train, val, config, monitor, &mut report)?;
+        }
+    } else {
+        let all = Phase {
+            index: 1,
+            from: 0,
+            lr: config.head_lr,
+            epochs: config.head_epochs,
+            train: &train_cache,
+            val: &val_cache,
+        };
+        model = run_phase(model, &all, train, val, config, monitor, &mut report)?;
+    }
+    Ok((model, report))
+}
+
+fn run_phase(
+    mut model: Classifier,
+    phase: &Phase,
+    train: &PreparedSet,
+    val: &PreparedSet,
+    config: &ClassifierConfig,
+    monitor: &mut FitMonitor,
+    report: &mut FitReport,
+) -> Result<Classifier> {
+    let device = model.head.output.weight.device();
+    let nb = model.backbone.num_blocks();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut optim = AdamConfig::new().init();
+    let mut best = (
+        model.clone(),
+        predict_accuracy(&model, phase, val, config)?,
+        report.history.len(),
+    );
+    if phase.index == 1 || report.history.is_empty() {
+        report.best_val_accuracy = best.1;
+    }
+    let steps = phase.epochs * train.len().div_ceil(config.batch_size);
+    let bar = progress_bar(steps as u64, &format!("phase {}", phase.index), monitor.quiet);
+    let mut since_best = 0;
+    for epoch in 0..phase.epochs {
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut crate::seed::rng(crate::seed::derive(
+            config.seed,
+            &[phase.index as u64, epoch as u64],
+        )));
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for batch in order.chunks(config.batch_size) {
+            let idx = Tensor::<1, Int>::from_data(
+                TensorData::new(batch.iter().map(|&i| i as i64).collect::<Vec<_>>(), [batch.len()]),
+                &phase.train.device(),
+            );
+            let labels: Vec<usize> = batch.iter().map(|&i| train.labels[i]).collect();
+            let x = phase.train.clone().select(0, idx);
+            let logits = model.forward_from(x, phase.from, nb);
+            let targets = crate::dataset::tensor::labels_to_tensor(&labels, &device);
+            let loss = loss_fn.forward(logits.clone(), targets);
+            let loss_value = tensor_values(loss.clone())?[0];
+            if !loss_value.is_finite() {
+                return Err(SynthError::internal(format!(
+                    "training loss became {loss_value} in phase {}",
+                    phase.index
+                )));
+            }
+            loss_sum += loss_value as f64 * batch.len() as f64;
+            correct += argmax_rows(logits.inner())?
+                .iter()
+                .zip(&labels)
+                .filter(|(p, l)| p == l)
+                .count();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(phase.lr, model, grads);
+            bar.inc(1);
+        }
+        let val_accuracy = predict_accuracy(&model, phase, val, config)?;
+        let stats = EpochStats {
+            phase: phase.index,
+            epoch,
+            train_loss: (loss_sum / train.len() as f64) as f32,
+            train_accuracy: correct as f32 / train.len() as f32,
+            val_accuracy,
+        };
+        bar.set_message(format!("loss {:.4} val acc {:.4}", stats.train_loss, val_accuracy));
+        if let Some(log) = monitor.log.as_deref_mut() {
+            let step = report.history.len();
+            log.scalar("classifier/train_loss", stats.train_loss, step);
+            log.scalar("classifier/train_accuracy", stats.train_accuracy, step);
+            log.scalar("classifier/val_accuracy", val_accuracy, step);
+        }
+        report.history.push(stats);
+        if val_accuracy > best.1 {
+            best = (model.clone(), val_accuracy, report.history.len() - 1);
+            report.best_val_accuracy = val_accuracy;
+            report.best_epoch = (phase.index, epoch);
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= config.patience.max(1) {
+                break;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(best.0)
+}
+
+fn predict_accuracy(model: &Classifier, phase: &Phase, val: &PreparedSet, config: &ClassifierConfig) -> Result<f32> {
+    let predicted = predict_from(&model.valid(), phase.val, phase.from, config.batch_size)?;
+    Ok(accuracy(&predicted, &val.labels))
+}

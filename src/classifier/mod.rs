@@ -1,0 +1,16 @@
+//! The bundled transfer-learning classifier, the instrument that measures every augmentation gain: a pretrained
+//! VGG16 (or a small CNN from scratch), early blocks frozen and cached, a new head, two-phase fine-tuning with early
+//! stopping.
+
+pub mod checkpoint;
+pub mod cnn;
+pub mod config;
+pub mod fit;
+pub mod model;
+pub mod vgg;
+
+pub use checkpoint::{Checkpoint, build_model};
+pub use config::ClassifierConfig;
+pub use fit::{FitMonitor, FitReport, PreparedSet, accuracy, argmax_rows, fit};
+pub use model::{Backbone, BackboneKind, Classifier, Head};
+pub use vgg::{Tap, Vgg16};

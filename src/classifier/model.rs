@@ -1,0 +1,149 @@
+//! The classifier: a backbone split into blocks (so a frozen prefix can be cached) and a new head.
+
+use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, Relu};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::cnn::{CNN_BLOCKS, CNN_CHANNELS, SmallCnn};
+use super::vgg::{VGG16_BLOCKS, Vgg16, preprocess};
+
+/// Which backbone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackboneKind {
+    /// VGG16 with ImageNet weights: transfer learning.
+    Vgg16,
+    /// The small CNN, from scratch.
+    Cnn,
+}
+
+impl std::fmt::Display for BackboneKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackboneKind::Vgg16 => "vgg16",
+            BackboneKind::Cnn => "cnn",
+        })
+    }
+}
+
+/// A backbone as a sequence of blocks.
+#[derive(Module, Debug)]
+pub enum Backbone {
+    Vgg16(Vgg16),
+    Cnn(SmallCnn),
+}
+
+impl Backbone {
+    /// Number of blocks.
+    pub fn num_blocks(&self) -> usize {
+        match self {
+            Backbone::Vgg16(_) => VGG16_BLOCKS,
+            Backbone::Cnn(_) => CNN_BLOCKS,
+        }
+    }
+
+    /// Channels of the last block's output.
+    pub fn out_channels(&self) -> usize {
+        match self {
+            Backbone::Vgg16(_) => 512,
+            Backbone::Cnn(_) => CNN_CHANNELS,
+        }
+    }
+
+    /// Maps [0, 1] images to the backbone's input convention (VGG: RGB 0..255 minus the ImageNet mean).
+    pub fn preprocess(&self, images: Tensor<4>) -> Tensor<4> {
+        match self {
+            Backbone::Vgg16(_) => preprocess(images),
+            Backbone::Cnn(_) => images,
+        }
+    }
+
+    /// Runs blocks `from..to`.
+    pub fn forward_blocks(&self, x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
+        match self {
+            Backbone::Vgg16(v) => v.forward_blocks(x, from, to),
+            Backbone::Cnn(c) => c.forward_blocks(x, from, to),
+        }
+    }
+}
+
+/// The new head. VGG: global average pooling, dropout, linear (the Keras transfer-learning head). CNN: flatten,
+/// linear 128, ReLU, dropout, linear (spatial layout matters for a small net trained from scratch).
+#[derive(Module, Debug)]
+pub struct Head {
+    pub hidden: Option<Linear>,
+    pub output: Linear,
+    dropout: Dropout,
+    relu: Relu,
+}
+
+impl Head {
+    /// A head for `features` inputs; `hidden` adds the 128-unit layer (and means flatten instead of pooling).
+    pub fn new(features: usize, hidden: Option<usize>, classes: usize, dropout: f64, device: &Device) -> Head {
+        let hidden_layer = hidden.map(|h| LinearConfig::new(features, h).init(device));
+        let out_in = hidden.unwrap_or(features);
+        Head {
+            hidden: hidden_layer,
+            output: LinearConfig::new(out_in, classes).init(device),
+            dropout: DropoutConfig::new(dropout).init(),
+            relu: Relu::new(),
+        }
+    }
+
+    /// The penultimate representation: pooled (or flattened and hidden) features.
+    ///
+    /// # Shapes
+    /// `[batch, c, h, w]` -> `[batch, c]` (pooled) or `[batch, 128]` (hidden)
+    pub fn embed(&self, features: Tensor<4>) -> Tensor<2> {
+        match &self.hidden {
+            None => features.mean_dim(3).mean_dim(2).flatten(1, 3),
+            Some(hidden) => self.relu.forward(hidden.forward(features.flatten(1, 3))),
+        }
+    }
+
+    /// Logits.
+    ///
+    /// # Shapes
+    /// `[batch, c, h, w]` -> `[batch, classes]`
+    pub fn forward(&self, features: Tensor<4>) -> Tensor<2> {
+        self.output.forward(self.dropout.forward(self.embed(features)))
+    }
+}
+
+/// Backbone + head.
+#[derive(Module, Debug)]
+pub struct Classifier {
+    pub backbone: Backbone,
+    pub head: Head,
+}
+
+impl Classifier {
+    /// Logits for [0, 1] images.
+    ///
+    /// # Shapes
+    /// `[batch, channels, size, size]` -> `[batch, classes]`
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let n = self.backbone.num_blocks();
+        self.forward_from(
+            self.backbone.forward_blocks(self.backbone.preprocess(images), 0, 0),
+            0,
+            n,
+        )
+    }
+
+    /// Backbone features after `to` blocks, for [0, 1] images.
+    pub fn features(&self, images: Tensor<4>, to: usize) -> Tensor<4> {
+        self.backbone.forward_blocks(self.backbone.preprocess(images), 0, to)
+    }
+
+    /// Logits from the features after block `from` (a cached frozen prefix), running blocks `from..to` and the head.
+    pub fn forward_from(&self, features: Tensor<4>, from: usize, to: usize) -> Tensor<2> {
+        self.head.forward(self.backbone.forward_blocks(features, from, to))
+    }
+
+    /// The penultimate embedding for [0, 1] images (FID and CAS features).
+    pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
+        let n = self.backbone.num_blocks();
+        self.head.embed(self.features(images, n))
+    }
+}
