@@ -27,6 +27,90 @@ pub enum Command {
     Augment(AugmentArgs),
     /// List the bundled datasets, or inspect a dataset (class counts, image size, sources in its manifest)
     Datasets(DatasetsArgs),
+    /// Train or evaluate the bundled transfer-learning classifier (VGG16 ImageNet backbone or a small CNN)
+    #[command(subcommand)]
+    Classifier(ClassifierCommand),
+}
+
+/// `synth classifier ...`.
+#[derive(Debug, Subcommand)]
+pub enum ClassifierCommand {
+    /// Fit on the train split (plus any --extra expanded datasets), early-stop on val, report test accuracy, save
+    Train(ClassifierTrainArgs),
+    /// Accuracy, per-class accuracy and a confusion-matrix PNG of a saved classifier on a split of a dataset
+    Eval(ClassifierEvalArgs),
+}
+
+/// `synth classifier train`.
+#[derive(Debug, Args)]
+pub struct ClassifierTrainArgs {
+    /// TOML config with any of the settings of configs/classifier.toml; flags override it
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Expanded datasets (made from the same dataset's train split) added to the training images; repeatable
+    #[arg(long)]
+    pub extra: Vec<PathBuf>,
+    /// Training images per class drawn from the train split, 0 for all [default: 0]
+    #[arg(long)]
+    pub per_class: Option<usize>,
+    /// Backbone: vgg16 (ImageNet weights, transfer) or cnn (small, from scratch) [default: vgg16]
+    #[arg(long, value_enum)]
+    pub backbone: Option<crate::classifier::BackboneKind>,
+    /// VGG16 weights in torchvision layout (.safetensors or .pth, keys features.N.weight) [default: the bundled
+    /// models/vgg16_features_f16.safetensors]
+    #[arg(long)]
+    pub backbone_weights: Option<PathBuf>,
+    /// Side VGG16 inputs are resized to [default: 32]
+    #[arg(long)]
+    pub input_size: Option<usize>,
+    /// VGG16 blocks never trained; their features are computed once and cached [default: 4]
+    #[arg(long)]
+    pub freeze_blocks: Option<usize>,
+    /// Top VGG16 blocks fine-tuned in phase 2 [default: 1]
+    #[arg(long)]
+    pub finetune_blocks: Option<usize>,
+    /// Maximum epochs of phase 1 (the head; the whole cnn) [default: 20]
+    #[arg(long)]
+    pub head_epochs: Option<usize>,
+    /// Maximum epochs of phase 2 (fine-tuning; 0 skips it) [default: 10]
+    #[arg(long)]
+    pub finetune_epochs: Option<usize>,
+    /// Phase 1 learning rate (Adam) [default: 0.001]
+    #[arg(long)]
+    pub head_lr: Option<f64>,
+    /// Phase 2 learning rate (Adam) [default: 0.0001]
+    #[arg(long)]
+    pub finetune_lr: Option<f64>,
+    /// Epochs without a better validation accuracy before a phase stops [default: 3]
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Batch size [default: 64]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Seed of initialisation, shuffling, dropout and the per-class draw [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub output: OutArgs,
+}
+
+/// `synth classifier eval`.
+#[derive(Debug, Args)]
+pub struct ClassifierEvalArgs {
+    /// A classifier run folder written by `synth classifier train`
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Dataset to evaluate on [default: the one the model was trained on]
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Image size policy when loading the dataset [default: the model's]
+    #[arg(long)]
+    pub resize: Option<String>,
+    /// Which part of the model's split to evaluate on [default: test]
+    #[arg(long, value_enum, default_value_t = crate::dataset::SplitName::Test)]
+    pub split: crate::dataset::SplitName,
 }
 
 /// Which real data to read and how to split it (shared by every command that reads a dataset).

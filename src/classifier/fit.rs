@@ -310,3 +310,9 @@ fn predict_accuracy(model: &Classifier, phase: &Phase, val: &PreparedSet, config
     let predicted = predict_from(&model.valid(), phase.val, phase.from, config.batch_size)?;
     Ok(accuracy(&predicted, &val.labels))
 }
+
+/// Predicted classes for prepared images (inference copy of the model; full network).
+pub fn predict(model: &Classifier, set: &PreparedSet, batch: usize) -> Result<Vec<usize>> {
+    let features = model.backbone.preprocess(set.images.clone());
+    predict_from(model, &features, 0, batch)
+}

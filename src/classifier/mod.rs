@@ -7,10 +7,12 @@ pub mod cnn;
 pub mod config;
 pub mod fit;
 pub mod model;
+pub mod report;
+pub mod run;
 pub mod vgg;
 
 pub use checkpoint::{Checkpoint, build_model};
 pub use config::ClassifierConfig;
-pub use fit::{FitMonitor, FitReport, PreparedSet, accuracy, argmax_rows, fit};
+pub use fit::{FitMonitor, FitReport, PreparedSet, accuracy, argmax_rows, fit, predict};
 pub use model::{Backbone, BackboneKind, Classifier, Head};
 pub use vgg::{Tap, Vgg16};

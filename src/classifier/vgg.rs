@@ -218,7 +218,12 @@ impl ModuleMapper for CastToF32 {
         if param.val().dtype() == DType::F32 {
             return param;
         }
-        param.map(|t| t.cast(FloatDType::F32))
+        // The cast is an op; detaching makes the widened tensor a leaf again, so training sees a plain parameter.
+        param.map(|t| {
+            let tracked = t.is_require_grad();
+            let widened = t.cast(FloatDType::F32).detach();
+            if tracked { widened.require_grad() } else { widened }
+        })
     }
 }
 

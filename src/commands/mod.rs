@@ -2,11 +2,12 @@
 //! calls the capability, and prints a summary.
 
 mod augment;
+mod classifier;
 mod datasets;
 
 use serde::Serialize;
 
-use crate::cli::{Cli, Command, DataArgs};
+use crate::cli::{ClassifierCommand, Cli, Command, DataArgs};
 use crate::dataset::{Dataset, LoadOptions, ResizePolicy, SplitConfig, load_dataset};
 use crate::error::SynthError;
 
@@ -38,6 +39,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Augment(args) => augment::run(args, ui),
         Command::Datasets(args) => datasets::run(args, ui),
+        Command::Classifier(ClassifierCommand::Train(args)) => classifier::train(args, ui),
+        Command::Classifier(ClassifierCommand::Eval(args)) => classifier::eval(args, ui),
     }
 }
 

@@ -1,0 +1,235 @@
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::classifier::report::Evaluation;
+use crate::classifier::run::{
+    ExperimentData, evaluate, input_shape, per_class_subset, prepare_experiment, train_and_test,
+};
+use crate::classifier::{Checkpoint, ClassifierConfig, FitMonitor, FitReport, PreparedSet};
+use crate::cli::{ClassifierEvalArgs, ClassifierTrainArgs};
+use crate::config;
+use crate::dataset::manifest::read_origin;
+use crate::dataset::writer::{commit_dir, stage_dir};
+use crate::dataset::{Dataset, Split, SplitName, read_image_folder};
+use crate::error::{IoContext, SynthError};
+use crate::telemetry::EventLog;
+
+use super::Ui;
+
+fn effective_config(args: &ClassifierTrainArgs) -> anyhow::Result<ClassifierConfig> {
+    let mut c: ClassifierConfig = config::load(args.config.as_deref())?;
+    super::apply_data_args(&args.data, &mut c.dataset, &mut c.resize, &mut c.split);
+    macro_rules! set {
+        ($($field:ident),*) => {$(if let Some(v) = args.$field.clone() { c.$field = v; })*};
+    }
+    set!(
+        per_class,
+        backbone,
+        input_size,
+        freeze_blocks,
+        finetune_blocks,
+        head_epochs,
+        finetune_epochs,
+        head_lr,
+        finetune_lr,
+        patience,
+        batch_size,
+        seed
+    );
+    if let Some(w) = &args.backbone_weights {
+        c.backbone_weights = w.display().to_string();
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// Loads an expanded dataset for training and refuses one that does not derive from this dataset's train split.
+fn load_extra(path: &PathBuf, dataset: &Dataset) -> anyhow::Result<Dataset> {
+    let origin = read_origin(path)?;
+    if origin.source_split != SplitName::Train || origin.dataset != dataset.name {
+        return Err(SynthError::bad_input(format!(
+            "--extra {}: made from the {} split of {}, not the train split of {}",
+            path.display(),
+            origin.source_split,
+            origin.dataset,
+            dataset.name
+        ))
+        .into());
+    }
+    let extra = read_image_folder(path, &path.display().to_string())?;
+    if extra.classes != dataset.classes {
+        return Err(SynthError::bad_input(format!(
+            "--extra {}: its classes differ from {}'s",
+            path.display(),
+            dataset.name
+        ))
+        .into());
+    }
+    Ok(extra)
+}
+
+#[derive(Serialize)]
+struct TrainSummary<'a> {
+    out: String,
+    backbone: String,
+    train_images: usize,
+    val_accuracy: f32,
+    test_accuracy: f32,
+    seconds: f64,
+    fit: &'a FitReport,
+}
+
+pub fn train(args: ClassifierTrainArgs, ui: Ui) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let config = effective_config(&args)?;
+    let name = format!(
+        "{}-{}-seed{}",
+        super::dataset_slug(&config.dataset),
+        config.backbone,
+        config.seed
+    );
+    let out = args.output.out_dir("classifier", &name);
+    let staging = stage_dir(&out, args.output.force)?;
+    let result = train_into(&args, &config, &staging, &out, ui, started);
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
+}
+
+fn train_into(
+    args: &ClassifierTrainArgs,
+    config: &ClassifierConfig,
+    staging: &std::path::Path,
+    out: &std::path::Path,
+    ui: Ui,
+    started: std::time::Instant,
+) -> anyhow::Result<()> {
+    let dataset = super::load(&config.dataset, &config.resize)?;
+    let split = Split::stratified(&dataset, &config.split)?;
+    let train_idx = per_class_subset(
+        &dataset,
+        &split.indices(&dataset, SplitName::Train)?,
+        config.per_class,
+        config.seed,
+    );
+    let extras: Vec<Dataset> = args
+        .extra
+        .iter()
+        .map(|p| load_extra(p, &dataset))
+        .collect::<anyhow::Result<_>>()?;
+    let extra_refs: Vec<&Dataset> = extras.iter().collect();
+    let device = crate::backend::device();
+    let data: ExperimentData = prepare_experiment(&dataset, &split, &train_idx, &extra_refs, config, &device)?;
+
+    let tb_dir = args.output.tb_dir("classifier", out);
+    let mut log = EventLog::create(&tb_dir)?;
+    let mut monitor = FitMonitor {
+        quiet: ui.quiet,
+        log: Some(&mut log),
+    };
+    let (model, report, test) = train_and_test(config, &data, &mut monitor)?;
+    log.scalar("classifier/test_accuracy", test.accuracy, 0);
+    log.flush();
+
+    let checkpoint = Checkpoint {
+        config: config.clone(),
+        classes: data.classes.clone(),
+        input: data.input,
+        dataset: dataset.name.clone(),
+        split_seed: split.config.seed,
+        test_accuracy: Some(test.accuracy),
+    };
+    checkpoint.save(&model, staging)?;
+    split.save(&staging.join(crate::dataset::split::SPLIT_FILE))?;
+    let report_path = staging.join("fit.json");
+    std::fs::write(&report_path, crate::dataset::manifest::pretty_json(&report)?).at(&report_path, "writing")?;
+    std::fs::write(staging.join("config.toml"), config::to_toml(config)?).at(staging, "writing")?;
+    commit_dir(staging, out)?;
+
+    let summary = TrainSummary {
+        out: out.display().to_string(),
+        backbone: config.backbone.to_string(),
+        train_images: data.train.len(),
+        val_accuracy: report.best_val_accuracy,
+        test_accuracy: test.accuracy,
+        seconds: started.elapsed().as_secs_f64(),
+        fit: &report,
+    };
+    let human = format!(
+        "trained {} on {} images ({} epochs, best val accuracy {:.4} at phase {} epoch {})\ntest accuracy {:.4} on {} images\nsaved to {} in {:.0} s (TensorBoard: {})",
+        config.backbone,
+        data.train.len(),
+        report.history.len(),
+        report.best_val_accuracy,
+        report.best_epoch.0,
+        report.best_epoch.1,
+        test.accuracy,
+        test.images,
+        out.display(),
+        summary.seconds,
+        tb_dir.display()
+    );
+    ui.summary(&summary, &human)
+}
+
+#[derive(Serialize)]
+struct EvalSummary {
+    model: String,
+    dataset: String,
+    split: SplitName,
+    #[serde(flatten)]
+    evaluation: Evaluation,
+    confusion_png: String,
+}
+
+pub fn eval(args: ClassifierEvalArgs, ui: Ui) -> anyhow::Result<()> {
+    let device = crate::backend::device();
+    let (meta, model) = Checkpoint::load(&args.model, &device)?;
+    let spec = args.dataset.clone().unwrap_or_else(|| meta.dataset.clone());
+    let resize = args.resize.clone().unwrap_or_else(|| meta.config.resize.clone());
+    let dataset = super::load(&spec, &resize)?;
+    if dataset.classes != meta.classes {
+        return Err(SynthError::bad_input(format!(
+            "model {} was trained on classes [{}], dataset {spec} has [{}]",
+            args.model.display(),
+            meta.classes.join(", "),
+            dataset.classes.join(", ")
+        ))
+        .into());
+    }
+    let split = Split::stratified(&dataset, &meta.config.split)?;
+    let idx = split.indices(&dataset, args.split)?;
+    let shape = dataset.require_uniform_shape()?;
+    let input = input_shape(&meta.config, shape)?;
+    let images: Vec<_> = idx.iter().map(|&i| &dataset.samples[i].image).collect();
+    let labels = idx.iter().map(|&i| dataset.samples[i].label).collect();
+    let side = (shape.1 != input.1 || shape.2 != input.1).then_some(input.1);
+    let set = PreparedSet::new(&images, labels, side, &device)?;
+    let evaluation = evaluate(&model, &set, meta.classes.len(), meta.config.batch_size)?;
+    let png = args.model.join(format!("confusion-{}.png", args.split));
+    let tmp = png.with_extension("png.tmp");
+    std::fs::write(&tmp, evaluation.confusion_image().to_png()?).at(&tmp, "writing")?;
+    std::fs::rename(&tmp, &png).at(&png, "writing")?;
+    let mut human = format!(
+        "accuracy {:.4} on {} {} images of {spec}\n",
+        evaluation.accuracy, evaluation.images, args.split
+    );
+    for (c, a) in meta.classes.iter().zip(&evaluation.per_class_accuracy) {
+        human += &format!("  class {c:<10} {a:.4}\n");
+    }
+    human += &evaluation.confusion_text(&meta.classes);
+    human += &format!("\nconfusion matrix: {}", png.display());
+    let summary = EvalSummary {
+        model: args.model.display().to_string(),
+        dataset: spec,
+        split: args.split,
+        evaluation,
+        confusion_png: png.display().to_string(),
+    };
+    ui.summary(&summary, &human)
+}
