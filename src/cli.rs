@@ -36,7 +36,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ClassifierCommand {
     /// Fit on the train split (plus any --extra expanded datasets), early-stop on val, report test accuracy, save
-    Train(ClassifierTrainArgs),
+    Train(Box<ClassifierTrainArgs>),
     /// Accuracy, per-class accuracy and a confusion-matrix PNG of a saved classifier on a split of a dataset
     Eval(ClassifierEvalArgs),
 }

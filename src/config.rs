@@ -39,6 +39,8 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
         let augment: AugmentConfig = load(Some(&root.join("augment.toml"))).unwrap();
         assert_eq!(augment, AugmentConfig::default());
+        let classifier: crate::classifier::ClassifierConfig = load(Some(&root.join("classifier.toml"))).unwrap();
+        assert_eq!(classifier, crate::classifier::ClassifierConfig::default());
     }
 
     #[test]

@@ -87,15 +87,23 @@ fn export_store(path: &Path) -> SafetensorsStore {
         .with_key_remapping(r"^backbone\.Cnn\.conv2\.", "features.3.")
 }
 
-fn import_store(path: &Path) -> SafetensorsStore {
+/// `features.N` means a different layer for each backbone, so the import mapping depends on it.
+fn import_store(path: &Path, backbone: BackboneKind) -> SafetensorsStore {
     let mut store = SafetensorsStore::from_file(path);
-    for (i, &(.., torch)) in VGG16_CONVS.iter().enumerate() {
-        store = store.with_key_remapping(
-            format!(r"^features\.{torch}\.(weight|bias)$"),
-            format!("backbone.Vgg16.convs.{i}.$1"),
-        );
+    match backbone {
+        BackboneKind::Vgg16 => {
+            for (i, &(.., torch)) in VGG16_CONVS.iter().enumerate() {
+                store = store.with_key_remapping(
+                    format!(r"^features\.{torch}\.(weight|bias)$"),
+                    format!("backbone.Vgg16.convs.{i}.$1"),
+                );
+            }
+            store
+        }
+        BackboneKind::Cnn => store
+            .with_key_remapping(r"^features\.0\.(weight|bias)$", "backbone.Cnn.conv1.$1")
+            .with_key_remapping(r"^features\.3\.(weight|bias)$", "backbone.Cnn.conv2.$1"),
     }
-    store
 }
 
 impl Checkpoint {
@@ -139,8 +147,7 @@ impl Checkpoint {
     /// Loads a safetensors export (PyTorch names) into a freshly built model with this checkpoint's shape.
     pub fn load_export(&self, path: &Path, device: &Device) -> Result<Classifier> {
         let mut model = build_model(&self.config, self.classes.len(), self.input, device)?;
-        let mut store = import_store(path).with_from_adapter(PyTorchToBurnAdapter);
-        let _ = &mut store;
+        let mut store = import_store(path, self.config.backbone).with_from_adapter(PyTorchToBurnAdapter);
         let result = model
             .load_from(&mut store)
             .map_err(|e| SynthError::bad_input(format!("{}: {e}", path.display())))?;
@@ -148,5 +155,64 @@ impl Checkpoint {
             return Err(SynthError::bad_input(format!("{}: {err}", path.display())));
         }
         Ok(model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::store::ModuleStore;
+    use burn::tensor::Distribution;
+
+    fn outputs(model: &Classifier, x: &Tensor<4>) -> Vec<f32> {
+        crate::dataset::tensor::tensor_values(model.valid().forward(x.clone())).unwrap()
+    }
+
+    /// The PyTorch-named export loads back into a freshly built model (different init) with identical outputs.
+    #[test]
+    fn safetensors_export_round_trips_with_pytorch_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = crate::backend::device();
+        for (backbone, side) in [(BackboneKind::Cnn, 28), (BackboneKind::Vgg16, 32)] {
+            let exported_config = ClassifierConfig {
+                backbone,
+                seed: 1,
+                ..Default::default()
+            };
+            let model = build_model(&exported_config, 10, (1, side), &device).unwrap();
+            let meta = Checkpoint {
+                config: ClassifierConfig {
+                    seed: 0,
+                    ..exported_config.clone()
+                },
+                classes: crate::dataset::numbered_classes(10),
+                input: (1, side),
+                dataset: "mnist".into(),
+                split_seed: 0,
+                test_accuracy: None,
+            };
+            let run = dir.path().join(backbone.to_string());
+            std::fs::create_dir_all(&run).unwrap();
+            meta.save(&model, &run).unwrap();
+            let x = Tensor::<4>::random([2, 1, side, side], Distribution::Default, &device);
+            let fresh = build_model(&meta.config, 10, (1, side), &device).unwrap();
+            assert_ne!(
+                outputs(&fresh, &x),
+                outputs(&model, &x),
+                "a fresh model differs before loading"
+            );
+            let loaded = meta.load_export(&run.join(EXPORT_FILE), &device).unwrap();
+            assert_eq!(outputs(&loaded, &x), outputs(&model, &x));
+            let (_, from_record) = Checkpoint::load(&run, &device).unwrap();
+            assert_eq!(outputs(&from_record, &x), outputs(&model, &x));
+            let keys = SafetensorsStore::from_file(run.join(EXPORT_FILE)).keys().unwrap();
+            assert!(
+                keys.iter().any(|k| k == "features.0.weight") && keys.iter().any(|k| k == "head.output.weight"),
+                "{keys:?}"
+            );
+            if backbone == BackboneKind::Vgg16 {
+                assert!(keys.iter().any(|k| k == "features.28.bias"), "{keys:?}");
+            }
+        }
     }
 }

@@ -316,3 +316,105 @@ pub fn predict(model: &Classifier, set: &PreparedSet, batch: usize) -> Result<Ve
     let features = model.backbone.preprocess(set.images.clone());
     predict_from(model, &features, 0, batch)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::model::BackboneKind;
+    use crate::classifier::run::{per_class_subset, prepare_experiment};
+    use crate::dataset::{LoadOptions, Split, SplitConfig, SplitName, load_dataset};
+
+    fn small_experiment(config: &ClassifierConfig, per_class: usize) -> crate::classifier::run::ExperimentData {
+        let ds = load_dataset("mnist", &LoadOptions::default()).unwrap();
+        let split = Split::stratified(&ds, &SplitConfig::default()).unwrap();
+        let train = per_class_subset(&ds, &split.indices(&ds, SplitName::Train).unwrap(), per_class, 1);
+        prepare_experiment(&ds, &split, &train, &[], config, &crate::backend::device()).unwrap()
+    }
+
+    /// Validation labels shifted by one class: the better the model learns, the lower its validation accuracy, so
+    /// the best weights are the earliest and early stopping must hand those back, not the last ones.
+    #[test]
+    fn early_stopping_restores_the_best_weights() {
+        let config = ClassifierConfig {
+            backbone: BackboneKind::Cnn,
+            head_epochs: 8,
+            patience: 2,
+            ..Default::default()
+        };
+        let mut data = small_experiment(&config, 20);
+        data.val.labels = data.val.labels.iter().map(|l| (l + 1) % 10).collect();
+        let model =
+            crate::classifier::build_model(&config, 10, data.input, &crate::backend::autodiff_device()).unwrap();
+        let (best, report) = fit(
+            model,
+            &data.train,
+            &data.val,
+            &config,
+            false,
+            &mut FitMonitor { quiet: true, log: None },
+        )
+        .unwrap();
+        let last = report.history.last().unwrap().val_accuracy;
+        assert!(
+            report.history.len() < 8,
+            "stopped early after {} epochs",
+            report.history.len()
+        );
+        assert!(
+            report.best_val_accuracy > last,
+            "the peak ({}) came before the end ({last}): {:?}",
+            report.best_val_accuracy,
+            report.history
+        );
+        let restored = accuracy(&predict(&best.valid(), &data.val, 64).unwrap(), &data.val.labels);
+        assert_eq!(
+            restored, report.best_val_accuracy,
+            "the returned weights are the best epoch's"
+        );
+    }
+
+    /// Frozen VGG blocks are bit-identical after a fit; the fine-tuned block and the head change.
+    #[test]
+    fn frozen_blocks_stay_bit_identical() {
+        let config = ClassifierConfig {
+            head_epochs: 1,
+            finetune_epochs: 1,
+            patience: 5,
+            ..Default::default()
+        };
+        let data = small_experiment(&config, 3);
+        let device = crate::backend::autodiff_device();
+        let model = crate::classifier::build_model(&config, 10, data.input, &device).unwrap();
+        let before = model.clone().valid();
+        let (after, report) = fit(
+            model,
+            &data.train,
+            &data.val,
+            &config,
+            true,
+            &mut FitMonitor { quiet: true, log: None },
+        )
+        .unwrap();
+        assert_eq!(report.cache_block, 4);
+        let (Backbone::Vgg16(b), Backbone::Vgg16(a)) = (&before.backbone, &after.valid().backbone) else {
+            unreachable!()
+        };
+        let values = |t: Tensor<4>| tensor_values(t).unwrap();
+        for (i, (cb, ca)) in b.convs.iter().zip(&a.convs).enumerate() {
+            let same = values(cb.weight.val()) == values(ca.weight.val());
+            assert_eq!(
+                same,
+                i < 10,
+                "conv {i}: frozen blocks 1-4 keep their weights, block 5 is fine-tuned"
+            );
+        }
+        let head_before = tensor_values(before.head.output.weight.val()).unwrap();
+        assert_ne!(
+            head_before,
+            tensor_values(after.head.output.weight.val()).unwrap(),
+            "the head trains"
+        );
+    }
+
+    use crate::classifier::model::Backbone;
+}

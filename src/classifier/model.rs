@@ -26,7 +26,8 @@ impl std::fmt::Display for BackboneKind {
     }
 }
 
-/// A backbone as a sequence of blocks.
+/// A backbone as a sequence of blocks. One exists per model, so the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     Vgg16(Vgg16),

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde::Serialize;
 
@@ -45,7 +45,7 @@ fn effective_config(args: &ClassifierTrainArgs) -> anyhow::Result<ClassifierConf
 }
 
 /// Loads an expanded dataset for training and refuses one that does not derive from this dataset's train split.
-fn load_extra(path: &PathBuf, dataset: &Dataset) -> anyhow::Result<Dataset> {
+fn load_extra(path: &Path, dataset: &Dataset) -> anyhow::Result<Dataset> {
     let origin = read_origin(path)?;
     if origin.source_split != SplitName::Train || origin.dataset != dataset.name {
         return Err(SynthError::bad_input(format!(
@@ -80,7 +80,7 @@ struct TrainSummary<'a> {
     fit: &'a FitReport,
 }
 
-pub fn train(args: ClassifierTrainArgs, ui: Ui) -> anyhow::Result<()> {
+pub fn train(args: Box<ClassifierTrainArgs>, ui: Ui) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let config = effective_config(&args)?;
     let name = format!(
