@@ -27,9 +27,19 @@ pub enum Command {
     Augment(AugmentArgs),
     /// List the bundled datasets, or inspect a dataset (class counts, image size, sources in its manifest)
     Datasets(DatasetsArgs),
+    /// Class-conditional DCGAN: learn the train split and write new labelled images as an expanded dataset, with
+    /// CAS and FID. `synth gan [flags]` trains (same as `synth gan train`); `synth gan sample` and
+    /// `synth gan interpolate` use a trained run
+    Gan(Box<GanCommand>),
+    /// Neural style transfer on VGG16 features (Gatys): one image, or a whole dataset's train split (style
+    /// augmentation, written as an expanded dataset)
+    Style(Box<StyleArgs>),
     /// Train or evaluate the bundled transfer-learning classifier (VGG16 ImageNet backbone or a small CNN)
     #[command(subcommand)]
     Classifier(ClassifierCommand),
+    /// Adversarial examples (FGSM, PGD in L-inf or L2, targeted or not) of a split against a classifier, written as
+    /// an expanded dataset with clean and adversarial accuracy, success rate and perturbation norms
+    Adversarial(Box<AdversarialArgs>),
 }
 
 /// `synth classifier ...`.
@@ -62,7 +72,7 @@ pub struct ClassifierTrainArgs {
     /// models/vgg16_features_f16.safetensors]
     #[arg(long)]
     pub backbone_weights: Option<PathBuf>,
-    /// Side VGG16 inputs are resized to [default: 32]
+    /// Side VGG16 inputs are resized to [default: 64]
     #[arg(long)]
     pub input_size: Option<usize>,
     /// VGG16 blocks never trained; their features are computed once and cached [default: 4]
@@ -92,6 +102,25 @@ pub struct ClassifierTrainArgs {
     /// Seed of initialisation, shuffling, dropout and the per-class draw [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Adversarial training: replace part of each batch (--adv-ratio) by adversarial versions crafted against the
+    /// current weights: none, fgsm or pgd [default: none]
+    #[arg(long, value_enum)]
+    pub adversarial: Option<crate::adversarial::TrainingAttack>,
+    /// Adversarial training: radius of the perturbation ball in [0, 1] pixel units [default: 0.1]
+    #[arg(long, allow_negative_numbers = true)]
+    pub eps: Option<f64>,
+    /// Adversarial training: PGD step size, 0 for 2.5 * eps / steps [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub alpha: Option<f64>,
+    /// Adversarial training: PGD steps per batch [default: 10]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Adversarial training: norm of the ball, linf or l2 [default: linf]
+    #[arg(long, value_enum)]
+    pub norm: Option<crate::adversarial::Norm>,
+    /// Adversarial training: share of each batch replaced by adversarial images, in (0, 1] [default: 0.5]
+    #[arg(long)]
+    pub adv_ratio: Option<f64>,
     #[command(flatten)]
     pub output: OutArgs,
 }
@@ -111,6 +140,107 @@ pub struct ClassifierEvalArgs {
     /// Which part of the model's split to evaluate on [default: test]
     #[arg(long, value_enum, default_value_t = crate::dataset::SplitName::Test)]
     pub split: crate::dataset::SplitName,
+    /// Also report robust accuracy: the accuracy on adversarial versions of the images made by this attack (fgsm or
+    /// pgd) [default: none]
+    #[arg(long, value_enum)]
+    pub attack: Option<crate::adversarial::AttackKind>,
+    #[command(flatten)]
+    pub attack_args: AttackArgs,
+    /// Seed of the attack's random starts and random targets [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// The settings of one attack (defaults: those of configs/adversarial.toml's [attack] table).
+#[derive(Debug, Clone, Args)]
+pub struct AttackArgs {
+    /// Norm of the perturbation ball: linf (each pixel moves at most eps) or l2 [default: linf]
+    #[arg(long, value_enum)]
+    pub norm: Option<crate::adversarial::Norm>,
+    /// Radius of the perturbation ball in [0, 1] pixel units (at most 1 for linf) [default: 0.3]
+    #[arg(long, allow_negative_numbers = true)]
+    pub eps: Option<f64>,
+    /// PGD step size, 0 for 2.5 * eps / steps [default: 0.01]
+    #[arg(long, allow_negative_numbers = true)]
+    pub alpha: Option<f64>,
+    /// PGD steps [default: 40]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// PGD starts from a random point of the ball (`--random-start false` starts from the image) [default: true]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub random_start: Option<bool>,
+    /// PGD random restarts; each image keeps its strongest result [default: 1]
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// Targeted attack: a class index, `random` (a seeded wrong class per image) or `none` [default: none]
+    #[arg(long)]
+    pub target: Option<crate::adversarial::Target>,
+}
+
+impl AttackArgs {
+    /// Applies the flags given over `config`.
+    pub fn apply(&self, config: &mut crate::adversarial::AttackConfig) {
+        if let Some(v) = self.norm {
+            config.norm = v;
+        }
+        if let Some(v) = self.eps {
+            config.eps = v;
+        }
+        if let Some(v) = self.alpha {
+            config.alpha = v;
+        }
+        if let Some(v) = self.steps {
+            config.steps = v;
+        }
+        if let Some(v) = self.random_start {
+            config.random_start = v;
+        }
+        if let Some(v) = self.restarts {
+            config.restarts = v;
+        }
+        if let Some(v) = self.target {
+            config.target = v;
+        }
+    }
+}
+
+/// `synth adversarial`.
+#[derive(Debug, Args)]
+pub struct AdversarialArgs {
+    /// TOML config with any of the settings of configs/adversarial.toml; flags override it
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// A classifier run folder written by `synth classifier train`; its dataset, size policy and split are used
+    /// (so --split test never holds its training images) [default: none: train the default classifier on the train
+    /// split first]
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Backbone of the classifier trained when --model is not given (cnn: two conv layers, fast to train and to
+    /// attack; vgg16: thirteen) [default: cnn]
+    #[arg(long, value_enum)]
+    pub backbone: Option<crate::classifier::BackboneKind>,
+    /// Which part of the split to attack; sets made from test (or val) images are marked so in origin.json and are
+    /// refused as training data [default: train]
+    #[arg(long, value_enum)]
+    pub split: Option<crate::dataset::SplitName>,
+    /// Attack: fgsm (one step of eps) or pgd (projected gradient descent) [default: pgd]
+    #[arg(long, value_enum)]
+    pub attack: Option<crate::adversarial::AttackKind>,
+    #[command(flatten)]
+    pub attack_args: AttackArgs,
+    /// Images attacked, drawn with --seed from the split part, 0 for all [default: 0]
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Images attacked together [default: 256]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Seed of random starts, random targets, the --limit draw and the default classifier [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub output: OutArgs,
 }
 
 /// Which real data to read and how to split it (shared by every command that reads a dataset).
@@ -200,4 +330,212 @@ pub struct DatasetsArgs {
     /// Image size policy for inspecting a dataset with mixed sizes: keep, N or WxH [default: keep]
     #[arg(long)]
     pub resize: Option<String>,
+}
+
+/// `synth style`.
+#[derive(Debug, Args)]
+pub struct StyleArgs {
+    /// TOML config with any of the settings of configs/style.toml; flags override it
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Content: an image file (single-image mode) or a dataset, bundled name or path (dataset mode, train split)
+    #[arg(long)]
+    pub content: String,
+    /// Style image, optionally with a blending weight (`styles/starry_night.jpg:0.7`), or a folder of style images;
+    /// repeatable. Single-image mode blends all styles' Gram targets by weight; dataset mode draws one style per
+    /// image with probabilities proportional to the weights
+    #[arg(long, required = true)]
+    pub style: Vec<String>,
+    /// Output: a .png file (single-image mode) or a folder (dataset mode)
+    /// [default: outputs/style/<content>-<style>.png or outputs/style/<dataset>-seed<seed>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace an existing output (only once the new one is complete)
+    #[arg(long)]
+    pub force: bool,
+    /// TensorBoard log folder [default: outputs/tb/style/<name of --out>]
+    #[arg(long)]
+    pub tb_dir: Option<PathBuf>,
+    /// Longest side of the output image (single-image mode) [default: 256]
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Loss evaluations (L-BFGS) or steps (Adam) for one image [default: 200]
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Optimiser [default: lbfgs]
+    #[arg(long, value_enum)]
+    pub optimizer: Option<crate::style::StyleOptimizer>,
+    /// Weight of the content loss (relu4_2) [default: 1]
+    #[arg(long)]
+    pub content_weight: Option<f64>,
+    /// Weight of the style loss (Gram matrices of relu1_1..relu5_1) [default: 100]
+    #[arg(long)]
+    pub style_weight: Option<f64>,
+    /// Weight of the total-variation loss [default: 1000]
+    #[arg(long)]
+    pub tv_weight: Option<f64>,
+    /// Start from the content image or from seeded noise [default: content]
+    #[arg(long, value_enum)]
+    pub init: Option<crate::style::StyleInit>,
+    /// Optimise at full size only (no half-size first pass)
+    #[arg(long)]
+    pub no_coarse_to_fine: bool,
+    /// Keep the content image's colours (transfer luminance only)
+    #[arg(long)]
+    pub preserve_color: bool,
+    /// Seed of noise init and of the per-image style draw [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Dataset mode: stylised versions per train image [default: 1]
+    #[arg(long)]
+    pub per_image: Option<usize>,
+    /// Dataset mode: train images to stylise, 0 for all [default: 0]
+    #[arg(long)]
+    pub max_images: Option<usize>,
+    /// Dataset mode: side images are stylised at (>= 32) [default: 64]
+    #[arg(long)]
+    pub dataset_size: Option<usize>,
+    /// Dataset mode: images optimised together [default: 50]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Dataset mode: optimiser steps per batch [default: 40]
+    #[arg(long)]
+    pub dataset_iterations: Option<usize>,
+    /// Dataset mode: image size policy when loading: keep, N or WxH [default: keep]
+    #[arg(long)]
+    pub resize: Option<String>,
+}
+
+/// `synth gan [train flags]` or `synth gan <train|sample|interpolate> [flags]`: a bare `synth gan` trains, so the
+/// common case needs no subcommand, and the training flags conflict with naming a subcommand.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_precedence_over_arg = true)]
+pub struct GanCommand {
+    #[command(subcommand)]
+    pub action: Option<GanAction>,
+    #[command(flatten)]
+    pub train: GanTrainArgs,
+}
+
+/// The `synth gan` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GanAction {
+    /// Train on the train split, then write --per-class images per class and measure CAS and FID (the default)
+    Train(GanTrainArgs),
+    /// Write --per-class images per class from a trained run's generator (EMA weights), without training
+    Sample(GanSampleArgs),
+    /// Write a latent interpolation grid PNG: one row per class, the same two latents joined in every row
+    Interpolate(GanInterpolateArgs),
+}
+
+/// `synth gan train` (and bare `synth gan`).
+#[derive(Debug, Clone, Args)]
+pub struct GanTrainArgs {
+    /// TOML config with any of the settings of configs/gan.toml; flags override it
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Continue the run in --out from its checkpoint (its saved config; only --epochs and the sampling and metric
+    /// flags may change) [default: false]
+    #[arg(long)]
+    pub resume: bool,
+    /// Training images per class drawn from the train split, 0 for all [default: 0]
+    #[arg(long)]
+    pub train_per_class: Option<usize>,
+    /// Passes over the training images (raised to reach --min-steps) [default: 25]
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Train at least this many steps, so small datasets get more epochs [default: 1000]
+    #[arg(long)]
+    pub min_steps: Option<usize>,
+    /// Batch size [default: 64]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Adversarial loss: bce (non-saturating) or hinge [default: bce]
+    #[arg(long, value_enum)]
+    pub loss: Option<crate::gan::GanLoss>,
+    /// DiffAugment on real and fake images before the discriminator: auto (on below 1000 training images), on,
+    /// off [default: auto]
+    #[arg(long, value_enum)]
+    pub diffaugment: Option<crate::gan::DiffAugmentMode>,
+    /// Sample from an exponential moving average of the generator's weights [default: true]
+    #[arg(long)]
+    pub ema: Option<bool>,
+    /// Images written per class after training [default: 500]
+    #[arg(long)]
+    pub per_class: Option<usize>,
+    /// Latent truncation: redraw components with |z| above it; 0 for none [default: 0]
+    #[arg(long)]
+    pub truncation: Option<f64>,
+    /// Measure CAS and FID at the end [default: true]
+    #[arg(long)]
+    pub metrics: Option<bool>,
+    /// Seed of initialisation, batches, latents, DiffAugment and sampling [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run folder (checkpoint/, samples/, grids/, metrics.json); it must not exist or be empty, unless --force or
+    /// --resume [default: outputs/gan/<dataset>-seed<seed>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace a non-empty --out (the old run folder is deleted when training starts) [default: false]
+    #[arg(long)]
+    pub force: bool,
+    /// TensorBoard log folder [default: outputs/tb/gan/<name of --out>]
+    #[arg(long)]
+    pub tb_dir: Option<PathBuf>,
+}
+
+/// `synth gan sample`.
+#[derive(Debug, Args)]
+pub struct GanSampleArgs {
+    /// A run folder written by `synth gan` (or its checkpoint/ folder)
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Images per class [default: the run's per_class]
+    #[arg(long)]
+    pub per_class: Option<usize>,
+    /// Latent truncation: redraw components with |z| above it; 0 for none [default: the run's truncation]
+    #[arg(long)]
+    pub truncation: Option<f64>,
+    /// Sampling seed; the run's own seed reproduces its samples/ byte for byte [default: the run's seed]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Measure CAS and FID of the new images [default: the run's metrics setting]
+    #[arg(long)]
+    pub metrics: Option<bool>,
+    /// Generator weights: auto (the EMA when the run kept one), ema, or generator (the raw trained weights)
+    /// [default: auto]
+    #[arg(long, value_enum, default_value_t = crate::gan::train::Weights::Auto, hide_default_value = true)]
+    pub weights: crate::gan::train::Weights,
+    /// Output expanded dataset; it must not exist or be empty, unless --force [default:
+    /// <checkpoint>/samples-seed<seed>-t<truncation>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace a non-empty --out (only once the new set is complete) [default: false]
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `synth gan interpolate`.
+#[derive(Debug, Args)]
+pub struct GanInterpolateArgs {
+    /// A run folder written by `synth gan` (or its checkpoint/ folder)
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Images per row, from one latent to the other [default: 10]
+    #[arg(long, default_value_t = 10, hide_default_value = true)]
+    pub steps: usize,
+    /// Generator weights: auto (the EMA when the run kept one), ema, or generator [default: auto]
+    #[arg(long, value_enum, default_value_t = crate::gan::train::Weights::Auto, hide_default_value = true)]
+    pub weights: crate::gan::train::Weights,
+    /// Seed of the two latents [default: the run's seed]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Latent truncation; 0 for none [default: the run's truncation]
+    #[arg(long)]
+    pub truncation: Option<f64>,
+    /// Output PNG [default: <checkpoint>/interpolate-seed<seed>.png]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }

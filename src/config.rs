@@ -41,6 +41,12 @@ mod tests {
         assert_eq!(augment, AugmentConfig::default());
         let classifier: crate::classifier::ClassifierConfig = load(Some(&root.join("classifier.toml"))).unwrap();
         assert_eq!(classifier, crate::classifier::ClassifierConfig::default());
+        let gan: crate::gan::GanConfig = load(Some(&root.join("gan.toml"))).unwrap();
+        assert_eq!(gan, crate::gan::GanConfig::default());
+        let adversarial: crate::adversarial::AdversarialConfig = load(Some(&root.join("adversarial.toml"))).unwrap();
+        assert_eq!(adversarial, crate::adversarial::AdversarialConfig::default());
+        let style: crate::style::StyleConfig = load(Some(&root.join("style.toml"))).unwrap();
+        assert_eq!(style, crate::style::StyleConfig::default());
     }
 
     #[test]

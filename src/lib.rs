@@ -4,6 +4,7 @@
 //! The one currency between commands is the [`dataset`] module's [`dataset::Dataset`] and the expanded dataset it
 //! writes (ImageFolder tree + manifest.jsonl + origin.json).
 
+pub mod adversarial;
 pub mod augment;
 pub mod backend;
 pub mod classifier;
@@ -12,7 +13,9 @@ pub mod commands;
 pub mod config;
 pub mod dataset;
 pub mod error;
+pub mod gan;
 pub mod seed;
+pub mod style;
 pub mod telemetry;
 
 pub use error::{Result, SynthError};

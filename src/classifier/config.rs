@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::BackboneKind;
+use crate::adversarial::AdversarialTraining;
 use crate::dataset::SplitConfig;
 use crate::error::{Result, SynthError};
 
@@ -43,6 +44,8 @@ pub struct ClassifierConfig {
     pub cnn_hidden: usize,
     /// Seed of initialisation, shuffling, dropout and the per-class draw.
     pub seed: u64,
+    /// Adversarial training: adversarial versions of part of each batch, crafted against the current weights.
+    pub adversarial: AdversarialTraining,
 }
 
 impl Default for ClassifierConfig {
@@ -54,7 +57,7 @@ impl Default for ClassifierConfig {
             per_class: 0,
             backbone: BackboneKind::Vgg16,
             backbone_weights: String::new(),
-            input_size: 32,
+            input_size: 64,
             freeze_blocks: 4,
             finetune_blocks: 1,
             head_lr: 1e-3,
@@ -66,6 +69,7 @@ impl Default for ClassifierConfig {
             dropout: 0.5,
             cnn_hidden: 128,
             seed: 0,
+            adversarial: AdversarialTraining::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ impl ClassifierConfig {
         if !(self.head_lr > 0.0 && self.finetune_lr > 0.0) {
             return bad("learning rates must be positive".into());
         }
+        self.adversarial.validate()?;
         self.split.validate()
     }
 }

@@ -229,6 +229,7 @@ fn run_phase(
     let nb = model.backbone.num_blocks();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut optim = AdamConfig::new().init();
+    let adversarial = config.adversarial.attack_config();
     let mut best = (
         model.clone(),
         predict_accuracy(&model, phase, val, config)?,
@@ -253,7 +254,25 @@ fn run_phase(
                 &phase.train.device(),
             );
             let labels: Vec<usize> = batch.iter().map(|&i| train.labels[i]).collect();
-            let x = phase.train.clone().select(0, idx);
+            let x = match &adversarial {
+                None => phase.train.clone().select(0, idx),
+                Some(attack) => {
+                    let seeds: Vec<u64> = batch
+                        .iter()
+                        .map(|&i| crate::seed::derive(config.seed, &[phase.index as u64, epoch as u64, i as u64]))
+                        .collect();
+                    let images = train.images.clone().select(0, idx);
+                    adversarial_features(
+                        &model,
+                        images,
+                        &labels,
+                        &seeds,
+                        attack,
+                        config.adversarial.ratio,
+                        phase.from,
+                    )?
+                }
+            };
             let logits = model.forward_from(x, phase.from, nb);
             let targets = crate::dataset::tensor::labels_to_tensor(&labels, &device);
             let loss = loss_fn.forward(logits.clone(), targets);
@@ -304,6 +323,35 @@ fn run_phase(
     }
     bar.finish_and_clear();
     Ok(best.0)
+}
+
+/// Adversarial training's input for one batch: the first `ratio` of the (shuffled) batch replaced by adversarial
+/// versions crafted against the current weights (an inference copy, so the attack trains nothing), then carried
+/// through the frozen blocks `0..from` like the cached features they stand in for.
+///
+/// # Shapes
+/// `images`: `[batch, c, h, w]` in [0, 1] -> features after block `from`
+fn adversarial_features(
+    model: &Classifier,
+    images: Tensor<4>,
+    labels: &[usize],
+    seeds: &[u64],
+    attack: &crate::adversarial::AttackConfig,
+    ratio: f64,
+    from: usize,
+) -> Result<Tensor<4>> {
+    let frozen = model.valid();
+    let n = labels.len();
+    let k = ((n as f64 * ratio).round() as usize).clamp(1, n);
+    let chosen = images.clone().slice(0..k);
+    let goal = crate::adversarial::Goal::Untargeted(&labels[..k]);
+    let crafted = crate::adversarial::attack(&frozen, &chosen, goal, attack, &seeds[..k])?;
+    let mixed = if k < n {
+        Tensor::cat(vec![crafted, images.slice(k..n)], 0)
+    } else {
+        crafted
+    };
+    Ok(frozen.features(mixed, from))
 }
 
 fn predict_accuracy(model: &Classifier, phase: &Phase, val: &PreparedSet, config: &ClassifierConfig) -> Result<f32> {

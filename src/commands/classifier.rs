@@ -2,6 +2,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::adversarial::{AttackConfig, AttackOptions, AttackSummary, attack_set};
 use crate::classifier::report::Evaluation;
 use crate::classifier::run::{
     ExperimentData, evaluate, input_shape, per_class_subset, prepare_experiment, train_and_test,
@@ -13,7 +14,7 @@ use crate::dataset::manifest::read_origin;
 use crate::dataset::writer::{commit_dir, stage_dir};
 use crate::dataset::{Dataset, Split, SplitName, read_image_folder};
 use crate::error::{IoContext, SynthError};
-use crate::telemetry::EventLog;
+use crate::telemetry::{EventLog, progress_bar};
 
 use super::Ui;
 
@@ -39,6 +40,25 @@ fn effective_config(args: &ClassifierTrainArgs) -> anyhow::Result<ClassifierConf
     );
     if let Some(w) = &args.backbone_weights {
         c.backbone_weights = w.display().to_string();
+    }
+    let adv = &mut c.adversarial;
+    if let Some(v) = args.adversarial {
+        adv.attack = v;
+    }
+    if let Some(v) = args.eps {
+        adv.eps = v;
+    }
+    if let Some(v) = args.alpha {
+        adv.alpha = v;
+    }
+    if let Some(v) = args.steps {
+        adv.steps = v;
+    }
+    if let Some(v) = args.norm {
+        adv.norm = v;
+    }
+    if let Some(v) = args.adv_ratio {
+        adv.ratio = v;
     }
     c.validate()?;
     Ok(c)
@@ -160,8 +180,19 @@ fn train_into(
         seconds: started.elapsed().as_secs_f64(),
         fit: &report,
     };
+    let adversarial = config
+        .adversarial
+        .attack_config()
+        .map(|a| {
+            format!(
+                " adversarially ({}, {:.0}% of each batch)",
+                a.describe(),
+                config.adversarial.ratio * 100.0
+            )
+        })
+        .unwrap_or_default();
     let human = format!(
-        "trained {} on {} images ({} epochs, best val accuracy {:.4} at phase {} epoch {})\ntest accuracy {:.4} on {} images\nsaved to {} in {:.0} s (TensorBoard: {})",
+        "trained {}{adversarial} on {} images ({} epochs, best val accuracy {:.4} at phase {} epoch {})\ntest accuracy {:.4} on {} images\nsaved to {} in {:.0} s (TensorBoard: {})",
         config.backbone,
         data.train.len(),
         report.history.len(),
@@ -185,9 +216,36 @@ struct EvalSummary {
     #[serde(flatten)]
     evaluation: Evaluation,
     confusion_png: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    robust: Option<RobustSummary>,
+}
+
+/// Accuracy under attack (`--attack`).
+#[derive(Serialize)]
+struct RobustSummary {
+    attack: AttackConfig,
+    step_size: f64,
+    #[serde(flatten)]
+    numbers: AttackSummary,
+    seconds: f64,
+}
+
+/// The attack `--attack` asks for, validated before any work.
+fn eval_attack(args: &ClassifierEvalArgs) -> anyhow::Result<Option<AttackConfig>> {
+    let Some(kind) = args.attack else {
+        return Ok(None);
+    };
+    let mut attack = AttackConfig {
+        attack: kind,
+        ..Default::default()
+    };
+    args.attack_args.apply(&mut attack);
+    attack.validate()?;
+    Ok(Some(attack))
 }
 
 pub fn eval(args: ClassifierEvalArgs, ui: Ui) -> anyhow::Result<()> {
+    let attack = eval_attack(&args)?;
     let device = crate::backend::device();
     let (meta, model) = Checkpoint::load(&args.model, &device)?;
     let spec = args.dataset.clone().unwrap_or_else(|| meta.dataset.clone());
@@ -201,6 +259,9 @@ pub fn eval(args: ClassifierEvalArgs, ui: Ui) -> anyhow::Result<()> {
             dataset.classes.join(", ")
         ))
         .into());
+    }
+    if let Some(attack) = &attack {
+        attack.validate_for_classes(meta.classes.len())?;
     }
     let split = Split::stratified(&dataset, &meta.config.split)?;
     let idx = split.indices(&dataset, args.split)?;
@@ -224,12 +285,45 @@ pub fn eval(args: ClassifierEvalArgs, ui: Ui) -> anyhow::Result<()> {
     }
     human += &evaluation.confusion_text(&meta.classes);
     human += &format!("\nconfusion matrix: {}", png.display());
+    let robust = match attack {
+        None => None,
+        Some(attack) => {
+            let started = std::time::Instant::now();
+            let bar = progress_bar(set.len() as u64, &attack.attack.to_string(), ui.quiet);
+            let keys: Vec<u64> = idx.iter().map(|&i| i as u64).collect();
+            let options = AttackOptions {
+                batch_size: 256,
+                seed: args.seed.unwrap_or(0),
+                quantize: false,
+            };
+            let run = attack_set(&model, &set, &keys, meta.classes.len(), &attack, options, |n| {
+                bar.inc(n as u64)
+            })?;
+            bar.finish_and_clear();
+            let numbers = run.summary();
+            human += &format!(
+                "\nrobust accuracy {:.4} under {} (success rate {:.4}; mean perturbation L-inf {:.4}, L2 {:.4})",
+                numbers.adversarial_accuracy,
+                attack.describe(),
+                numbers.success_rate,
+                numbers.mean_linf,
+                numbers.mean_l2
+            );
+            Some(RobustSummary {
+                step_size: attack.step_size(),
+                attack,
+                numbers,
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        }
+    };
     let summary = EvalSummary {
         model: args.model.display().to_string(),
         dataset: spec,
         split: args.split,
         evaluation,
         confusion_png: png.display().to_string(),
+        robust,
     };
     ui.summary(&summary, &human)
 }

@@ -1,9 +1,12 @@
 //! The thin glue between the command line and the library: one function per command that reads flags and config,
 //! calls the capability, and prints a summary.
 
+mod adversarial;
 mod augment;
 mod classifier;
 mod datasets;
+mod gan;
+mod style;
 
 use serde::Serialize;
 
@@ -39,8 +42,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Augment(args) => augment::run(args, ui),
         Command::Datasets(args) => datasets::run(args, ui),
+        Command::Gan(args) => gan::run(*args, ui),
+        Command::Style(args) => style::run(*args, ui),
         Command::Classifier(ClassifierCommand::Train(args)) => classifier::train(args, ui),
         Command::Classifier(ClassifierCommand::Eval(args)) => classifier::eval(args, ui),
+        Command::Adversarial(args) => adversarial::run(*args, ui),
     }
 }
 

@@ -1,0 +1,192 @@
+//! Sampling a trained generator: latent vectors from per-image seeds (so any image can be regenerated from its
+//! manifest line), images for (class, latent) pairs, the per-class grid and the latent interpolation grid, and
+//! writing an expanded dataset of `per_class` images per class.
+
+use burn::prelude::*;
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use super::model::Generator;
+use crate::dataset::tensor::{labels_to_tensor, tensor_to_images};
+use crate::dataset::{ExpandedWriter, Image, image_grid};
+use crate::error::Result;
+use crate::seed::{derive, rng};
+
+/// Stream tags, so the seeds of different uses of one run seed never coincide.
+const SAMPLE_STREAM: u64 = 0x5A_4D50;
+const GRID_STREAM: u64 = 0x6752_4944;
+const LERP_STREAM: u64 = 0x4C45_5250;
+
+/// Batch size of generation; fixed, so a request gives the same bytes however it is split across calls.
+pub const SAMPLE_BATCH: usize = 100;
+
+/// One standard normal draw (Box-Muller, from two uniforms).
+fn normal(rng: &mut ChaCha8Rng) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random::<f64>();
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+}
+
+/// A latent vector drawn from `rng`: standard normal, with components beyond `truncation` redrawn when it is
+/// positive (the truncation trick: less variety, more typical images).
+pub fn latent_from(rng: &mut ChaCha8Rng, dim: usize, truncation: f64) -> Vec<f32> {
+    (0..dim)
+        .map(|_| {
+            loop {
+                let v = normal(rng);
+                if truncation <= 0.0 || (v as f64).abs() <= truncation {
+                    break v;
+                }
+            }
+        })
+        .collect()
+}
+
+/// The seed of image `index` of class `label` in a sampling run seeded with `seed` (what the manifest records).
+pub fn latent_seed(seed: u64, label: usize, index: usize) -> u64 {
+    derive(seed, &[SAMPLE_STREAM, label as u64, index as u64])
+}
+
+/// The latent vector a latent seed stands for.
+pub fn latent(latent_seed: u64, dim: usize, truncation: f64) -> Vec<f32> {
+    latent_from(&mut rng(latent_seed), dim, truncation)
+}
+
+/// `[n, dim]` latents as a tensor.
+pub fn latents_to_tensor(latents: &[Vec<f32>], device: &Device) -> Tensor<2> {
+    let dim = latents.first().map_or(0, Vec::len);
+    let flat: Vec<f32> = latents.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [latents.len(), dim]), device)
+}
+
+/// Maps generator output in [-1, 1] to images in [0, 1].
+pub fn to_unit_range(images: Tensor<4>) -> Tensor<4> {
+    images.add_scalar(1.0).mul_scalar(0.5).clamp(0.0, 1.0)
+}
+
+/// Images for `(label, latent)` pairs from an inference generator (eval-mode batch norm), in [0, 1], generated in
+/// batches of [`SAMPLE_BATCH`].
+pub fn generate(g: &Generator, labels: &[usize], latents: &[Vec<f32>], device: &Device) -> Result<Vec<Image>> {
+    let mut out = Vec::with_capacity(labels.len());
+    for (lab, lat) in labels.chunks(SAMPLE_BATCH).zip(latents.chunks(SAMPLE_BATCH)) {
+        let images = g.forward(latents_to_tensor(lat, device), labels_to_tensor(lab, device));
+        out.extend(tensor_to_images(to_unit_range(images))?);
+    }
+    Ok(out)
+}
+
+/// A grid with one row per class and `cols` columns; column k uses the same latent in every row, so rows differ
+/// only by the label (the check that each row shows its class).
+pub fn class_grid(g: &Generator, classes: usize, cols: usize, seed: u64, truncation: f64) -> Result<Image> {
+    let device = g.project.weight.device();
+    let column_latents: Vec<Vec<f32>> = (0..cols)
+        .map(|k| latent(derive(seed, &[GRID_STREAM, k as u64]), g.latent_dim, truncation))
+        .collect();
+    let labels: Vec<usize> = (0..classes).flat_map(|c| std::iter::repeat_n(c, cols)).collect();
+    let latents: Vec<Vec<f32>> = (0..classes).flat_map(|_| column_latents.iter().cloned()).collect();
+    let images = generate(g, &labels, &latents, &device)?;
+    image_grid(&images, cols).ok_or_else(|| crate::SynthError::internal("an empty sample grid"))
+}
+
+/// A grid with one row per class: `steps` images along the straight line between two latents (the same two for
+/// every row), showing how smoothly the generator maps latent space to images.
+pub fn interpolation_grid(g: &Generator, classes: usize, steps: usize, seed: u64, truncation: f64) -> Result<Image> {
+    let device = g.project.weight.device();
+    let a = latent(derive(seed, &[LERP_STREAM, 0]), g.latent_dim, truncation);
+    let b = latent(derive(seed, &[LERP_STREAM, 1]), g.latent_dim, truncation);
+    let steps = steps.max(2);
+    let line: Vec<Vec<f32>> = (0..steps)
+        .map(|k| {
+            let t = k as f32 / (steps - 1) as f32;
+            a.iter().zip(&b).map(|(x, y)| x * (1.0 - t) + y * t).collect()
+        })
+        .collect();
+    let labels: Vec<usize> = (0..classes).flat_map(|c| std::iter::repeat_n(c, steps)).collect();
+    let latents: Vec<Vec<f32>> = (0..classes).flat_map(|_| line.iter().cloned()).collect();
+    let images = generate(g, &labels, &latents, &device)?;
+    image_grid(&images, steps).ok_or_else(|| crate::SynthError::internal("an empty interpolation grid"))
+}
+
+/// What a sampling pass records about each image, beside its latent seed.
+#[derive(Clone, Debug)]
+pub struct SampleSpec {
+    /// Images per class.
+    pub per_class: usize,
+    pub seed: u64,
+    pub truncation: f64,
+    /// The checkpoint the generator came from, as recorded in the manifest.
+    pub checkpoint: String,
+    /// Which weights: `ema` or `generator`.
+    pub weights: String,
+}
+
+/// Generates `per_class` images of every class with the latent seeds of `spec` (class-major), without writing them.
+pub fn generate_set(g: &Generator, classes: usize, spec: &SampleSpec) -> Result<Vec<(Image, usize)>> {
+    let device = g.project.weight.device();
+    let jobs: Vec<(usize, usize)> = (0..classes)
+        .flat_map(|c| (0..spec.per_class).map(move |i| (c, i)))
+        .collect();
+    let labels: Vec<usize> = jobs.iter().map(|&(c, _)| c).collect();
+    let latents: Vec<Vec<f32>> = jobs
+        .iter()
+        .map(|&(c, i)| latent(latent_seed(spec.seed, c, i), g.latent_dim, spec.truncation))
+        .collect();
+    Ok(generate(g, &labels, &latents, &device)?
+        .into_iter()
+        .zip(labels)
+        .collect())
+}
+
+/// Generates `per_class` images of every class and writes them (`<class>/gan-<class>-<index>.png`, manifest params:
+/// class, latent seed, checkpoint, truncation). Returns the images with their labels, class-major, for metrics.
+pub fn write_samples(
+    g: &Generator,
+    classes: &[String],
+    spec: &SampleSpec,
+    writer: &mut ExpandedWriter,
+    mut on_image: impl FnMut(),
+) -> Result<Vec<(Image, usize)>> {
+    let device = g.project.weight.device();
+    let jobs: Vec<(usize, usize)> = (0..classes.len())
+        .flat_map(|c| (0..spec.per_class).map(move |i| (c, i)))
+        .collect();
+    let mut out = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(SAMPLE_BATCH) {
+        let seeds: Vec<u64> = chunk.iter().map(|&(c, i)| latent_seed(spec.seed, c, i)).collect();
+        let latents: Vec<Vec<f32>> = seeds
+            .iter()
+            .map(|&s| latent(s, g.latent_dim, spec.truncation))
+            .collect();
+        let labels: Vec<usize> = chunk.iter().map(|&(c, _)| c).collect();
+        let images = generate(g, &labels, &latents, &device)?;
+        for ((image, &(c, i)), &s) in images.into_iter().zip(chunk).zip(&seeds) {
+            let params = serde_json::json!({
+                "class": classes[c],
+                "latent_seed": s,
+                "checkpoint": spec.checkpoint,
+                "weights": spec.weights,
+                "truncation": spec.truncation,
+            });
+            writer.add(&image, c, &format!("gan-{c}-{i:05}"), None, params, s)?;
+            on_image();
+            out.push((image, c));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latents_are_seeded_normal_and_truncated() {
+        let a = latent(7, 4000, 0.0);
+        assert_eq!(a, latent(7, 4000, 0.0));
+        assert_ne!(a, latent(8, 4000, 0.0));
+        let mean = a.iter().sum::<f32>() / a.len() as f32;
+        let var = a.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / a.len() as f32;
+        assert!(mean.abs() < 0.1 && (var - 1.0).abs() < 0.1, "mean {mean} var {var}");
+        assert!(latent(7, 4000, 0.5).iter().all(|v| v.abs() <= 0.5));
+    }
+}

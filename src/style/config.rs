@@ -1,0 +1,122 @@
+//! `synth style`'s configuration: configs/style.toml holds exactly these defaults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::SplitConfig;
+use crate::error::{Result, SynthError};
+
+/// How the image is optimised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StyleOptimizer {
+    /// L-BFGS (burn-optim), as Gatys et al.: few, expensive, well-directed steps.
+    Lbfgs,
+    /// Adam on the pixels: cheap steps, good for many images at once.
+    Adam,
+}
+
+/// Where the optimisation starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum StyleInit {
+    Content,
+    Noise,
+}
+
+/// Every setting of a style transfer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StyleConfig {
+    /// Longest side of the output image (single-image mode).
+    pub size: usize,
+    /// Content layer (VGG16 ReLU name).
+    pub content_layer: String,
+    /// Style layers and their relative weights.
+    pub style_layers: Vec<String>,
+    pub style_layer_weights: Vec<f64>,
+    pub content_weight: f64,
+    pub style_weight: f64,
+    pub tv_weight: f64,
+    pub optimizer: StyleOptimizer,
+    /// Loss evaluations (L-BFGS) or steps (Adam) in single-image mode.
+    pub iterations: usize,
+    /// Adam learning rate on [0, 1] pixels (L-BFGS uses a unit step).
+    pub adam_lr: f64,
+    pub init: StyleInit,
+    /// Optimise at half size first (half the iterations), then upscale and finish at full size.
+    pub coarse_to_fine: bool,
+    /// Keep the content image's colours (transfer luminance only).
+    pub preserve_color: bool,
+    pub seed: u64,
+    /// Dataset mode: side the images are stylised at (VGG needs >= 32), then resized back.
+    pub dataset_size: usize,
+    /// Dataset mode: images optimised together.
+    pub batch_size: usize,
+    /// Dataset mode: optimiser steps per batch.
+    pub dataset_iterations: usize,
+    /// Dataset mode: stylised versions written per train image.
+    pub per_image: usize,
+    /// Dataset mode: train images stylised (0 = the whole train split).
+    pub max_images: usize,
+    /// Dataset mode: bundled dataset name or path.
+    pub dataset: String,
+    pub resize: String,
+    pub split: SplitConfig,
+}
+
+impl Default for StyleConfig {
+    fn default() -> Self {
+        StyleConfig {
+            size: 256,
+            content_layer: "relu4_2".into(),
+            style_layers: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+                .map(String::from)
+                .to_vec(),
+            style_layer_weights: vec![1.0; 5],
+            content_weight: 1.0,
+            style_weight: 1e2,
+            tv_weight: 1e3,
+            optimizer: StyleOptimizer::Lbfgs,
+            iterations: 200,
+            adam_lr: 0.02,
+            init: StyleInit::Content,
+            coarse_to_fine: true,
+            preserve_color: false,
+            seed: 0,
+            dataset_size: 64,
+            batch_size: 50,
+            dataset_iterations: 40,
+            per_image: 1,
+            max_images: 0,
+            dataset: "mnist".into(),
+            resize: "keep".into(),
+            split: SplitConfig::default(),
+        }
+    }
+}
+
+impl StyleConfig {
+    /// Refuses settings that cannot work.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(SynthError::bad_input(m));
+        if self.size < 32 || self.dataset_size < 32 {
+            return bad(format!(
+                "size {} / dataset_size {} is too small for VGG16's pooling stack (>= 32 pixels)",
+                self.size, self.dataset_size
+            ));
+        }
+        if self.style_layers.is_empty() || self.style_layers.len() != self.style_layer_weights.len() {
+            return bad("style_layers and style_layer_weights must be non-empty and of equal length".into());
+        }
+        if [self.content_weight, self.style_weight, self.tv_weight]
+            .iter()
+            .any(|w| !w.is_finite() || *w < 0.0)
+        {
+            return bad("content, style and tv weights must be finite and >= 0".into());
+        }
+        if self.iterations == 0 || self.dataset_iterations == 0 || self.batch_size == 0 || self.per_image == 0 {
+            return bad("iterations, dataset_iterations, batch_size and per_image must be at least 1".into());
+        }
+        Ok(())
+    }
+}
