@@ -308,7 +308,7 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
     }
 
     // Samples, then quality.
-    let sampler = trainer.sampler();
+    let sampler = trainer.sampler()?;
     let spec = SampleSpec {
         per_class: config.per_class,
         seed: config.seed,

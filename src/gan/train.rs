@@ -164,10 +164,13 @@ pub enum Outcome {
     Interrupted,
 }
 
+/// A callback run after every training step (progress bars, Ctrl-C checks).
+pub type StepCallback<'a> = Box<dyn FnMut(&TrainState, &StepStats) + 'a>;
+
 /// What the loop reports to while it runs.
 pub struct TrainMonitor<'a> {
     /// Called after every step.
-    pub on_step: Box<dyn FnMut(&TrainState, &StepStats) + 'a>,
+    pub on_step: StepCallback<'a>,
     pub log: Option<&'a mut EventLog>,
     /// Folder that receives `grids/epoch-NNN.png` at every snapshot.
     pub grids: Option<PathBuf>,
@@ -287,8 +290,16 @@ pub fn load_sampler(
     } else {
         (GENERATOR_FILE, "generator")
     };
-    let g = load_module(fresh, &dir.join(file))?;
-    Ok((state, g.valid(), which))
+    let g = finish_sampler(load_module(fresh, &dir.join(file))?.valid(), &state.meta)?;
+    Ok((state, g, which))
+}
+
+/// A generator ready to sample: batch-norm statistics re-estimated for its weights when the config asks.
+fn finish_sampler(g: Generator, meta: &GanMeta) -> Result<Generator> {
+    match meta.config.bn_recalibration {
+        0 => Ok(g),
+        n => super::sample::recalibrate_batch_norm(&g, meta.classes.len(), n, meta.config.seed),
+    }
 }
 
 fn adam(config: &GanConfig) -> ModuleOptimizer {
@@ -446,11 +457,12 @@ impl Trainer {
     }
 
     /// The generator to sample from: the EMA when kept, else an inference copy of the generator.
-    pub fn sampler(&self) -> Generator {
-        match &self.ema {
+    pub fn sampler(&self) -> Result<Generator> {
+        let g = match &self.ema {
             Some(ema) => ema.clone(),
             None => self.g.valid(),
-        }
+        };
+        finish_sampler(g, &self.meta)
     }
 
     /// Writes the checkpoint folder `dir` atomically (staged beside it, then renamed over the old one).
@@ -638,7 +650,7 @@ impl Trainer {
         if due || self.finished() {
             self.state.last_snapshot = self.state.global_step;
             let grid = super::sample::class_grid(
-                &self.sampler(),
+                &self.sampler()?,
                 self.meta.classes.len(),
                 10,
                 self.meta.config.seed,
