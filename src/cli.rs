@@ -40,6 +40,14 @@ pub enum Command {
     /// Adversarial examples (FGSM, PGD in L-inf or L2, targeted or not) of a split against a classifier, written as
     /// an expanded dataset with clean and adversarial accuracy, success rate and perturbation norms
     Adversarial(Box<AdversarialArgs>),
+    /// Measure what each synthetic set adds: fit the bundled classifier on N real images per class alone and with
+    /// each set (made by the default pipeline from those N images, or given with --synthetic), over several seeds,
+    /// and report clean, robust and shifted accuracy on the real test split with 95% intervals and paired gains
+    EvalGain(Box<EvalGainArgs>),
+    /// Search the augmentation mix (classic ops, magnitudes, probabilities, amount, synthetic shares) with
+    /// reinforcement learning rewarded by validation accuracy, against random search and a RandAugment grid at the
+    /// same budget; writes the best policy as best.toml
+    Policy(Box<PolicyArgs>),
 }
 
 /// `synth classifier ...`.
@@ -318,6 +326,10 @@ pub struct AugmentArgs {
     /// Seed of the augmentation draws; the same seed writes the same bytes [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// A policy found by `synth policy` (best.toml): each copy applies one of its sub-policies, drawn at random;
+    /// replaces --ops (the policy's synthetic shares are for eval-gain and are not used here) [default: none]
+    #[arg(long, conflicts_with = "ops")]
+    pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutArgs,
 }
@@ -392,13 +404,13 @@ pub struct StyleArgs {
     /// Dataset mode: train images to stylise, 0 for all [default: 0]
     #[arg(long)]
     pub max_images: Option<usize>,
-    /// Dataset mode: side images are stylised at (>= 32) [default: 64]
+    /// Dataset mode: side images are stylised at (>= 32) [default: 32]
     #[arg(long)]
     pub dataset_size: Option<usize>,
     /// Dataset mode: images optimised together [default: 50]
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Dataset mode: optimiser steps per batch [default: 40]
+    /// Dataset mode: optimiser steps per batch [default: 20]
     #[arg(long)]
     pub dataset_iterations: Option<usize>,
     /// Dataset mode: image size policy when loading: keep, N or WxH [default: keep]
@@ -538,4 +550,97 @@ pub struct GanInterpolateArgs {
     /// Output PNG [default: <checkpoint>/interpolate-seed<seed>.png]
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+/// `synth eval-gain`.
+#[derive(Debug, Args)]
+pub struct EvalGainArgs {
+    /// TOML config with any of the settings of configs/eval-gain.toml; flags override it
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Labelled real images per class (the low-data setting), drawn from the train split [default: 20]
+    #[arg(long)]
+    pub per_class: Option<usize>,
+    /// Seed of that draw, and of the generators the default pipeline runs [default: 0]
+    #[arg(long)]
+    pub subset_seed: Option<u64>,
+    /// Training seeds per condition (0..K); gains are paired by seed [default: 3]
+    #[arg(long)]
+    pub seeds: Option<usize>,
+    /// Expanded datasets to evaluate (made from the same dataset's train split; the leakage guard refuses any
+    /// other); repeatable. Without it, the default pipeline makes the --sources sets from the N-per-class subset
+    #[arg(long)]
+    pub synthetic: Vec<PathBuf>,
+    /// Sources the default pipeline makes when no --synthetic is given (augment is always made: it is the
+    /// baseline) [default: augment,gan,style,adversarial]
+    #[arg(long, value_delimiter = ',')]
+    pub sources: Option<Vec<String>>,
+    /// Synthetic images added per real training image [default: 1]
+    #[arg(long)]
+    pub mix: Option<f64>,
+    /// Also fit each set alone, without real images (its classification accuracy score) [default: true]
+    #[arg(long)]
+    pub synthetic_only: Option<bool>,
+    /// Robust accuracy: transfer (PGD crafted once against a surrogate cnn fitted on the subset, every model scored
+    /// on those images) or white-box (against each model; minutes per VGG16 model on a CPU) [default: transfer]
+    #[arg(long, value_enum)]
+    pub robust_mode: Option<crate::eval::config::RobustMode>,
+    /// L-inf radius of the PGD attack of the robust accuracy, 0 to skip it [default: 0.1]
+    #[arg(long)]
+    pub eps: Option<f64>,
+    /// Test images the robust accuracy is measured on, 0 for all [default: 200]
+    #[arg(long)]
+    pub robust_images: Option<usize>,
+    /// Second real dataset with the same classes for the shifted accuracy; "none" to skip [default: digits]
+    #[arg(long)]
+    pub shift: Option<String>,
+    /// Classifier backbone fitted in every condition: vgg16 or cnn [default: vgg16]
+    #[arg(long, value_enum)]
+    pub backbone: Option<crate::classifier::BackboneKind>,
+    /// Side VGG16 inputs are resized to [default: 64]
+    #[arg(long)]
+    pub input_size: Option<usize>,
+    /// A policy found by `synth policy` (best.toml), added as the condition `real + policy` [default: none]
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Folder the default pipeline caches its sets in [default: outputs/eval-gain/cache]
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutArgs,
+}
+
+/// `synth policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// TOML config with any of the settings of configs/policy.toml; flags override it
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Labelled real images per class (the same draw as eval-gain's) [default: 20]
+    #[arg(long)]
+    pub per_class: Option<usize>,
+    /// Seed of that draw [default: 0]
+    #[arg(long)]
+    pub subset_seed: Option<u64>,
+    /// Child fits per search method, shared equally by the search seeds [default: 60]
+    #[arg(long)]
+    pub budget: Option<usize>,
+    /// Repetitions of each search with seeds 0..K [default: 3]
+    #[arg(long)]
+    pub search_seeds: Option<usize>,
+    /// Wall-clock cap of the whole run in minutes, shared equally by the searches; 0 for none [default: 0]
+    #[arg(long)]
+    pub minutes: Option<f64>,
+    /// Search methods to compare: rl, random, grid [default: rl,random,grid]
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Option<Vec<String>>,
+    /// Expanded datasets (from the same dataset's train split) whose share the policy also searches; repeatable
+    #[arg(long)]
+    pub synthetic: Vec<PathBuf>,
+    #[command(flatten)]
+    pub output: OutArgs,
 }

@@ -47,6 +47,10 @@ mod tests {
         assert_eq!(adversarial, crate::adversarial::AdversarialConfig::default());
         let style: crate::style::StyleConfig = load(Some(&root.join("style.toml"))).unwrap();
         assert_eq!(style, crate::style::StyleConfig::default());
+        let eval: crate::eval::EvalGainConfig = load(Some(&root.join("eval-gain.toml"))).unwrap();
+        assert_eq!(eval, crate::eval::EvalGainConfig::default());
+        let policy: crate::policy::PolicyConfig = load(Some(&root.join("policy.toml"))).unwrap();
+        assert_eq!(policy, crate::policy::PolicyConfig::default());
     }
 
     #[test]

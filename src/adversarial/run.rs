@@ -6,7 +6,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use super::attack::{Goal, attack, perturbation_norms, quantize_within};
-use super::config::{AdversarialConfig, AttackConfig, Target};
+use super::config::{AdversarialConfig, AttackConfig, AttackKind, Target};
 use crate::classifier::run::{per_class_subset, prepare_experiment, train_and_test};
 use crate::classifier::{Classifier, ClassifierConfig, FitMonitor, PreparedSet, argmax_rows};
 use crate::dataset::tensor::tensor_values;
@@ -99,6 +99,26 @@ pub struct AttackOptions {
     /// Round the adversarial images to 8 bits (inside the ball) before measuring them, so the numbers describe the
     /// PNGs written rather than float images nobody stores.
     pub quantize: bool,
+}
+
+/// The manifest parameters of one adversarial image.
+pub fn manifest_params(config: &AttackConfig, outcome: &ImageOutcome) -> serde_json::Value {
+    let pgd = config.attack == AttackKind::Pgd;
+    serde_json::json!({
+        "attack": config.attack,
+        "norm": config.norm,
+        "eps": config.eps,
+        "alpha": pgd.then(|| config.step_size()),
+        "steps": pgd.then_some(config.steps),
+        "random_start": pgd && config.random_start,
+        "restarts": pgd.then_some(config.restarts),
+        "target": outcome.target,
+        "success": outcome.success,
+        "clean_prediction": outcome.clean_prediction,
+        "adversarial_prediction": outcome.adversarial_prediction,
+        "linf": outcome.linf,
+        "l2": outcome.l2,
+    })
 }
 
 /// The class a `random` target picks for an image: uniform among the classes other than its label.

@@ -20,6 +20,8 @@ pub struct AugmentConfig {
     pub resize: String,
     /// The train/val/test split whose train part is augmented.
     pub split: SplitConfig,
+    /// A policy file from `synth policy` (best.toml); when set, its sub-policies replace `ops`.
+    pub policy: String,
 }
 
 impl Default for AugmentConfig {
@@ -33,6 +35,7 @@ impl Default for AugmentConfig {
             seed: 0,
             resize: "keep".into(),
             split: SplitConfig::default(),
+            policy: String::new(),
         }
     }
 }

@@ -147,6 +147,32 @@ struct Phase<'a> {
     val: &'a Tensor<4>,
 }
 
+/// The block after which a fit caches features: the end of the frozen prefix (0 for a net trained from scratch).
+pub fn cache_block(config: &ClassifierConfig, pretrained: bool, num_blocks: usize) -> usize {
+    let finetune = pretrained && config.finetune_epochs > 0 && config.finetune_blocks > 0;
+    match (pretrained, finetune) {
+        (false, _) => 0,
+        (true, true) => config
+            .freeze_blocks
+            .max(num_blocks - config.finetune_blocks.min(num_blocks)),
+        (true, false) => num_blocks,
+    }
+}
+
+/// Features of images after the frozen blocks `0..to` (an inference pass, batch by batch): what a fit trains on.
+/// Computing them once per image and reusing them across fits is what makes many fits affordable.
+pub fn frozen_prefix_features(model: &Classifier, images: &Tensor<4>, to: usize, batch: usize) -> Tensor<4> {
+    frozen_features(&model.valid(), images, to, batch)
+}
+
+/// A fit's training or validation part as features after the cache block, with labels; `images` (the pixels) is
+/// needed only by adversarial training, which crafts new inputs from them.
+pub struct CachedPart<'a> {
+    pub features: &'a Tensor<4>,
+    pub labels: &'a [usize],
+    pub images: Option<&'a Tensor<4>>,
+}
+
 /// Fits `model` (on the autodiff device) to `train`, validating on `val`. `pretrained` selects the two-phase
 /// transfer schedule; otherwise one phase trains everything. Returns the best weights found.
 pub fn fit(
@@ -160,28 +186,60 @@ pub fn fit(
     if train.is_empty() || val.is_empty() {
         return Err(SynthError::bad_input("the train and validation sets must not be empty"));
     }
+    let block = cache_block(config, pretrained, model.backbone.num_blocks());
+    let frozen = model.valid();
+    let train_cache = frozen_features(&frozen, &train.images, block, config.batch_size);
+    let val_cache = frozen_features(&frozen, &val.images, block, config.batch_size);
+    let train_part = CachedPart {
+        features: &train_cache,
+        labels: &train.labels,
+        images: Some(&train.images),
+    };
+    let val_part = CachedPart {
+        features: &val_cache,
+        labels: &val.labels,
+        images: None,
+    };
+    let (model, mut report) = fit_cached(model, &train_part, &val_part, config, pretrained, monitor)?;
+    report.frozen_passes = if block > 0 { train.len() + val.len() } else { 0 };
+    Ok((model, report))
+}
+
+/// [`fit`] from features already computed after [`cache_block`] (by [`frozen_prefix_features`] with the same
+/// frozen weights). Reports no frozen passes: the caller made them.
+pub fn fit_cached(
+    model: Classifier,
+    train: &CachedPart,
+    val: &CachedPart,
+    config: &ClassifierConfig,
+    pretrained: bool,
+    monitor: &mut FitMonitor,
+) -> Result<(Classifier, FitReport)> {
+    if train.labels.is_empty() || val.labels.is_empty() {
+        return Err(SynthError::bad_input("the train and validation sets must not be empty"));
+    }
+    if config.adversarial.attack_config().is_some() && train.images.is_none() {
+        return Err(SynthError::internal(
+            "adversarial training needs the training images, not only their features",
+        ));
+    }
     let nb = model.backbone.num_blocks();
     let bs = config.batch_size;
     let finetune = pretrained && config.finetune_epochs > 0 && config.finetune_blocks > 0;
-    let cache_block = match (pretrained, finetune) {
-        (false, _) => 0,
-        (true, true) => config.freeze_blocks.max(nb - config.finetune_blocks.min(nb)),
-        (true, false) => nb,
-    };
+    let cache_block = cache_block(config, pretrained, nb);
     let frozen = model.valid();
-    let train_cache = frozen_features(&frozen, &train.images, cache_block, bs);
-    let val_cache = frozen_features(&frozen, &val.images, cache_block, bs);
+    let (train_cache, val_cache) = (train.features, val.features);
     let mut report = FitReport {
         history: Vec::new(),
         best_val_accuracy: 0.0,
         best_epoch: (0, 0),
-        frozen_passes: if cache_block > 0 { train.len() + val.len() } else { 0 },
+        frozen_passes: 0,
         cache_block,
     };
     let mut model = model;
     if pretrained {
-        let train_top = advance(&frozen, &train_cache, cache_block, nb, bs);
-        let val_top = advance(&frozen, &val_cache, cache_block, nb, bs);
+        let train_top = advance(&frozen, train_cache, cache_block, nb, bs);
+        let val_top = advance(&frozen, val_cache, cache_block, nb, bs);
         let head = Phase {
             index: 1,
             from: nb,
@@ -197,8 +255,8 @@ pub fn fit(
                 from: cache_block,
                 lr: config.finetune_lr,
                 epochs: config.finetune_epochs,
-                train: &train_cache,
-                val: &val_cache,
+                train: train_cache,
+                val: val_cache,
             };
             model = run_phase(model, &tune, train, val, config, monitor, &mut report)?;
         }
@@ -208,8 +266,8 @@ pub fn fit(
             from: 0,
             lr: config.head_lr,
             epochs: config.head_epochs,
-            train: &train_cache,
-            val: &val_cache,
+            train: train_cache,
+            val: val_cache,
         };
         model = run_phase(model, &all, train, val, config, monitor, &mut report)?;
     }
@@ -219,8 +277,8 @@ pub fn fit(
 fn run_phase(
     mut model: Classifier,
     phase: &Phase,
-    train: &PreparedSet,
-    val: &PreparedSet,
+    train: &CachedPart,
+    val: &CachedPart,
     config: &ClassifierConfig,
     monitor: &mut FitMonitor,
     report: &mut FitReport,
@@ -230,19 +288,20 @@ fn run_phase(
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut optim = AdamConfig::new().init();
     let adversarial = config.adversarial.attack_config();
+    let n = train.labels.len();
     let mut best = (
         model.clone(),
-        predict_accuracy(&model, phase, val, config)?,
+        predict_accuracy(&model, phase, val.labels, config)?,
         report.history.len(),
     );
     if phase.index == 1 || report.history.is_empty() {
         report.best_val_accuracy = best.1;
     }
-    let steps = phase.epochs * train.len().div_ceil(config.batch_size);
+    let steps = phase.epochs * n.div_ceil(config.batch_size);
     let bar = progress_bar(steps as u64, &format!("phase {}", phase.index), monitor.quiet);
     let mut since_best = 0;
     for epoch in 0..phase.epochs {
-        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut crate::seed::rng(crate::seed::derive(
             config.seed,
             &[phase.index as u64, epoch as u64],
@@ -254,14 +313,13 @@ fn run_phase(
                 &phase.train.device(),
             );
             let labels: Vec<usize> = batch.iter().map(|&i| train.labels[i]).collect();
-            let x = match &adversarial {
-                None => phase.train.clone().select(0, idx),
-                Some(attack) => {
+            let x = match (&adversarial, train.images) {
+                (Some(attack), Some(pixels)) => {
                     let seeds: Vec<u64> = batch
                         .iter()
                         .map(|&i| crate::seed::derive(config.seed, &[phase.index as u64, epoch as u64, i as u64]))
                         .collect();
-                    let images = train.images.clone().select(0, idx);
+                    let images = pixels.clone().select(0, idx);
                     adversarial_features(
                         &model,
                         images,
@@ -272,6 +330,7 @@ fn run_phase(
                         phase.from,
                     )?
                 }
+                _ => phase.train.clone().select(0, idx),
             };
             let logits = model.forward_from(x, phase.from, nb);
             let targets = crate::dataset::tensor::labels_to_tensor(&labels, &device);
@@ -293,12 +352,12 @@ fn run_phase(
             model = optim.step(phase.lr, model, grads);
             bar.inc(1);
         }
-        let val_accuracy = predict_accuracy(&model, phase, val, config)?;
+        let val_accuracy = predict_accuracy(&model, phase, val.labels, config)?;
         let stats = EpochStats {
             phase: phase.index,
             epoch,
-            train_loss: (loss_sum / train.len() as f64) as f32,
-            train_accuracy: correct as f32 / train.len() as f32,
+            train_loss: (loss_sum / n as f64) as f32,
+            train_accuracy: correct as f32 / n as f32,
             val_accuracy,
         };
         bar.set_message(format!("loss {:.4} val acc {:.4}", stats.train_loss, val_accuracy));
@@ -354,9 +413,9 @@ fn adversarial_features(
     Ok(frozen.features(mixed, from))
 }
 
-fn predict_accuracy(model: &Classifier, phase: &Phase, val: &PreparedSet, config: &ClassifierConfig) -> Result<f32> {
+fn predict_accuracy(model: &Classifier, phase: &Phase, labels: &[usize], config: &ClassifierConfig) -> Result<f32> {
     let predicted = predict_from(&model.valid(), phase.val, phase.from, config.batch_size)?;
-    Ok(accuracy(&predicted, &val.labels))
+    Ok(accuracy(&predicted, labels))
 }
 
 /// Predicted classes for prepared images (inference copy of the model; full network).

@@ -13,6 +13,9 @@ pub mod vgg;
 
 pub use checkpoint::{Checkpoint, build_model};
 pub use config::ClassifierConfig;
-pub use fit::{FitMonitor, FitReport, PreparedSet, accuracy, argmax_rows, fit, predict};
+pub use fit::{
+    CachedPart, FitMonitor, FitReport, PreparedSet, accuracy, argmax_rows, cache_block, fit, fit_cached,
+    frozen_prefix_features, predict, predict_from,
+};
 pub use model::{Backbone, BackboneKind, Classifier, Head};
 pub use vgg::{Tap, Vgg16};

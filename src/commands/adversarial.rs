@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::adversarial::run::train_default_classifier;
 use crate::adversarial::{
-    AdversarialConfig, AttackConfig, AttackKind, AttackOptions, AttackRun, AttackSummary, attack_set, images_to_attack,
+    AdversarialConfig, AttackConfig, AttackOptions, AttackRun, AttackSummary, attack_set, images_to_attack,
 };
 use crate::classifier::run::input_shape;
 use crate::classifier::{Checkpoint, PreparedSet};
@@ -158,26 +158,6 @@ struct Summary<'a> {
     seconds: f64,
 }
 
-/// The manifest parameters of one adversarial image.
-fn image_params(config: &AttackConfig, outcome: &crate::adversarial::ImageOutcome) -> serde_json::Value {
-    let pgd = config.attack == AttackKind::Pgd;
-    serde_json::json!({
-        "attack": config.attack,
-        "norm": config.norm,
-        "eps": config.eps,
-        "alpha": pgd.then(|| config.step_size()),
-        "steps": pgd.then_some(config.steps),
-        "random_start": pgd && config.random_start,
-        "restarts": pgd.then_some(config.restarts),
-        "target": outcome.target,
-        "success": outcome.success,
-        "clean_prediction": outcome.clean_prediction,
-        "adversarial_prediction": outcome.adversarial_prediction,
-        "linf": outcome.linf,
-        "l2": outcome.l2,
-    })
-}
-
 pub fn run(args: AdversarialArgs, ui: Ui) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut config = effective_config(&args)?;
@@ -239,7 +219,7 @@ pub fn run(args: AdversarialArgs, ui: Ui) -> anyhow::Result<()> {
             sample.label,
             &stem,
             Some(sample.id.clone()),
-            image_params(&config.attack, outcome),
+            crate::adversarial::run::manifest_params(&config.attack, outcome),
             outcome.seed,
         )?;
         if preview.len() < 2 * PREVIEW_PAIRS {

@@ -22,6 +22,9 @@ fn effective_config(args: &AugmentArgs) -> anyhow::Result<AugmentConfig> {
     if let Some(seed) = args.seed {
         c.seed = seed;
     }
+    if let Some(p) = &args.policy {
+        c.policy = p.display().to_string();
+    }
     if c.copies == 0 {
         return Err(SynthError::bad_input("--copies must be at least 1").into());
     }
@@ -30,8 +33,15 @@ fn effective_config(args: &AugmentArgs) -> anyhow::Result<AugmentConfig> {
 
 pub fn run(args: AugmentArgs, ui: Ui) -> anyhow::Result<()> {
     let mut config = effective_config(&args)?;
-    let pipeline = Pipeline::parse(&config.ops)?;
-    config.ops = pipeline.to_strings();
+    let pipelines = if config.policy.is_empty() {
+        let pipeline = Pipeline::parse(&config.ops)?;
+        config.ops = pipeline.to_strings();
+        vec![pipeline]
+    } else {
+        let policy = crate::policy::Policy::load(std::path::Path::new(&config.policy))?;
+        config.ops = policy.sub_policies.iter().map(|s| s.join(",")).collect();
+        policy.pipelines()?
+    };
     config.split.validate()?;
     let out = args.output.out_dir(
         "augment",
@@ -48,7 +58,7 @@ pub fn run(args: AugmentArgs, ui: Ui) -> anyhow::Result<()> {
     augment_images(
         &dataset,
         &train,
-        &pipeline,
+        &pipelines,
         config.copies,
         config.seed,
         &mut writer,
@@ -104,7 +114,7 @@ pub fn run(args: AugmentArgs, ui: Ui) -> anyhow::Result<()> {
         train.len(),
         config.copies,
         out.display(),
-        config.ops.join(","),
+        config.ops.join(" | "),
         tb_dir.display()
     );
     ui.summary(&summary, &human)

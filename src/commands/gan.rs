@@ -12,7 +12,7 @@ use crate::dataset::writer::check_out_dir;
 use crate::dataset::{Dataset, ExpandedWriter, Image, Origin, SourceKind, Split, SplitName};
 use crate::error::{IoContext, SynthError};
 use crate::gan::diffaug::DiffAugment;
-use crate::gan::metrics::{Quality, feature_net, measure, metric_classifier_config, real_test_set};
+use crate::gan::metrics::{Quality, feature_net, measure, metric_classifier_config, real_part};
 use crate::gan::sample::{SampleSpec, class_grid, interpolation_grid, write_samples};
 use crate::gan::train::{
     CHECKPOINT_DIR, CheckpointState, EpochStats, GanMeta, Outcome, TrainMonitor, Trainer, check_training_set,
@@ -30,7 +30,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 static TRAINING: AtomicBool = AtomicBool::new(false);
 
 /// Folder names inside a run folder.
-const SAMPLES_DIR: &str = "samples";
+pub(super) const SAMPLES_DIR: &str = "samples";
 const GRIDS_DIR: &str = "grids";
 const FID_NET_DIR: &str = "fid-classifier";
 const METRICS_FILE: &str = "metrics.json";
@@ -153,7 +153,7 @@ fn install_ctrlc() {
     });
 }
 
-fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
+pub(super) fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let first = if args.resume {
         None
@@ -203,7 +203,9 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
                 SynthError::bad_input("--metrics true needs --per-class of at least 1 (CAS trains on them)").into(),
             );
         }
-        real_test_set(&data.dataset, &data.split, &crate::backend::device())?;
+        for part in [SplitName::Val, SplitName::Test] {
+            real_part(&data.dataset, &data.split, part, &crate::backend::device())?;
+        }
     }
     let diffaugment = if config.diffaugment_on(data.train.len()) {
         DiffAugment::parse(&config.diffaugment_policy)?
@@ -308,7 +310,7 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
     }
 
     // Samples, then quality.
-    let sampler = trainer.sampler()?;
+    let sampler = trainer.sampler();
     let spec = SampleSpec {
         per_class: config.per_class,
         seed: config.seed,
@@ -328,7 +330,7 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
     std::fs::write(out.join(GRID_FILE), grid.to_png()?).at(&out.join(GRID_FILE), "writing")?;
     log.image("gan/final_samples", &grid, trainer.state.epoch);
     let quality = if config.metrics {
-        let q = quality(&sampler, &trainer.meta, &data, &spec, &written, &out, ui)?;
+        let q = quality(&trainer.meta, &data, &spec, &written, &out, ui)?;
         log.scalar("gan/cas", q.cas, trainer.state.global_step);
         log.scalar("gan/fid", q.fid as f32, trainer.state.global_step);
         Some(q)
@@ -399,11 +401,13 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
 
 fn quality_text(q: &Quality) -> String {
     format!(
-        "CAS {:.4} (cnn trained on {} synthetic images only, tested on {} real test images)\nFID {:.2} vs the real \
+        "CAS {:.4} (cnn trained on {} synthetic images only, epoch picked on {} real val images, tested on {} real \
+         test images)\nFID {:.2} vs the real \
          test split (real train vs real test: {:.2}) on the {} (its real test accuracy {:.4}; its accuracy on the \
          synthetic images {:.4})\n",
         q.cas,
         q.cas_train_images,
+        q.real_val_images,
         q.real_test_images,
         q.fid,
         q.fid_real_train_vs_test,
@@ -443,11 +447,9 @@ fn write_set(
     Ok(written)
 }
 
-/// CAS and FID of `written`, with extra synthetic images (a separate latent stream) to early-stop the CAS
-/// classifier; the FID feature network is cached in `<run>/fid-classifier`. Saved as `<run>/metrics.json` when the
-/// set is the run's own samples, beside the set otherwise.
+/// CAS and FID of `written` (the FID feature network is cached in `<run>/fid-classifier`), saved as
+/// `metrics_dir/metrics.json`.
 fn quality(
-    g: &crate::gan::Generator,
     meta: &GanMeta,
     data: &TrainData,
     spec: &SampleSpec,
@@ -456,16 +458,11 @@ fn quality(
     ui: Ui,
 ) -> anyhow::Result<Quality> {
     let device = crate::backend::device();
-    let test = real_test_set(&data.dataset, &data.split, &device)?;
+    let val = real_part(&data.dataset, &data.split, SplitName::Val, &device)?;
+    let test = real_part(&data.dataset, &data.split, SplitName::Test, &device)?;
     let cfg = metric_classifier_config(&meta.dataset, &data.split, meta.config.metric_epochs, meta.config.seed);
     let run_root = Path::new(&spec.checkpoint).parent().unwrap_or(Path::new("."));
     let net = feature_net(&data.dataset, &data.split, &cfg, &run_root.join(FID_NET_DIR), ui.quiet)?;
-    let val_spec = SampleSpec {
-        per_class: (spec.per_class / 5).max(5),
-        seed: crate::seed::derive(spec.seed, &[0xCA5]),
-        ..spec.clone()
-    };
-    let val = crate::gan::sample::generate_set(g, meta.classes.len(), &val_spec)?;
     let q = measure(written, &val, &test, &net, &cfg, meta.classes.len(), ui.quiet)?;
     let path = metrics_dir.join(METRICS_FILE);
     std::fs::write(&path, crate::dataset::manifest::pretty_json(&q)?).at(&path, "writing")?;
@@ -532,7 +529,7 @@ fn sample(args: GanSampleArgs, ui: Ui) -> anyhow::Result<()> {
     };
     let written = write_set(&g, &meta, &data, &spec, &out, args.force, ui)?;
     let quality = if metrics {
-        Some(quality(&g, &meta, &data, &spec, &written, &out, ui)?)
+        Some(quality(&meta, &data, &spec, &written, &out, ui)?)
     } else {
         None
     };

@@ -5,7 +5,9 @@ mod adversarial;
 mod augment;
 mod classifier;
 mod datasets;
+mod eval_gain;
 mod gan;
+mod policy;
 mod style;
 
 use serde::Serialize;
@@ -19,11 +21,16 @@ use crate::error::SynthError;
 pub struct Ui {
     pub quiet: bool,
     pub json: bool,
+    /// Print no summary at all (a command run inside another, such as eval-gain's GAN).
+    pub silent: bool,
 }
 
 impl Ui {
     /// Prints the run's summary: one JSON object with `--json`, the human text otherwise.
     pub fn summary<S: Serialize>(&self, summary: &S, human: &str) -> anyhow::Result<()> {
+        if self.silent {
+            return Ok(());
+        }
         if self.json {
             println!("{}", serde_json::to_string(summary)?);
         } else {
@@ -38,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ui = Ui {
         quiet: cli.quiet,
         json: cli.json,
+        silent: false,
     };
     match cli.command {
         Command::Augment(args) => augment::run(args, ui),
@@ -47,6 +55,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Classifier(ClassifierCommand::Train(args)) => classifier::train(args, ui),
         Command::Classifier(ClassifierCommand::Eval(args)) => classifier::eval(args, ui),
         Command::Adversarial(args) => adversarial::run(*args, ui),
+        Command::EvalGain(args) => eval_gain::run(*args, ui),
+        Command::Policy(args) => policy::run(*args, ui),
     }
 }
 
@@ -83,7 +93,7 @@ pub(crate) fn load(spec: &str, resize: &str) -> Result<Dataset, SynthError> {
 }
 
 /// A file-name-safe short name for a dataset spec (its last path component without extensions).
-pub(crate) fn dataset_slug(spec: &str) -> String {
+pub fn dataset_slug(spec: &str) -> String {
     let last = std::path::Path::new(spec)
         .file_name()
         .map(|n| n.to_string_lossy().to_string())

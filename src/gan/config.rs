@@ -91,9 +91,6 @@ pub struct GanConfig {
     /// An epoch ends with a checkpoint, a sample grid PNG and a TensorBoard image when at least this many steps
     /// passed since the last one (the last epoch always does).
     pub snapshot_steps: usize,
-    /// Batches of 100 generated images over which the sampling generator's batch-norm statistics are re-estimated
-    /// for its final weights before sampling (0 = use the running statistics as trained).
-    pub bn_recalibration: usize,
     /// Images written per class after training.
     pub per_class: usize,
     /// Truncation of the latent draws: components with |z| > t are redrawn (0 = none).
@@ -131,7 +128,6 @@ impl Default for GanConfig {
             diffaugment_below: 1000,
             diffaugment_policy: ["color", "translation", "cutout"].map(String::from).to_vec(),
             snapshot_steps: 50,
-            bn_recalibration: 20,
             per_class: 500,
             truncation: 0.0,
             metrics: true,
@@ -194,7 +190,6 @@ impl GanConfig {
             epochs: 0,
             min_steps: 0,
             snapshot_steps: 0,
-            bn_recalibration: 0,
             per_class: 0,
             truncation: 0.0,
             metrics: false,

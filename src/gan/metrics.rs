@@ -1,8 +1,10 @@
 //! How good the generated images are, measured with the project's own classifier:
 //!
 //! - **CAS** (Classification Accuracy Score, Ravuri & Vinyals 2019): the small `cnn` classifier trained on
-//!   synthetic images only (early-stopped on a further synthetic validation set), then tested on the real test
-//!   split. It asks whether the images carry their class, which is what an expanded dataset is for.
+//!   synthetic images only, then tested on the real test split. It is trained exactly as the real-data classifier
+//!   it is compared with (same settings, early stopping on the real validation split, which only picks the epoch:
+//!   the weights never see a real image), so the two accuracies differ only by the training images. It asks whether
+//!   the images carry their class and cover the real variety, which is what an expanded dataset is for.
 //! - **FID** (Fréchet distance, Heusel et al. 2017) between Gaussians fitted to the penultimate features (the
 //!   128-unit ReLU layer of the head) of a `cnn` classifier trained on the real train split, for the generated
 //!   images and the real test split. Inception features do not suit 28x28 digits and are not bundled, so FID here
@@ -184,13 +186,13 @@ pub struct FeatureNet {
     pub train_stats: FeatureStats,
 }
 
-/// The real test split, prepared for the network.
-pub fn real_test_set(dataset: &Dataset, split: &Split, device: &Device) -> Result<PreparedSet> {
-    let idx = split.indices(dataset, SplitName::Test)?;
+/// One part of the real split, prepared for the network; refuses an empty part (the metrics need val and test).
+pub fn real_part(dataset: &Dataset, split: &Split, part: SplitName, device: &Device) -> Result<PreparedSet> {
+    let idx = split.indices(dataset, part)?;
     if idx.is_empty() {
-        return Err(SynthError::bad_input(
-            "the test split is empty, so CAS and FID cannot be measured; pass --test > 0 or --metrics false",
-        ));
+        return Err(SynthError::bad_input(format!(
+            "the {part} split is empty, so CAS and FID cannot be measured; pass --{part} > 0 or --metrics false"
+        )));
     }
     let images: Vec<&Image> = idx.iter().map(|&i| &dataset.samples[i].image).collect();
     PreparedSet::new(
@@ -258,9 +260,13 @@ pub struct Quality {
     /// Accuracy on the real test split of the cnn trained on synthetic images only.
     pub cas: f32,
     pub cas_per_class: Vec<f32>,
-    /// Synthetic images the CAS classifier trained on, and how many more early-stopped it.
+    /// Synthetic images the CAS classifier trained on, and the real validation images that picked its epoch.
     pub cas_train_images: usize,
-    pub cas_val_images: usize,
+    pub real_val_images: usize,
+    /// Epochs the CAS classifier trained, and the (1-based) epoch whose weights it kept (0: none beat the
+    /// untrained network).
+    pub cas_epochs: usize,
+    pub cas_best_epoch: usize,
     /// Real test images both metrics use.
     pub real_test_images: usize,
     /// FID between the generated images and the real test split.
@@ -276,11 +282,11 @@ pub struct Quality {
     pub real_classifier_on_synthetic: f32,
 }
 
-/// Measures CAS and FID for generated `train` images (FID over these) with `val` images for the CAS classifier's
-/// early stopping.
+/// Measures CAS and FID for generated `train` images (FID over these), the CAS classifier early-stopped on the real
+/// `val` images and tested on the real `test` images.
 pub fn measure(
     train: &[(Image, usize)],
-    val: &[(Image, usize)],
+    val: &PreparedSet,
     test: &PreparedSet,
     net: &FeatureNet,
     config: &ClassifierConfig,
@@ -288,16 +294,13 @@ pub fn measure(
     quiet: bool,
 ) -> Result<Quality> {
     let device = crate::backend::device();
-    let prepare = |set: &[(Image, usize)]| {
-        let images: Vec<&Image> = set.iter().map(|(i, _)| i).collect();
-        PreparedSet::new(&images, set.iter().map(|(_, l)| *l).collect(), None, &device)
-    };
-    let (train_set, val_set) = (prepare(train)?, prepare(val)?);
+    let images: Vec<&Image> = train.iter().map(|(i, _)| i).collect();
+    let train_set = PreparedSet::new(&images, train.iter().map(|(_, l)| *l).collect(), None, &device)?;
     let side = train.first().map_or(0, |(i, _)| i.height);
     let channels = train.first().map_or(0, |(i, _)| i.channels);
     let model = crate::classifier::build_model(config, classes, (channels, side), &crate::backend::autodiff_device())?;
     let mut monitor = FitMonitor { quiet, log: None };
-    let (model, _) = fit(model, &train_set, &val_set, config, false, &mut monitor)?;
+    let (model, report) = fit(model, &train_set, val, config, false, &mut monitor)?;
     let cas: Evaluation = evaluate(&model, test, classes, config.batch_size)?;
     let fidelity = evaluate(&net.model, &train_set, classes, config.batch_size)?.accuracy;
     let (features, dim) = embed(&net.model, &train_set.images, config.batch_size)?;
@@ -306,7 +309,13 @@ pub fn measure(
         cas: cas.accuracy,
         cas_per_class: cas.per_class_accuracy,
         cas_train_images: train.len(),
-        cas_val_images: val.len(),
+        real_val_images: val.len(),
+        cas_epochs: report.history.len(),
+        cas_best_epoch: if report.best_epoch.0 == 0 {
+            0
+        } else {
+            report.best_epoch.1 + 1
+        },
         real_test_images: test.len(),
         fid,
         fid_real_train_vs_test: frechet_distance(&net.train_stats, &net.test_stats),

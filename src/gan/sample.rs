@@ -17,11 +17,6 @@ const SAMPLE_STREAM: u64 = 0x5A_4D50;
 const GRID_STREAM: u64 = 0x6752_4944;
 const LERP_STREAM: u64 = 0x4C45_5250;
 
-const RECALIBRATE_STREAM: u64 = 0x4241_4E4F;
-
-/// Batches (of [`SAMPLE_BATCH`]) over which a sampling generator's batch-norm statistics are re-estimated.
-pub const RECALIBRATE_BATCHES: usize = 20;
-
 /// Batch size of generation; fixed, so a request gives the same bytes however it is split across calls.
 pub const SAMPLE_BATCH: usize = 100;
 
@@ -62,38 +57,6 @@ pub fn latents_to_tensor(latents: &[Vec<f32>], device: &Device) -> Tensor<2> {
     let dim = latents.first().map_or(0, Vec::len);
     let flat: Vec<f32> = latents.iter().flatten().copied().collect();
     Tensor::from_data(TensorData::new(flat, [latents.len(), dim]), device)
-}
-
-/// The generator with its batch-norm running statistics re-estimated for its own weights: the mean of the batch
-/// statistics over `batches` batches of its own images (class-balanced, seeded latents). Needed because the running
-/// statistics of an EMA generator are averages over the training trajectory, not the statistics of the averaged
-/// weights (the "standing statistics" of Brock et al. 2019); harmless for the raw generator, whose statistics lag
-/// its last weights. Returns an inference (non-autodiff) module; `g` is left as it was.
-pub fn recalibrate_batch_norm(g: &Generator, classes: usize, batches: usize, seed: u64) -> Result<Generator> {
-    let mut t = g.clone().train();
-    let device = t.project.weight.device();
-    let momenta: Vec<f64> = std::iter::once(t.norm0.momentum)
-        .chain(t.norms.iter().map(|n| n.momentum))
-        .collect();
-    for k in 0..batches {
-        // Momentum 1/(k+1) makes the running value the plain mean of the k+1 batch statistics seen so far.
-        let m = 1.0 / (k as f64 + 1.0);
-        t.norm0.momentum = m;
-        t.norms.iter_mut().for_each(|n| n.momentum = m);
-        let labels: Vec<usize> = (0..SAMPLE_BATCH).map(|i| (k * SAMPLE_BATCH + i) % classes).collect();
-        let mut r = rng(derive(seed, &[RECALIBRATE_STREAM, k as u64]));
-        let latents: Vec<Vec<f32>> = (0..SAMPLE_BATCH)
-            .map(|_| latent_from(&mut r, g.latent_dim, 0.0))
-            .collect();
-        let out = t.forward(latents_to_tensor(&latents, &device), labels_to_tensor(&labels, &device));
-        // Reading the output makes the backend run the batch now.
-        crate::dataset::tensor::tensor_values(out.slice(0..1))?;
-    }
-    t.norm0.momentum = momenta[0];
-    for (n, m) in t.norms.iter_mut().zip(&momenta[1..]) {
-        n.momentum = *m;
-    }
-    Ok(t.valid())
 }
 
 /// Maps generator output in [-1, 1] to images in [0, 1].
@@ -155,23 +118,6 @@ pub struct SampleSpec {
     pub checkpoint: String,
     /// Which weights: `ema` or `generator`.
     pub weights: String,
-}
-
-/// Generates `per_class` images of every class with the latent seeds of `spec` (class-major), without writing them.
-pub fn generate_set(g: &Generator, classes: usize, spec: &SampleSpec) -> Result<Vec<(Image, usize)>> {
-    let device = g.project.weight.device();
-    let jobs: Vec<(usize, usize)> = (0..classes)
-        .flat_map(|c| (0..spec.per_class).map(move |i| (c, i)))
-        .collect();
-    let labels: Vec<usize> = jobs.iter().map(|&(c, _)| c).collect();
-    let latents: Vec<Vec<f32>> = jobs
-        .iter()
-        .map(|&(c, i)| latent(latent_seed(spec.seed, c, i), g.latent_dim, spec.truncation))
-        .collect();
-    Ok(generate(g, &labels, &latents, &device)?
-        .into_iter()
-        .zip(labels)
-        .collect())
 }
 
 /// Generates `per_class` images of every class and writes them (`<class>/gan-<class>-<index>.png`, manifest params:

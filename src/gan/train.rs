@@ -290,16 +290,8 @@ pub fn load_sampler(
     } else {
         (GENERATOR_FILE, "generator")
     };
-    let g = finish_sampler(load_module(fresh, &dir.join(file))?.valid(), &state.meta)?;
+    let g = load_module(fresh, &dir.join(file))?.valid();
     Ok((state, g, which))
-}
-
-/// A generator ready to sample: batch-norm statistics re-estimated for its weights when the config asks.
-fn finish_sampler(g: Generator, meta: &GanMeta) -> Result<Generator> {
-    match meta.config.bn_recalibration {
-        0 => Ok(g),
-        n => super::sample::recalibrate_batch_norm(&g, meta.classes.len(), n, meta.config.seed),
-    }
 }
 
 fn adam(config: &GanConfig) -> ModuleOptimizer {
@@ -457,12 +449,11 @@ impl Trainer {
     }
 
     /// The generator to sample from: the EMA when kept, else an inference copy of the generator.
-    pub fn sampler(&self) -> Result<Generator> {
-        let g = match &self.ema {
+    pub fn sampler(&self) -> Generator {
+        match &self.ema {
             Some(ema) => ema.clone(),
             None => self.g.valid(),
-        };
-        finish_sampler(g, &self.meta)
+        }
     }
 
     /// Writes the checkpoint folder `dir` atomically (staged beside it, then renamed over the old one).
@@ -650,7 +641,7 @@ impl Trainer {
         if due || self.finished() {
             self.state.last_snapshot = self.state.global_step;
             let grid = super::sample::class_grid(
-                &self.sampler()?,
+                &self.sampler(),
                 self.meta.classes.len(),
                 10,
                 self.meta.config.seed,
@@ -854,97 +845,5 @@ mod tests {
                 .to_string()
                 .contains("at least 2")
         );
-    }
-}
-
-#[cfg(test)]
-mod profile_tmp {
-    use super::*;
-    use std::time::Instant;
-
-    #[test]
-    #[ignore]
-    fn profile_step() {
-        let device = crate::backend::autodiff_device();
-        let meta = GanMeta {
-            config: GanConfig {
-                ema: false,
-                min_steps: 0,
-                ..Default::default()
-            },
-            classes: (0..10).map(|c| c.to_string()).collect(),
-            channels: 1,
-            side: 28,
-            dataset: "x".into(),
-            split_seed: 0,
-            train_images: 64,
-            diffaugment: vec![],
-            synth_version: "t".into(),
-        };
-        let imgs: Vec<Image> = (0..64)
-            .map(|i| Image::from_planar(1, 28, 28, vec![(i % 7) as f32 / 7.0; 784]).unwrap())
-            .collect();
-        let refs: Vec<&Image> = imgs.iter().collect();
-        let mut t = Trainer::new(meta, &refs, (0..64).map(|i| i % 10).collect(), &device).unwrap();
-        let batch: Vec<usize> = (0..64).collect();
-        for _ in 0..3 {
-            t.step(&batch).unwrap();
-        }
-        let n = 10;
-        let s = Instant::now();
-        for _ in 0..n {
-            t.step(&batch).unwrap();
-        }
-        println!("full step {:.1} ms", s.elapsed().as_secs_f64() * 1e3 / n as f64);
-        let z = Tensor::<2>::zeros([64, 100], &device);
-        let labels = labels_to_tensor(&(0..64).map(|i| i % 10).collect::<Vec<_>>(), &device);
-        let time = |name: &str, f: &mut dyn FnMut()| {
-            f();
-            let s = Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            println!("{name:<28} {:.1} ms", s.elapsed().as_secs_f64() * 1e3 / n as f64);
-        };
-        time("G fwd", &mut || {
-            let _ = tensor_values(t.g.forward(z.clone(), labels.clone()).sum()).unwrap();
-        });
-        time("G fwd+bwd", &mut || {
-            let l = t.g.forward(z.clone(), labels.clone()).sum();
-            let _ = l.backward();
-        });
-        let x = t.images.clone();
-        time("D fwd", &mut || {
-            let _ = tensor_values(t.d.forward(x.clone(), labels.clone()).sum()).unwrap();
-        });
-        time("D fwd+bwd(w)", &mut || {
-            let l = t.d.forward(x.clone(), labels.clone()).sum();
-            let _ = l.backward();
-        });
-        let xg = x.clone().require_grad();
-        time("D nograd fwd+bwd(x)", &mut || {
-            let l = t.d.clone().no_grad().forward(xg.clone(), labels.clone()).sum();
-            let _ = l.backward();
-        });
-        let conv1 = t.d.convs[0].clone();
-        let maps = Tensor::<4>::zeros([64, 11, 28, 28], &device);
-        time("D conv1 fwd", &mut || {
-            let _ = tensor_values(conv1.forward(maps.clone()).sum()).unwrap();
-        });
-        let conv2 = t.d.convs[1].clone();
-        let h = Tensor::<4>::zeros([64, 64, 14, 14], &device);
-        time("D conv2 fwd", &mut || {
-            let _ = tensor_values(conv2.forward(h.clone()).sum()).unwrap();
-        });
-        let up = t.g.ups[0].clone();
-        let h = Tensor::<4>::zeros([64, 128, 7, 7], &device);
-        time("G convT1 fwd", &mut || {
-            let _ = tensor_values(up.forward(h.clone()).sum()).unwrap();
-        });
-        let mut e = t.g.valid();
-        time("EMA update", &mut || {
-            e = ema_update(e.clone(), &t.g, 0.99);
-            let _ = tensor_values(e.project.weight.val().sum()).unwrap();
-        });
     }
 }

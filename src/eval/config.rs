@@ -1,0 +1,144 @@
+//! `synth eval-gain`'s configuration: configs/eval-gain.toml holds exactly these defaults.
+
+use serde::{Deserialize, Serialize};
+
+use crate::adversarial::{AttackConfig, AttackKind, Norm, Target};
+use crate::classifier::ClassifierConfig;
+use crate::dataset::SplitConfig;
+use crate::error::{Result, SynthError};
+
+/// How the robust accuracy attacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum RobustMode {
+    /// The attack is crafted once, white-box against a surrogate cnn fitted on the real subset, and every model is
+    /// scored on those images (a transfer, black-box attack: affordable for dozens of VGG16 models on a CPU).
+    Transfer,
+    /// The attack runs against each fitted model itself (the strongest test; a PGD-10 on 200 images through
+    /// VGG16 at 64 px costs minutes per model on 2 cores).
+    WhiteBox,
+}
+
+/// The synthetic sources the default pipeline can make.
+pub const SOURCES: [&str; 4] = ["augment", "gan", "style", "adversarial"];
+
+/// Every setting of an eval-gain experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalGainConfig {
+    /// Bundled dataset name or path: the real data.
+    pub dataset: String,
+    /// `keep`, `N` or `WxH`.
+    pub resize: String,
+    pub split: SplitConfig,
+    /// Labelled real images per class the user has (drawn from the train split with `subset_seed`).
+    pub per_class: usize,
+    /// Which images those are; also the seed of every generator the default pipeline runs on them.
+    pub subset_seed: u64,
+    /// Training seeds 0..seeds: each condition is fitted once per seed, and gains are paired by seed.
+    pub seeds: usize,
+    /// Sources the default pipeline makes from the subset when no `--synthetic` set is given (`augment` is always
+    /// made: classic augmentation is the baseline every synthetic source must beat).
+    pub sources: Vec<String>,
+    /// Synthetic images added per real training image (a class-balanced draw per seed); `real + all` adds the same
+    /// total, shared equally between the sources.
+    pub mix: f64,
+    /// Validation images that early-stop every fit (evenly spread over the validation split; 0 = all). Each fine-tuning
+    /// epoch scores them through the unfrozen block, so fewer make the dozens of fits affordable.
+    pub val_images: usize,
+    /// Also fit each source's images alone (no real image): its CAS with the bundled classifier.
+    pub synthetic_only: bool,
+    /// Transfer (crafted once against a surrogate) or white-box (against each model).
+    pub robust_mode: RobustMode,
+    /// The attack of the robust accuracy.
+    pub robust_attack: AttackConfig,
+    /// Test images the robust accuracy is measured on (evenly spread over the test split; 0 = all).
+    pub robust_images: usize,
+    /// A second real dataset with the same classes, for the shifted-domain accuracy (empty = none).
+    pub shift: String,
+    /// Shift images used (evenly spread over the set; 0 = all).
+    pub shift_images: usize,
+    /// The shift set's images are resized to the real images' side minus twice this margin, then padded with
+    /// black to that side: MNIST centres its digits in a 20x20 box of a 28x28 frame, so the UCI digits (which
+    /// fill their 8x8 frame) get the same framing.
+    pub shift_margin: usize,
+    /// Style images of the default style source (files or folders).
+    pub styles: Vec<String>,
+    /// Where the default pipeline caches the sets it makes (reused by later runs with the same settings).
+    pub cache_dir: String,
+    /// The classifier fitted in every condition; eval-gain sets its dataset, split, per-class and seed.
+    pub classifier: ClassifierConfig,
+}
+
+/// PGD-10 in L-inf at eps 0.1 (MNIST's usual small radius), with a random start.
+fn robust_attack() -> AttackConfig {
+    AttackConfig {
+        attack: AttackKind::Pgd,
+        norm: Norm::Linf,
+        eps: 0.1,
+        alpha: 0.0,
+        steps: 10,
+        random_start: true,
+        restarts: 1,
+        target: Target::Untargeted,
+    }
+}
+
+impl Default for EvalGainConfig {
+    fn default() -> Self {
+        EvalGainConfig {
+            dataset: "mnist".into(),
+            resize: "keep".into(),
+            split: SplitConfig::default(),
+            per_class: 20,
+            subset_seed: 0,
+            seeds: 3,
+            sources: SOURCES.map(String::from).to_vec(),
+            mix: 1.0,
+            val_images: 300,
+            synthetic_only: true,
+            robust_mode: RobustMode::Transfer,
+            robust_attack: robust_attack(),
+            robust_images: 200,
+            shift: "digits".into(),
+            shift_images: 500,
+            shift_margin: 4,
+            styles: vec!["styles".into()],
+            cache_dir: "outputs/eval-gain/cache".into(),
+            classifier: ClassifierConfig::default(),
+        }
+    }
+}
+
+impl EvalGainConfig {
+    /// Refuses settings that cannot work, naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(SynthError::bad_input(m));
+        if self.per_class == 0 {
+            return bad("per_class must be at least 1 (the low-data setting: labelled images per class)".into());
+        }
+        if self.seeds == 0 {
+            return bad("seeds must be at least 1".into());
+        }
+        if !(self.mix > 0.0 && self.mix.is_finite()) {
+            return bad(format!("mix {} must be a positive number", self.mix));
+        }
+        if let Some(s) = self.sources.iter().find(|s| !SOURCES.contains(&s.as_str())) {
+            return bad(format!("unknown source {s:?}; the sources are {}", SOURCES.join(", ")));
+        }
+        if self.split.val <= 0.0 || self.split.test <= 0.0 {
+            return bad("eval-gain needs a validation part (early stopping) and a test part (the score)".into());
+        }
+        if self.robust_attack.eps < 0.0 {
+            return bad(format!(
+                "robust eps {} must be >= 0 (0 skips the robust accuracy)",
+                self.robust_attack.eps
+            ));
+        }
+        if self.robust_attack.eps > 0.0 {
+            self.robust_attack.validate()?;
+        }
+        self.classifier.validate()?;
+        self.split.validate()
+    }
+}

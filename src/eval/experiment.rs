@@ -1,0 +1,702 @@
+//! One eval-gain experiment: the real N-per-class subset, the sources, every condition fitted once per seed on
+//! features from the bank, and each fit scored on the real test split (clean), under a white-box PGD attack
+//! (robust) and on a second real dataset of the same classes (shifted).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::module::Module;
+use serde::Serialize;
+
+use super::bank::FeatureBank;
+use super::config::{EvalGainConfig, RobustMode};
+use super::stats::{PairedGain, Summary, paired_gain, summarise};
+use crate::adversarial::{AttackOptions, attack_set};
+use crate::classifier::{
+    BackboneKind, CachedPart, Classifier, ClassifierConfig, FitMonitor, FitReport, PreparedSet, accuracy, build_model,
+    cache_block, fit_cached, predict_from,
+};
+use crate::dataset::{Dataset, Image, SourceKind, Split, SplitName};
+use crate::error::{Result, SynthError};
+
+/// Feature-bank group of the real training subset, the validation and test splits and the shift set.
+pub const REAL: &str = "real";
+const VAL: &str = "val";
+const TEST: &str = "test";
+const SHIFT: &str = "shift";
+const ROBUST: &str = "robust";
+
+/// The surrogate of the transfer robust accuracy: what it is and how the attack did on it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SurrogateInfo {
+    pub backbone: BackboneKind,
+    pub seed: u64,
+    pub images: usize,
+    pub clean_accuracy: f32,
+    /// Its accuracy on its own (white-box) adversarial images.
+    pub adversarial_accuracy: f32,
+}
+
+/// A synthetic set entering the experiment.
+pub struct Source {
+    /// Short unique name (`gan`, `style`, or a folder name for a `--synthetic` set).
+    pub name: String,
+    pub kind: SourceKind,
+    pub root: PathBuf,
+    pub dataset: Dataset,
+    /// A searched policy's set: its condition takes every image (the policy sets its own amount), and it stays out
+    /// of `real + all` and of the synthetic-only fits.
+    pub policy: bool,
+}
+
+/// Images converted to `channels` (grey <-> RGB) and resized to `side`.
+fn conform(image: &Image, channels: usize, side: usize) -> Image {
+    let converted = match (image.channels, channels) {
+        (3, 1) => crate::style::transfer::luminance(image),
+        (1, 3) => image.to_rgb(),
+        _ => image.clone(),
+    };
+    if converted.height == side && converted.width == side {
+        converted
+    } else {
+        converted.resize(side, side)
+    }
+}
+
+/// The shift set's images framed like the real ones: resized to `side - 2 * margin` and padded with black.
+fn framed(image: &Image, channels: usize, side: usize, margin: usize) -> Image {
+    let inner = side.saturating_sub(2 * margin).max(1);
+    let small = conform(image, channels, inner);
+    let mut out = Image::zeros(channels, side, side);
+    for c in 0..channels {
+        for y in 0..inner {
+            for x in 0..inner {
+                out.set(c, y + margin, x + margin, small.get(c, y, x));
+            }
+        }
+    }
+    out
+}
+
+/// What a condition trains on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionKind {
+    /// The real subset alone: the baseline every gain is measured against.
+    Real,
+    /// The real subset plus one source.
+    RealPlus,
+    /// The real subset plus every source, in equal shares.
+    RealPlusAll,
+    /// One source's images alone (its classification accuracy score).
+    SyntheticOnly,
+}
+
+/// A condition: its name and the sources it draws from.
+#[derive(Clone, Debug, Serialize)]
+pub struct Condition {
+    pub name: String,
+    pub kind: ConditionKind,
+    /// Indices into the experiment's sources.
+    #[serde(skip)]
+    pub sources: Vec<usize>,
+    pub source_names: Vec<String>,
+}
+
+/// One fit's numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub clean: f64,
+    pub robust: Option<f64>,
+    pub shifted: Option<f64>,
+    pub real_images: usize,
+    pub synthetic_images: usize,
+    pub best_val_accuracy: f32,
+    pub epochs: usize,
+    /// Wall time of the fit and its scoring.
+    pub seconds: f64,
+}
+
+/// A condition's results over seeds, summarised, with its paired gains over `real`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConditionResult {
+    #[serde(flatten)]
+    pub condition: Condition,
+    pub seeds: Vec<SeedResult>,
+    pub clean: Summary,
+    pub robust: Option<Summary>,
+    pub shifted: Option<Summary>,
+    /// Gains over the real-only condition, paired by seed (absent for `real` itself).
+    pub gain_clean: Option<PairedGain>,
+    pub gain_robust: Option<PairedGain>,
+    pub gain_shifted: Option<PairedGain>,
+}
+
+/// Everything an experiment needs, prepared once: the data, the feature bank, the attack set.
+pub struct Experiment {
+    pub config: EvalGainConfig,
+    pub dataset: Dataset,
+    pub split: Split,
+    /// Dataset indices of the real training subset.
+    pub subset: Vec<usize>,
+    pub classifier: ClassifierConfig,
+    pub input: (usize, usize),
+    pub bank: FeatureBank,
+    /// White-box mode: test images for the robust accuracy (pixels at the network's input size) and their keys.
+    robust: Option<(PreparedSet, Vec<u64>)>,
+    /// Transfer mode: the surrogate's own clean and white-box adversarial accuracy on the attacked test images.
+    pub surrogate: Option<SurrogateInfo>,
+    /// Which synthetic images of each source are already in the bank (row per source index).
+    banked: BTreeMap<String, BTreeMap<usize, usize>>,
+}
+
+impl Experiment {
+    /// Draws the subset, builds the bank and computes the real subset's, validation, test and shift features.
+    pub fn prepare(config: &EvalGainConfig, dataset: Dataset, split: Split, shift: Option<&Dataset>) -> Result<Self> {
+        config.validate()?;
+        let shape = dataset.require_uniform_shape()?;
+        let mut classifier = config.classifier.clone();
+        classifier.dataset = dataset.name.clone();
+        classifier.resize = config.resize.clone();
+        classifier.split = config.split.clone();
+        classifier.per_class = config.per_class;
+        classifier.validate()?;
+        let input = crate::classifier::run::input_shape(&classifier, shape)?;
+        let train = split.indices(&dataset, SplitName::Train)?;
+        let subset = crate::classifier::run::per_class_subset(&dataset, &train, config.per_class, config.subset_seed);
+        let device = crate::backend::device();
+        let frozen = build_model(&classifier, dataset.classes.len(), input, &device)?;
+        let pretrained = classifier.backbone == BackboneKind::Vgg16;
+        let block = cache_block(&classifier, pretrained, frozen.backbone.num_blocks());
+        let mut bank = FeatureBank::new(&frozen, block, classifier.batch_size);
+        let prepare = |idx: &[usize]| -> Result<PreparedSet> {
+            let images: Vec<Image> = idx
+                .iter()
+                .map(|&i| conform(&dataset.samples[i].image, input.0, input.1))
+                .collect();
+            let refs: Vec<&Image> = images.iter().collect();
+            PreparedSet::new(
+                &refs,
+                idx.iter().map(|&i| dataset.samples[i].label).collect(),
+                None,
+                &device,
+            )
+        };
+        let keys =
+            |idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| format!("real:{}", dataset.samples[i].id)).collect() };
+        bank.add(REAL, keys(&subset), &prepare(&subset)?)?;
+        let val = split.indices(&dataset, SplitName::Val)?;
+        let test = split.indices(&dataset, SplitName::Test)?;
+        if val.is_empty() || test.is_empty() {
+            return Err(SynthError::bad_input(
+                "the validation and test splits must not be empty",
+            ));
+        }
+        let val: Vec<usize> = spread(val.len(), config.val_images)
+            .into_iter()
+            .map(|r| val[r])
+            .collect();
+        bank.add(VAL, keys(&val), &prepare(&val)?)?;
+        let test_set = prepare(&test)?;
+        bank.add(TEST, keys(&test), &test_set)?;
+        if let Some(shift) = shift {
+            if shift.classes != dataset.classes {
+                return Err(SynthError::bad_input(format!(
+                    "shift dataset {} has classes [{}], not the real dataset's [{}]",
+                    shift.name,
+                    shift.classes.join(", "),
+                    dataset.classes.join(", ")
+                )));
+            }
+            let chosen = spread(shift.len(), config.shift_images);
+            let images: Vec<Image> = chosen
+                .iter()
+                .map(|&i| &shift.samples[i])
+                .map(|s| {
+                    framed(
+                        &conform(&s.image, input.0, shape.1),
+                        input.0,
+                        shape.1,
+                        config.shift_margin,
+                    )
+                })
+                .map(|i| conform(&i, input.0, input.1))
+                .collect();
+            let refs: Vec<&Image> = images.iter().collect();
+            let set = PreparedSet::new(
+                &refs,
+                chosen.iter().map(|&i| shift.samples[i].label).collect(),
+                None,
+                &device,
+            )?;
+            let keys = chosen
+                .iter()
+                .map(|&i| format!("shift:{}", shift.samples[i].id))
+                .collect();
+            bank.add(SHIFT, keys, &set)?;
+        }
+        let robust_rows = spread(test.len(), config.robust_images);
+        let robust = match config.robust_mode {
+            RobustMode::WhiteBox if config.robust_attack.eps > 0.0 => Some(rows_of(&test_set, &robust_rows, &test)),
+            _ => None,
+        };
+        let mut exp = Experiment {
+            config: config.clone(),
+            dataset,
+            split,
+            subset,
+            classifier,
+            input,
+            bank,
+            robust,
+            surrogate: None,
+            banked: BTreeMap::new(),
+        };
+        if config.robust_mode == RobustMode::Transfer && config.robust_attack.eps > 0.0 {
+            let robust_test: Vec<usize> = robust_rows.iter().map(|&r| test[r]).collect();
+            exp.bank_transfer_attack(&robust_test)?;
+        }
+        Ok(exp)
+    }
+
+    /// The small cnn fitted on the real subset at the images' own size (early-stopped on the real validation
+    /// split): the target of the adversarial source and the surrogate of the transfer attack.
+    pub fn fit_cnn(&self, seed: u64) -> Result<Classifier> {
+        let device = crate::backend::device();
+        let config = ClassifierConfig {
+            backbone: BackboneKind::Cnn,
+            seed,
+            ..ClassifierConfig::default()
+        };
+        let shape = self.dataset.require_uniform_shape()?;
+        let input = crate::classifier::run::input_shape(&config, shape)?;
+        let part = |idx: &[usize]| -> Result<PreparedSet> {
+            let images: Vec<&Image> = idx.iter().map(|&i| &self.dataset.samples[i].image).collect();
+            PreparedSet::new(
+                &images,
+                idx.iter().map(|&i| self.dataset.samples[i].label).collect(),
+                None,
+                &device,
+            )
+        };
+        let val = self.split.indices(&self.dataset, SplitName::Val)?;
+        let model = build_model(&config, self.classes(), input, &crate::backend::autodiff_device())?;
+        let mut monitor = FitMonitor { quiet: true, log: None };
+        let (model, _) =
+            crate::classifier::fit(model, &part(&self.subset)?, &part(&val)?, &config, false, &mut monitor)?;
+        Ok(model.valid())
+    }
+
+    /// Transfer mode: crafts the robust test images once, white-box against a surrogate cnn fitted on the subset
+    /// (its own seed, so it is none of the evaluated models), and banks them; every model is then scored on them.
+    fn bank_transfer_attack(&mut self, test: &[usize]) -> Result<()> {
+        let seed = crate::seed::derive(self.config.subset_seed, &[0x5_0220]);
+        let surrogate = self.fit_cnn(seed)?;
+        let images: Vec<&Image> = test.iter().map(|&i| &self.dataset.samples[i].image).collect();
+        let labels: Vec<usize> = test.iter().map(|&i| self.dataset.samples[i].label).collect();
+        let set = PreparedSet::new(&images, labels.clone(), None, &crate::backend::device())?;
+        let keys: Vec<u64> = test.iter().map(|&i| i as u64).collect();
+        let options = AttackOptions {
+            batch_size: 100,
+            seed,
+            quantize: false,
+        };
+        let run = attack_set(
+            &surrogate,
+            &set,
+            &keys,
+            self.classes(),
+            &self.config.robust_attack,
+            options,
+            |_| {},
+        )?;
+        let summary = run.summary();
+        let conformed: Vec<Image> = run
+            .images
+            .iter()
+            .map(|i| conform(i, self.input.0, self.input.1))
+            .collect();
+        let refs: Vec<&Image> = conformed.iter().collect();
+        let adversarial = PreparedSet::new(&refs, labels, None, &crate::backend::device())?;
+        let keys = test
+            .iter()
+            .map(|&i| format!("robust:{}", self.dataset.samples[i].id))
+            .collect();
+        self.bank.add(ROBUST, keys, &adversarial)?;
+        self.surrogate = Some(SurrogateInfo {
+            backbone: BackboneKind::Cnn,
+            seed,
+            images: test.len(),
+            clean_accuracy: summary.clean_accuracy,
+            adversarial_accuracy: summary.adversarial_accuracy,
+        });
+        Ok(())
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.dataset.classes.len()
+    }
+
+    /// Fits the classifier with `seed` on the given bank rows, validating on the real validation split.
+    pub fn fit(&self, parts: &[(&str, &[usize])], seed: u64) -> Result<(Classifier, FitReport, usize)> {
+        let (features, labels) = self.bank.gather(parts)?;
+        let val = self.bank.group(VAL)?;
+        let config = ClassifierConfig {
+            seed,
+            ..self.classifier.clone()
+        };
+        let model = build_model(&config, self.classes(), self.input, &crate::backend::autodiff_device())?;
+        let pretrained = config.backbone == BackboneKind::Vgg16;
+        let train = CachedPart {
+            features: &features,
+            labels: &labels,
+            images: None,
+        };
+        let val_part = CachedPart {
+            features: &val.features,
+            labels: &val.labels,
+            images: None,
+        };
+        let mut monitor = FitMonitor { quiet: true, log: None };
+        let (model, report) = fit_cached(model, &train, &val_part, &config, pretrained, &mut monitor)?;
+        Ok((model, report, labels.len()))
+    }
+
+    /// The real-only model of `seed` (what the adversarial source attacks).
+    pub fn fit_real(&self, seed: u64) -> Result<Classifier> {
+        let rows: Vec<usize> = (0..self.subset.len()).collect();
+        Ok(self.fit(&[(REAL, &rows)], seed)?.0)
+    }
+
+    /// Accuracy of `model` on a bank group.
+    fn group_accuracy(&self, model: &Classifier, group: &str) -> Result<f64> {
+        let g = self.bank.group(group)?;
+        let predicted = predict_from(
+            &model.valid(),
+            &g.features,
+            self.bank.block(),
+            self.classifier.batch_size,
+        )?;
+        Ok(accuracy(&predicted, &g.labels) as f64)
+    }
+
+    /// Accuracy under the configured attack: on the banked transfer images, or white-box against `model`.
+    fn robust_accuracy(&self, model: &Classifier, seed: u64) -> Result<Option<f64>> {
+        if self.bank.group(ROBUST).is_ok() {
+            return Ok(Some(self.group_accuracy(model, ROBUST)?));
+        }
+        let Some((set, keys)) = &self.robust else {
+            return Ok(None);
+        };
+        let options = AttackOptions {
+            batch_size: 100,
+            seed,
+            quantize: false,
+        };
+        let run = attack_set(
+            model,
+            set,
+            keys,
+            self.classes(),
+            &self.config.robust_attack,
+            options,
+            |_| {},
+        )?;
+        Ok(Some(run.summary().adversarial_accuracy as f64))
+    }
+
+    /// Class-balanced draw of `per_class` images of each class of a source (fewer when a class has fewer).
+    fn draw(&self, source: &Source, per_class: usize, seed: u64, stream: u64) -> Vec<usize> {
+        use rand::seq::SliceRandom;
+        let mut by_class = vec![Vec::new(); self.classes()];
+        for (i, s) in source.dataset.samples.iter().enumerate() {
+            if let Some(members) = by_class.get_mut(s.label) {
+                members.push(i);
+            }
+        }
+        let mut chosen = Vec::new();
+        for (class, mut members) in by_class.into_iter().enumerate() {
+            members.shuffle(&mut crate::seed::rng(crate::seed::derive(
+                seed,
+                &[stream, class as u64],
+            )));
+            chosen.extend(members.into_iter().take(per_class));
+        }
+        chosen.sort_unstable();
+        chosen
+    }
+
+    /// Synthetic images per class a source contributes to `real + source` (and alone), and to `real + all`.
+    fn shares(&self, sources: usize) -> (usize, usize) {
+        let one = (self.config.mix * self.config.per_class as f64).round().max(1.0) as usize;
+        let all = (self.config.mix * self.config.per_class as f64 / sources.max(1) as f64)
+            .round()
+            .max(1.0) as usize;
+        (one, all)
+    }
+
+    /// The draws of source `s` for each seed: for its own conditions and for `real + all`.
+    fn draws(&self, sources: &[Source], s: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+        let regular = sources.iter().filter(|x| !x.policy).count();
+        let (one, all) = self.shares(regular);
+        let stream = crate::seed::derive(0x5_0C, &[s as u64]);
+        if sources[s].policy {
+            let every: Vec<usize> = (0..sources[s].dataset.len()).collect();
+            return (0..self.config.seeds).map(|_| (every.clone(), Vec::new())).collect();
+        }
+        (0..self.config.seeds as u64)
+            .map(|seed| {
+                (
+                    self.draw(&sources[s], one, seed, stream),
+                    self.draw(&sources[s], all, seed, stream ^ 0xA11),
+                )
+            })
+            .collect()
+    }
+
+    /// Puts every image of source `s` that some condition draws into the bank (once each).
+    fn bank_source(&mut self, sources: &[Source], s: usize) -> Result<()> {
+        let source = &sources[s];
+        let mut wanted: Vec<usize> = self
+            .draws(sources, s)
+            .into_iter()
+            .flat_map(|(a, b)| a.into_iter().chain(b))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let banked = self.banked.entry(source.name.clone()).or_default();
+        wanted.retain(|i| !banked.contains_key(i));
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let images: Vec<Image> = wanted
+            .iter()
+            .map(|&i| conform(&source.dataset.samples[i].image, self.input.0, self.input.1))
+            .collect();
+        let refs: Vec<&Image> = images.iter().collect();
+        let labels = wanted.iter().map(|&i| source.dataset.samples[i].label).collect();
+        let set = PreparedSet::new(&refs, labels, None, &crate::backend::device())?;
+        let keys = wanted
+            .iter()
+            .map(|&i| format!("{}:{}", source.name, source.dataset.samples[i].id))
+            .collect();
+        let group = format!("source:{}", source.name);
+        if self.bank.group(&group).is_ok() {
+            return Err(SynthError::internal(format!("source {} was banked twice", source.name)));
+        }
+        self.bank.add(&group, keys, &set)?;
+        for (row, &i) in wanted.iter().enumerate() {
+            banked.insert(i, row);
+        }
+        Ok(())
+    }
+
+    /// The conditions for these sources, baseline first.
+    pub fn conditions(&self, sources: &[Source]) -> Vec<Condition> {
+        let mut out = vec![Condition {
+            name: "real".into(),
+            kind: ConditionKind::Real,
+            sources: vec![],
+            source_names: vec![],
+        }];
+        for (i, s) in sources.iter().enumerate() {
+            out.push(Condition {
+                name: format!("real + {}", s.name),
+                kind: ConditionKind::RealPlus,
+                sources: vec![i],
+                source_names: vec![s.name.clone()],
+            });
+        }
+        let regular: Vec<usize> = (0..sources.len()).filter(|&i| !sources[i].policy).collect();
+        if regular.len() > 1 {
+            out.push(Condition {
+                name: "real + all".into(),
+                kind: ConditionKind::RealPlusAll,
+                source_names: regular.iter().map(|&i| sources[i].name.clone()).collect(),
+                sources: regular.clone(),
+            });
+        }
+        if self.config.synthetic_only {
+            for &i in &regular {
+                let s = &sources[i];
+                out.push(Condition {
+                    name: format!("{} only", s.name),
+                    kind: ConditionKind::SyntheticOnly,
+                    sources: vec![i],
+                    source_names: vec![s.name.clone()],
+                });
+            }
+        }
+        out
+    }
+
+    /// Fits and scores every condition for every seed. `progress` hears each finished fit's condition name.
+    pub fn run(&mut self, sources: &[Source], mut progress: impl FnMut(&str)) -> Result<Vec<ConditionResult>> {
+        for s in 0..sources.len() {
+            self.bank_source(sources, s)?;
+        }
+        let draws: Vec<Vec<(Vec<usize>, Vec<usize>)>> = (0..sources.len()).map(|s| self.draws(sources, s)).collect();
+        let real_rows: Vec<usize> = (0..self.subset.len()).collect();
+        let mut results: Vec<ConditionResult> = Vec::new();
+        for condition in self.conditions(sources) {
+            let mut seeds = Vec::new();
+            for seed in 0..self.config.seeds as u64 {
+                let rows_of = |s: usize, all: bool| -> Vec<usize> {
+                    let banked = &self.banked[&sources[s].name];
+                    let (one, every) = &draws[s][seed as usize];
+                    (if all { every } else { one }).iter().map(|i| banked[i]).collect()
+                };
+                let groups: Vec<String> = condition
+                    .sources
+                    .iter()
+                    .map(|&s| format!("source:{}", sources[s].name))
+                    .collect();
+                let rows: Vec<Vec<usize>> = condition
+                    .sources
+                    .iter()
+                    .map(|&s| rows_of(s, condition.kind == ConditionKind::RealPlusAll))
+                    .collect();
+                let mut parts: Vec<(&str, &[usize])> = Vec::new();
+                if condition.kind != ConditionKind::SyntheticOnly {
+                    parts.push((REAL, &real_rows));
+                }
+                for (g, r) in groups.iter().zip(&rows) {
+                    parts.push((g.as_str(), r.as_slice()));
+                }
+                let started = std::time::Instant::now();
+                let (model, report, images) = self.fit(&parts, seed)?;
+                let real_images = if condition.kind == ConditionKind::SyntheticOnly {
+                    0
+                } else {
+                    real_rows.len()
+                };
+                seeds.push(SeedResult {
+                    seed,
+                    clean: self.group_accuracy(&model, TEST)?,
+                    robust: self.robust_accuracy(&model, seed)?,
+                    shifted: match self.bank.group(SHIFT) {
+                        Ok(_) => Some(self.group_accuracy(&model, SHIFT)?),
+                        Err(_) => None,
+                    },
+                    real_images,
+                    synthetic_images: images - real_images,
+                    best_val_accuracy: report.best_val_accuracy,
+                    epochs: report.history.len(),
+                    seconds: started.elapsed().as_secs_f64(),
+                });
+                progress(&condition.name);
+            }
+            results.push(summarise_condition(condition, seeds, results.first()));
+        }
+        Ok(results)
+    }
+}
+
+/// `take` of `n` positions spread evenly (all when `take` is 0 or >= n): the splits are stratified and the bundled
+/// sets ordered by class, so a regular stride keeps the classes balanced.
+fn spread(n: usize, take: usize) -> Vec<usize> {
+    let take = if take == 0 { n } else { take.min(n) };
+    (0..take).map(|i| i * n / take).collect()
+}
+
+/// The given rows of a prepared set, with the dataset indices of those rows as keys.
+fn rows_of(set: &PreparedSet, rows: &[usize], indices: &[usize]) -> (PreparedSet, Vec<u64>) {
+    let idx = burn::tensor::Tensor::<1, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(rows.iter().map(|&r| r as i64).collect::<Vec<_>>(), [rows.len()]),
+        &set.images.device(),
+    );
+    let picked = PreparedSet {
+        images: set.images.clone().select(0, idx),
+        labels: rows.iter().map(|&r| set.labels[r]).collect(),
+    };
+    (picked, rows.iter().map(|&r| indices[r] as u64).collect())
+}
+
+fn summarise_condition(
+    condition: Condition,
+    seeds: Vec<SeedResult>,
+    baseline: Option<&ConditionResult>,
+) -> ConditionResult {
+    let clean: Vec<f64> = seeds.iter().map(|s| s.clean).collect();
+    let robust: Option<Vec<f64>> = seeds.iter().map(|s| s.robust).collect();
+    let shifted: Option<Vec<f64>> = seeds.iter().map(|s| s.shifted).collect();
+    let gain = |mine: Option<&Vec<f64>>, theirs: Option<Vec<f64>>| match (mine, theirs) {
+        (Some(m), Some(t)) => Some(paired_gain(m, &t)),
+        _ => None,
+    };
+    let base = |f: fn(&SeedResult) -> Option<f64>| -> Option<Vec<f64>> {
+        baseline.and_then(|b| b.seeds.iter().map(f).collect())
+    };
+    ConditionResult {
+        gain_clean: gain(Some(&clean), base(|s| Some(s.clean))),
+        gain_robust: gain(robust.as_ref(), base(|s| s.robust)),
+        gain_shifted: gain(shifted.as_ref(), base(|s| s.shifted)),
+        clean: summarise(&clean),
+        robust: robust.as_deref().map(summarise),
+        shifted: shifted.as_deref().map(summarise),
+        condition,
+        seeds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{LoadOptions, SplitConfig, load_dataset};
+    use crate::eval::sources::{load_source, make_augment};
+
+    /// Every image any fit or evaluation needs goes through the frozen VGG prefix exactly once in a run, however
+    /// many conditions and seeds reuse it.
+    #[test]
+    fn every_image_passes_the_frozen_prefix_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EvalGainConfig {
+            per_class: 2,
+            seeds: 2,
+            split: SplitConfig {
+                val: 0.02,
+                test: 0.02,
+                seed: 0,
+            },
+            ..Default::default()
+        };
+        config.robust_attack.eps = 0.0;
+        config.classifier.input_size = 32;
+        config.classifier.head_epochs = 1;
+        config.classifier.finetune_epochs = 1;
+        let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
+        let split = Split::stratified(&mnist, &config.split).unwrap();
+        let digits = load_dataset("digits", &LoadOptions::default()).unwrap();
+        let shift = digits.subset(&(0..40).collect::<Vec<_>>());
+        let mut exp = Experiment::prepare(&config, mnist, split, Some(&shift)).unwrap();
+        let (val, test) = (
+            exp.bank.group(VAL).unwrap().labels.len(),
+            exp.bank.group(TEST).unwrap().labels.len(),
+        );
+        let mut sources = Vec::new();
+        for name in ["augment", "augment-again"] {
+            let root = make_augment(&exp, &dir.path().join(name)).unwrap();
+            sources.push(load_source(&exp, name, &root).unwrap());
+        }
+        let results = exp.run(&sources, |_| {}).unwrap();
+        let names: Vec<&str> = results.iter().map(|r| r.condition.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "real",
+                "real + augment",
+                "real + augment-again",
+                "real + all",
+                "augment only",
+                "augment-again only"
+            ]
+        );
+        assert!(results.iter().all(|r| r.seeds.len() == 2 && r.clean.n == 2));
+        let synthetic: usize = exp.banked.values().map(|b| b.len()).sum();
+        let (passes, most) = exp.bank.pass_counts();
+        assert_eq!(most, 1, "no image went through the frozen prefix twice");
+        assert_eq!(passes, 20 + val + test + 40 + synthetic);
+    }
+}

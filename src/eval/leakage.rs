@@ -1,0 +1,65 @@
+//! The leakage guard: an expanded dataset may join an experiment's training data only when it was made from the
+//! train split of the same dataset under the same split, so no validation or test image (or anything derived from
+//! one) reaches a model that is then scored on them.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::dataset::manifest::{ORIGIN_FILE, read_manifest, read_origin};
+use crate::dataset::{Origin, Split, SplitName};
+use crate::error::{IoContext, Result, SynthError};
+
+/// Reads a set's origin.json and refuses the set, naming the file and the reason, when it was made from another
+/// dataset, another split, or the validation or test part; and when any manifest line names a parent image that
+/// is not in the train part.
+pub fn check_set(root: &Path, dataset: &str, split: &Split) -> Result<Origin> {
+    let origin_path = root.join(ORIGIN_FILE);
+    if !origin_path.is_file() {
+        return Err(SynthError::bad_input(format!(
+            "{}: missing; only expanded datasets written by synth (with their provenance) can join an experiment",
+            origin_path.display()
+        )));
+    }
+    let origin = read_origin(root)?;
+    let refuse = |why: String| Err(SynthError::bad_input(format!("{}: {why}", origin_path.display())));
+    if origin.dataset != dataset {
+        return refuse(format!(
+            "made from dataset {}, but this experiment is on {dataset}",
+            origin.dataset
+        ));
+    }
+    if origin.source_split != SplitName::Train {
+        return refuse(format!(
+            "made from the {} split; training on it would leak the images the models are scored on",
+            origin.source_split
+        ));
+    }
+    let split_path = root.join(&origin.split_file);
+    let text = std::fs::read_to_string(&split_path).at(&split_path, "reading the split of")?;
+    let theirs: Split =
+        serde_json::from_str(&text).map_err(|e| SynthError::bad_input(format!("{}: {e}", split_path.display())))?;
+    if theirs.val != split.val || theirs.test != split.test {
+        return refuse(format!(
+            "made under another split (seed {}, val {}, test {}) than this experiment's (seed {}, val {}, test {}), so \
+             its train images may be this experiment's validation or test images",
+            theirs.config.seed,
+            theirs.config.val,
+            theirs.config.test,
+            split.config.seed,
+            split.config.val,
+            split.config.test
+        ));
+    }
+    let train: HashSet<&str> = split.train.iter().map(String::as_str).collect();
+    for entry in read_manifest(root)? {
+        if let Some(parent) = &entry.parent
+            && !train.contains(parent.as_str())
+        {
+            return refuse(format!(
+                "{} was made from image {parent}, which is not in the train split",
+                entry.path
+            ));
+        }
+    }
+    Ok(origin)
+}

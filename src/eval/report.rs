@@ -1,0 +1,352 @@
+//! The experiment's report: report.json (every number, every seed), report.md (the table, the settings, each
+//! source's sample grid) and gain.png (each condition's accuracy with its 95% interval, clean / robust / shifted).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use serde::Serialize;
+
+use super::config::EvalGainConfig;
+use super::experiment::{ConditionKind, ConditionResult};
+use super::stats::{PairedGain, Summary};
+use crate::error::{IoContext, Result, SynthError};
+
+/// The bundled font the chart is drawn with (DejaVu Sans, free licence: src/eval/DejaVuSans.LICENSE).
+pub static FONT: &[u8] = include_bytes!("DejaVuSans.ttf");
+
+/// A source as the report lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SourceInfo {
+    pub name: String,
+    pub kind: String,
+    pub path: String,
+    pub images: usize,
+    /// Whether the default pipeline made it in this run (false: cached from an earlier run, or given).
+    pub made_now: bool,
+    pub seconds: f64,
+}
+
+/// report.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub config: EvalGainConfig,
+    pub dataset: String,
+    pub real_train_images: usize,
+    pub val_images: usize,
+    pub test_images: usize,
+    pub robust_images: usize,
+    pub shift_images: usize,
+    pub sources: Vec<SourceInfo>,
+    pub conditions: Vec<ConditionResult>,
+    /// Transfer robust mode: the surrogate the attack was crafted against.
+    pub surrogate: Option<super::experiment::SurrogateInfo>,
+    /// Images passed through the frozen backbone prefix, and the most passes of any one image (1: each once).
+    pub frozen_passes: usize,
+    pub max_passes_per_image: usize,
+    pub seconds: f64,
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.2}", 100.0 * v)
+}
+
+fn interval(s: &Summary) -> String {
+    format!("{} [{}, {}]", pct(s.mean), pct(s.ci_low), pct(s.ci_high))
+}
+
+fn gain_text(g: &Option<PairedGain>) -> String {
+    match g {
+        None => "".into(),
+        Some(g) => {
+            format!(
+                "{}{:+.2} [{:+.2}, {:+.2}] p={:.3}",
+                if g.significant { "**" } else { "" },
+                100.0 * g.gain.mean,
+                100.0 * g.gain.ci_low,
+                100.0 * g.gain.ci_high,
+                g.p_value
+            ) + if g.significant { "**" } else { "" }
+        }
+    }
+}
+
+/// The results table in Markdown (accuracies in %, mean [95% CI]; gains paired by seed; significant in bold).
+pub fn table(report: &Report) -> String {
+    let robust = report.conditions.first().is_some_and(|c| c.robust.is_some());
+    let shifted = report.conditions.first().is_some_and(|c| c.shifted.is_some());
+    let mut head = vec![
+        "condition",
+        "train images (real + synthetic)",
+        "clean acc %",
+        "gain vs real (pp)",
+    ];
+    if robust {
+        head.extend(["robust acc %", "robust gain (pp)"]);
+    }
+    if shifted {
+        head.extend(["shifted acc %", "shifted gain (pp)"]);
+    }
+    let mut out = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
+    for c in &report.conditions {
+        let first = c.seeds.first();
+        let images = first.map_or(String::new(), |s| format!("{} + {}", s.real_images, s.synthetic_images));
+        let mut row = vec![
+            c.condition.name.clone(),
+            images,
+            interval(&c.clean),
+            gain_text(&c.gain_clean),
+        ];
+        if robust {
+            row.push(c.robust.as_ref().map_or(String::new(), interval));
+            row.push(gain_text(&c.gain_robust));
+        }
+        if shifted {
+            row.push(c.shifted.as_ref().map_or(String::new(), interval));
+            row.push(gain_text(&c.gain_shifted));
+        }
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out
+}
+
+/// A plain-words reading of the gains: which conditions helped, hurt, or showed nothing the seeds can resolve.
+pub fn reading(report: &Report) -> String {
+    let mut out = String::new();
+    for c in report
+        .conditions
+        .iter()
+        .filter(|c| c.condition.kind != ConditionKind::Real)
+    {
+        let verdict = |g: &Option<PairedGain>, what: &str| -> Option<String> {
+            let g = g.as_ref()?;
+            let word = if !g.significant {
+                "no gain the seeds can resolve"
+            } else if g.gain.mean > 0.0 {
+                "helps"
+            } else {
+                "hurts"
+            };
+            Some(format!("{what} {word} ({:+.2} pp)", 100.0 * g.gain.mean))
+        };
+        let parts: Vec<String> = [
+            verdict(&c.gain_clean, "clean:"),
+            verdict(&c.gain_robust, "robust:"),
+            verdict(&c.gain_shifted, "shifted:"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let _ = writeln!(out, "- **{}**: {}", c.condition.name, parts.join("; "));
+    }
+    out
+}
+
+/// How the robust accuracy was measured, in words.
+fn robust_text(report: &Report) -> String {
+    let attack = report.config.robust_attack.describe();
+    match &report.surrogate {
+        Some(s) => format!(
+            "{attack}, crafted once, white-box against a surrogate {} fitted on the real subset (seed {}; its own \
+             accuracy {:.2}% clean, {:.2}% on these images), and transferred to every model",
+            s.backbone,
+            s.seed,
+            100.0 * s.clean_accuracy,
+            100.0 * s.adversarial_accuracy
+        ),
+        None => format!("white-box {attack} against each model"),
+    }
+}
+
+/// report.md.
+pub fn markdown(report: &Report, run_dir: &Path) -> String {
+    let c = &report.config;
+    let mut out = String::from("# synth eval-gain report\n\n");
+    let _ = writeln!(
+        out,
+        "Real data: **{}**, {} labelled images per class ({} images, subset seed {}), validation {} images (early \
+         stopping only), test {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} \
+         fine-tuned). {} seeds per condition; synthetic:real mix {}.\n",
+        report.dataset,
+        c.per_class,
+        report.real_train_images,
+        c.subset_seed,
+        report.val_images,
+        report.test_images,
+        c.classifier.backbone,
+        c.classifier.input_size,
+        c.classifier.freeze_blocks,
+        c.classifier.finetune_blocks,
+        c.seeds,
+        c.mix
+    );
+    let _ = writeln!(
+        out,
+        "Accuracies are % on the real test split, mean over seeds with the 95% Student-t interval. Gains are in \
+         percentage points over `real`, paired by seed, with their 95% interval and paired t-test p-value; bold = the \
+         interval excludes 0. Robust: {} on {} test images. Shifted: {} ({} images), the same classes from \
+         another source.\n",
+        robust_text(report),
+        report.robust_images,
+        if c.shift.is_empty() { "none" } else { &c.shift },
+        report.shift_images
+    );
+    out.push_str(&table(report));
+    out.push_str("\n![gain](gain.png)\n\n## Reading\n\n");
+    out.push_str(&reading(report));
+    out.push_str("\n## Sources\n\n");
+    for s in &report.sources {
+        let _ = writeln!(
+            out,
+            "- **{}** ({}): {} images in `{}`{}",
+            s.name,
+            s.kind,
+            s.images,
+            s.path,
+            if s.made_now {
+                format!(", made in {:.0} s", s.seconds)
+            } else {
+                ", reused".into()
+            }
+        );
+        let preview = Path::new(&s.path).join("preview.png");
+        if preview.is_file() {
+            let rel = relative(&preview, run_dir);
+            let _ = writeln!(out, "\n  ![{}]({})\n", s.name, rel);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nFrozen-feature cache: {} images through the frozen backbone prefix, at most {} time(s) each. Total time {:.0} s.",
+        report.frozen_passes, report.max_passes_per_image, report.seconds
+    );
+    out
+}
+
+/// `path` as seen from `from` (both made absolute), for links in the report.
+fn relative(path: &Path, from: &Path) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (p, f) = (abs(path), abs(from));
+    let pc: Vec<_> = p.components().collect();
+    let fc: Vec<_> = f.components().collect();
+    let common = pc.iter().zip(&fc).take_while(|(a, b)| a == b).count();
+    let mut rel = std::path::PathBuf::new();
+    for _ in common..fc.len() {
+        rel.push("..");
+    }
+    for c in &pc[common..] {
+        rel.push(c);
+    }
+    rel.display().to_string()
+}
+
+/// gain.png: one panel per metric, a horizontal bar per condition at its mean with the 95% interval.
+pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    let panels: Vec<(&str, Vec<Option<&Summary>>)> = [
+        (
+            "clean accuracy (%)",
+            report.conditions.iter().map(|c| Some(&c.clean)).collect::<Vec<_>>(),
+        ),
+        (
+            "robust accuracy (%)",
+            report.conditions.iter().map(|c| c.robust.as_ref()).collect(),
+        ),
+        (
+            "shifted accuracy (%)",
+            report.conditions.iter().map(|c| c.shifted.as_ref()).collect(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.iter().any(Option::is_some))
+    .collect();
+    let names: Vec<String> = report.conditions.iter().map(|c| c.condition.name.clone()).collect();
+    let (w, h) = (420 * panels.len() as u32 + 160, 60 + 34 * names.len() as u32);
+    let mut buffer = vec![255u8; (w * h * 3) as usize];
+    let draw_err = |e: String| SynthError::internal(format!("drawing {}: {e}", path.display()));
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (w, h)).into_drawing_area();
+        let areas = root.split_evenly((1, panels.len()));
+        for (i, (area, (title, values))) in areas.iter().zip(&panels).enumerate() {
+            let lo = values.iter().flatten().map(|s| s.ci_low).fold(1.0f64, f64::min);
+            let lo = ((lo * 100.0 - 5.0) / 5.0).floor().max(0.0) * 5.0;
+            let n = names.len();
+            let mut chart = ChartBuilder::on(area)
+                .caption(*title, ("sans-serif", 18))
+                .margin(8)
+                .x_label_area_size(28)
+                .y_label_area_size(if i == 0 { 150 } else { 0 })
+                .build_cartesian_2d(lo..100.0f64, 0f64..n as f64)
+                .map_err(|e| draw_err(e.to_string()))?;
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .y_labels(0)
+                .x_labels(8)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .label_style(("sans-serif", 13))
+                .draw()
+                .map_err(|e| draw_err(e.to_string()))?;
+            if i == 0 {
+                let style = ("sans-serif", 14)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Right, VPos::Center));
+                for (k, name) in names.iter().enumerate() {
+                    let (px, py) = chart.backend_coord(&(lo, n as f64 - k as f64 - 0.5));
+                    root.draw(&Text::new(name.clone(), (px - 8, py), style.clone()))
+                        .map_err(|e| draw_err(e.to_string()))?;
+                }
+            }
+            for (k, s) in values.iter().enumerate() {
+                let Some(s) = s else { continue };
+                let y = n as f64 - k as f64 - 0.5;
+                let colour = match report.conditions[k].condition.kind {
+                    ConditionKind::Real => RGBColor(120, 120, 120),
+                    ConditionKind::SyntheticOnly => RGBColor(230, 160, 60),
+                    _ => RGBColor(70, 130, 180),
+                };
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(lo, y - 0.3), (100.0 * s.mean, y + 0.3)],
+                        colour.filled(),
+                    )))
+                    .map_err(|e| draw_err(e.to_string()))?;
+                let (a, b) = ((100.0 * s.ci_low).max(lo), (100.0 * s.ci_high).min(100.0));
+                chart
+                    .draw_series([
+                        PathElement::new(vec![(a, y), (b, y)], BLACK.stroke_width(2)),
+                        PathElement::new(vec![(a, y - 0.15), (a, y + 0.15)], BLACK.stroke_width(2)),
+                        PathElement::new(vec![(b, y - 0.15), (b, y + 0.15)], BLACK.stroke_width(2)),
+                    ])
+                    .map_err(|e| draw_err(e.to_string()))?;
+            }
+            if let Some(base) = values.first().copied().flatten() {
+                let x = 100.0 * base.mean;
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(x, 0.0), (x, n as f64)],
+                        RED.stroke_width(1),
+                    )))
+                    .map_err(|e| draw_err(e.to_string()))?;
+            }
+        }
+        root.present().map_err(|e| draw_err(e.to_string()))?;
+    }
+    let image = image::RgbImage::from_raw(w, h, buffer).ok_or_else(|| draw_err("bad buffer".into()))?;
+    image
+        .save_with_format(path, image::ImageFormat::Png)
+        .map_err(|e| draw_err(e.to_string()))
+}
+
+/// Writes report.json, report.md and gain.png into `dir` (the staging folder of `final_dir`, which report.md's
+/// links are relative to).
+pub fn write(report: &Report, dir: &Path, final_dir: &Path) -> Result<()> {
+    let json = crate::dataset::manifest::pretty_json(report)?;
+    let path = dir.join("report.json");
+    std::fs::write(&path, json).at(&path, "writing")?;
+    gain_chart(report, &dir.join("gain.png"))?;
+    let path = dir.join("report.md");
+    std::fs::write(&path, markdown(report, final_dir)).at(&path, "writing")
+}

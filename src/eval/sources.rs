@@ -1,0 +1,244 @@
+//! The default pipeline's synthetic sets, each made from the experiment's real N-per-class subset only (never a
+//! validation or test image) with its command's default configuration, and cached: a later run with the same
+//! data, subset and classifier settings reuses them.
+
+use std::path::{Path, PathBuf};
+
+use super::experiment::{Experiment, Source};
+use crate::adversarial::{AdversarialConfig, AttackOptions, attack_set};
+use crate::augment::{AugmentConfig, pipeline::Pipeline};
+use crate::classifier::{Vgg16, checkpoint::bundled_weights};
+use crate::dataset::{ExpandedWriter, Image, LoadOptions, Origin, SourceKind, SplitName, image_grid, load_dataset};
+use crate::error::{Result, SynthError};
+use crate::style::StyleConfig;
+
+/// Preview grid written into every set.
+const PREVIEW: &str = "preview.png";
+
+/// The folder the default sets of this experiment are cached in: one per dataset, split, subset and classifier
+/// setting (a short hash of them), so changing any of them makes new sets rather than reusing stale ones.
+pub fn cache_root(exp: &Experiment) -> PathBuf {
+    let c = &exp.config;
+    let key = serde_json::json!({
+        "dataset": c.dataset, "resize": c.resize, "split": c.split, "per_class": c.per_class,
+        "subset_seed": c.subset_seed, "classifier": exp.classifier, "styles": c.styles,
+        "version": env!("CARGO_PKG_VERSION"),
+    })
+    .to_string();
+    // FNV-1a: stable across runs and platforms (std's hasher is not).
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    Path::new(&c.cache_dir).join(format!(
+        "{}-pc{}-s{}-{:08x}",
+        crate::commands::dataset_slug(&c.dataset),
+        c.per_class,
+        c.subset_seed,
+        hash as u32
+    ))
+}
+
+/// Provenance of a set the pipeline made: the real dataset's train split, and the subset it was limited to.
+fn origin(exp: &Experiment, kind: SourceKind, config: serde_json::Value) -> Origin {
+    let mut value = serde_json::json!({
+        "made_by": "synth eval-gain (default pipeline)",
+        "per_class": exp.config.per_class,
+        "subset_seed": exp.config.subset_seed,
+        "subset_images": exp.subset.len(),
+    });
+    value[kind.to_string()] = config;
+    Origin::describe(&exp.dataset, &exp.split, SplitName::Train, kind, value)
+}
+
+fn finish(
+    exp: &Experiment,
+    writer: ExpandedWriter,
+    kind: SourceKind,
+    config: serde_json::Value,
+    preview: &[Image],
+) -> Result<PathBuf> {
+    origin(exp, kind, config).write_with_split(&exp.split, &writer)?;
+    if let Some(grid) = image_grid(&preview[..preview.len().min(64)], 8) {
+        writer.write_file(PREVIEW, &grid.to_png()?)?;
+    }
+    writer.finish()
+}
+
+/// Classic augmentation of the subset with `synth augment`'s defaults.
+pub fn make_augment(exp: &Experiment, out: &Path) -> Result<PathBuf> {
+    let config = AugmentConfig::default();
+    let pipeline = Pipeline::parse(&config.ops)?;
+    let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Augment)?;
+    let mut preview = Vec::new();
+    crate::augment::run::augment_images(
+        &exp.dataset,
+        &exp.subset,
+        std::slice::from_ref(&pipeline),
+        config.copies,
+        config.seed,
+        &mut writer,
+        |i| {
+            if preview.len() < 64 {
+                preview.push(i.clone());
+            }
+        },
+    )?;
+    finish(
+        exp,
+        writer,
+        SourceKind::Augment,
+        crate::config::to_json(&config),
+        &preview,
+    )
+}
+
+/// Style transfer of the subset with `synth style`'s dataset-mode defaults and the configured style images.
+pub fn make_style(exp: &Experiment, out: &Path) -> Result<PathBuf> {
+    let config = StyleConfig::default();
+    let styles = crate::style::run::load_styles(&exp.config.styles)?;
+    let vgg = Vgg16::load(&bundled_weights(), &crate::backend::device())?;
+    let net = crate::style::StyleNet::new(vgg, &config)?;
+    let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Style)?;
+    crate::style::run::stylise_dataset(&net, &exp.dataset, &exp.subset, &styles, &config, &mut writer, |_| {})?;
+    let staged = writer.count();
+    let mut json = crate::config::to_json(&config);
+    json["styles"] = serde_json::json!(exp.config.styles);
+    let path = finish(exp, writer, SourceKind::Style, json, &[])?;
+    write_preview(&path, staged)?;
+    Ok(path)
+}
+
+/// A preview grid of a finished set (read back from disk).
+fn write_preview(root: &Path, _images: usize) -> Result<()> {
+    let set = crate::dataset::read_image_folder(root, "preview")?;
+    let images: Vec<Image> = set.samples.into_iter().take(64).map(|s| s.image).collect();
+    if let Some(grid) = image_grid(&images, 8) {
+        let path = root.join(PREVIEW);
+        std::fs::write(&path, grid.to_png()?).map_err(|e| SynthError::internal(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// `synth adversarial`'s default attack on the subset, against its default classifier (the small cnn) fitted on
+/// the subset alone with the subset seed.
+pub fn make_adversarial(exp: &Experiment, out: &Path) -> Result<PathBuf> {
+    let defaults = AdversarialConfig::default();
+    let (model, side) = match defaults.backbone {
+        crate::classifier::BackboneKind::Cnn => (
+            exp.fit_cnn(exp.config.subset_seed)?,
+            exp.dataset.require_uniform_shape()?.1,
+        ),
+        crate::classifier::BackboneKind::Vgg16 => (exp.fit_real(exp.config.subset_seed)?, exp.input.1),
+    };
+    let images: Vec<Image> = exp
+        .subset
+        .iter()
+        .map(|&i| {
+            let img = &exp.dataset.samples[i].image;
+            if img.height == side && img.width == side {
+                img.clone()
+            } else {
+                img.resize(side, side)
+            }
+        })
+        .collect();
+    let refs: Vec<&Image> = images.iter().collect();
+    let labels = exp.subset.iter().map(|&i| exp.dataset.samples[i].label).collect();
+    let set = crate::classifier::PreparedSet::new(&refs, labels, None, &crate::backend::device())?;
+    let keys: Vec<u64> = exp.subset.iter().map(|&i| i as u64).collect();
+    let options = AttackOptions {
+        batch_size: defaults.batch_size,
+        seed: defaults.seed,
+        quantize: true,
+    };
+    let run = attack_set(&model, &set, &keys, exp.classes(), &defaults.attack, options, |_| {})?;
+    let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Adversarial)?;
+    for ((&i, image), outcome) in exp.subset.iter().zip(&run.images).zip(&run.outcomes) {
+        let sample = &exp.dataset.samples[i];
+        let stem = format!("adv-{}", sample.id.replace(['/', '.'], "_"));
+        let params = crate::adversarial::run::manifest_params(&defaults.attack, outcome);
+        writer.add(
+            image,
+            sample.label,
+            &stem,
+            Some(sample.id.clone()),
+            params,
+            outcome.seed,
+        )?;
+    }
+    let mut json = crate::config::to_json(&defaults);
+    json["classifier"] = serde_json::json!({
+        "trained_on": "the real subset", "seed": exp.config.subset_seed, "backbone": defaults.backbone,
+    });
+    json["summary"] = serde_json::to_value(run.summary()).unwrap_or_default();
+    finish(exp, writer, SourceKind::Adversarial, json, &run.images)
+}
+
+/// Loads a set for the experiment after the leakage guard has accepted it.
+pub fn load_source(exp: &Experiment, name: &str, root: &Path) -> Result<Source> {
+    let origin = super::leakage::check_set(root, &exp.dataset.name, &exp.split)?;
+    let dataset = load_dataset(&root.display().to_string(), &LoadOptions::default())?;
+    if dataset.classes != exp.dataset.classes {
+        return Err(SynthError::bad_input(format!(
+            "{}: classes [{}] are not the real dataset's [{}]",
+            root.display(),
+            dataset.classes.join(", "),
+            exp.dataset.classes.join(", ")
+        )));
+    }
+    if dataset.is_empty() {
+        return Err(SynthError::bad_input(format!(
+            "{}: the set holds no images",
+            root.display()
+        )));
+    }
+    Ok(Source {
+        name: name.to_string(),
+        kind: origin.source,
+        root: root.to_path_buf(),
+        dataset,
+        policy: false,
+    })
+}
+
+/// The augmented images of a searched policy (`synth policy`'s best.toml) made from the subset: `mix` images per
+/// real image, each through one of its sub-policies. Policies with synthetic shares are refused: eval-gain
+/// measures their classic part only when the shares are 0.
+pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path) -> Result<PathBuf> {
+    if let Some(s) = policy.synthetic.iter().find(|s| s.share > 0.0) {
+        return Err(SynthError::bad_input(format!(
+            "the policy takes a {} share of set {}; eval-gain --policy supports policies of classic ops only (search \
+             without --synthetic)",
+            s.share, s.source
+        )));
+    }
+    let pipelines = policy.pipelines()?;
+    let images = crate::policy::search::policy_images(
+        &exp.dataset,
+        &exp.subset,
+        exp.config.per_class,
+        policy,
+        &pipelines,
+        exp.config.subset_seed,
+    );
+    let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Augment)?;
+    let mut preview = Vec::new();
+    for (i, j, image) in &images {
+        let sample = &exp.dataset.samples[*i];
+        let stem = format!("policy-{}-{j}", sample.id.replace(['/', '.'], "_"));
+        let params = serde_json::json!({ "policy": policy.describe(), "copy": j });
+        writer.add(
+            image,
+            sample.label,
+            &stem,
+            Some(sample.id.clone()),
+            params,
+            crate::seed::derive(exp.config.subset_seed, &[*i as u64, *j as u64]),
+        )?;
+        if preview.len() < 64 {
+            preview.push(image.clone());
+        }
+    }
+    let json = serde_json::to_value(policy).unwrap_or_default();
+    finish(exp, writer, SourceKind::Augment, json, &preview)
+}

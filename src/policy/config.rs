@@ -1,0 +1,91 @@
+//! `synth policy`'s configuration: configs/policy.toml holds exactly these defaults.
+
+use serde::{Deserialize, Serialize};
+
+use super::controller::ControllerConfig;
+use super::search::METHODS;
+use crate::classifier::{BackboneKind, ClassifierConfig};
+use crate::dataset::SplitConfig;
+use crate::error::{Result, SynthError};
+
+/// Every setting of a policy search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub dataset: String,
+    pub resize: String,
+    pub split: SplitConfig,
+    /// Labelled real images per class (the same draw as eval-gain's with the same subset seed).
+    pub per_class: usize,
+    pub subset_seed: u64,
+    /// Child fits per search method, shared equally by the search seeds (every method gets the same budget).
+    pub budget: usize,
+    /// Independent repetitions of each search (seeds 0..search_seeds).
+    pub search_seeds: usize,
+    /// Wall-clock cap of the whole run in minutes, shared equally by every search (0 = none).
+    pub minutes: f64,
+    /// Search methods compared: rl (REINFORCE controller), random, grid (RandAugment N x M).
+    pub methods: Vec<String>,
+    /// Sub-policies per policy, and ops per sub-policy.
+    pub sub_policies: usize,
+    pub ops_per_sub_policy: usize,
+    pub controller: ControllerConfig,
+    /// The child classifier (the small cnn, fitted from scratch on each policy's training set).
+    pub child: ClassifierConfig,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            dataset: "mnist".into(),
+            resize: "keep".into(),
+            split: SplitConfig::default(),
+            per_class: 20,
+            subset_seed: 0,
+            budget: 60,
+            search_seeds: 3,
+            minutes: 0.0,
+            methods: METHODS.map(String::from).to_vec(),
+            sub_policies: 2,
+            ops_per_sub_policy: 2,
+            controller: ControllerConfig::default(),
+            child: ClassifierConfig {
+                backbone: BackboneKind::Cnn,
+                head_epochs: 15,
+                patience: 3,
+                batch_size: 32,
+                ..ClassifierConfig::default()
+            },
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// Refuses settings that cannot work, naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(SynthError::bad_input(m));
+        if self.per_class == 0 {
+            return bad("per_class must be at least 1".into());
+        }
+        if self.search_seeds == 0 || self.budget < self.search_seeds {
+            return bad(format!(
+                "budget {} must give every one of the {} search seeds at least one child fit",
+                self.budget, self.search_seeds
+            ));
+        }
+        if self.methods.is_empty() {
+            return bad("at least one search method is needed (rl, random, grid)".into());
+        }
+        if let Some(m) = self.methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
+            return bad(format!("unknown search method {m}; use rl, random or grid"));
+        }
+        if self.sub_policies == 0 || self.ops_per_sub_policy == 0 {
+            return bad("sub_policies and ops_per_sub_policy must be at least 1".into());
+        }
+        if self.split.val <= 0.0 {
+            return bad("the search is rewarded on the validation split, so val must be > 0".into());
+        }
+        self.child.validate()?;
+        self.split.validate()
+    }
+}

@@ -1,0 +1,158 @@
+//! `synth eval-gain` through the real binary: reproducibility on a tiny setting, and the leakage guard.
+//!
+//! The default run (bundled mnist, 20 per class, 3 seeds, all four sources; about half an hour on 2 cores) is the
+//! README's main command; its numbers are in the README.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+/// A tiny experiment: the small cnn, 5 images per class, 2 seeds, augment only, 20 robust images.
+fn tiny_eval(out: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
+    let tb = out.with_extension("tb");
+    let mut args = vec![
+        "eval-gain",
+        "--quiet",
+        "--backbone",
+        "cnn",
+        "--per-class",
+        "5",
+        "--seeds",
+        "2",
+        "--sources",
+        "augment",
+        "--robust-images",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--tb-dir",
+        tb.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    synth(&args)
+}
+
+/// report.json without the wall times (the only numbers that may differ between identical runs).
+fn report(out: &Path) -> Value {
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    for c in r["conditions"].as_array_mut().unwrap() {
+        for s in c["seeds"].as_array_mut().unwrap() {
+            s.as_object_mut().unwrap().remove("seconds");
+        }
+    }
+    r
+}
+
+/// Same seeds, same numbers: two runs (each making its own augment set) give identical report.json results.
+#[test]
+fn same_seeds_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let o = tiny_eval(&a, &dir.path().join("cache-a"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("| real + augment |"), "{}", stdout(&o));
+    let o = tiny_eval(&b, &dir.path().join("cache-b"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ra, rb) = (report(&a), report(&b));
+    assert_eq!(ra["conditions"], rb["conditions"]);
+    let names: Vec<&str> = ra["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["real", "real + augment", "augment only"]);
+    for c in ra["conditions"].as_array().unwrap() {
+        assert_eq!(c["seeds"].as_array().unwrap().len(), 2);
+        for s in c["seeds"].as_array().unwrap() {
+            let clean = s["clean"].as_f64().unwrap();
+            assert!(clean > 0.1 && clean <= 1.0, "a trained model beats chance: {s}");
+            assert!(s["robust"].as_f64().is_some() && s["shifted"].as_f64().is_some(), "{s}");
+        }
+    }
+    let real_plus = &ra["conditions"][1]["seeds"][0];
+    assert_eq!(
+        (
+            real_plus["real_images"].as_u64(),
+            real_plus["synthetic_images"].as_u64()
+        ),
+        (Some(50), Some(50))
+    );
+    for f in ["report.md", "gain.png", "config.toml"] {
+        assert!(a.join(f).is_file(), "{f} is written");
+    }
+}
+
+/// Trains a tiny cnn classifier (for the attacks below).
+fn tiny_classifier(out: &Path) {
+    let o = synth(&[
+        "classifier",
+        "train",
+        "--backbone",
+        "cnn",
+        "--per-class",
+        "10",
+        "--head-epochs",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--tb-dir",
+        out.with_extension("tb").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The leakage guard: a set made from the test split, or from another dataset, is refused before any work.
+#[test]
+fn leakage_guard_refuses_test_split_and_foreign_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_classifier(&model);
+    let adv = dir.path().join("adv-test");
+    let o = synth(&[
+        "adversarial",
+        "--quiet",
+        "--model",
+        model.to_str().unwrap(),
+        "--split",
+        "test",
+        "--attack",
+        "fgsm",
+        "--limit",
+        "10",
+        "--out",
+        adv.to_str().unwrap(),
+        "--tb-dir",
+        adv.with_extension("tb").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("eval");
+    let o = tiny_eval(&out, &dir.path().join("cache"), &["--synthetic", adv.to_str().unwrap()]);
+    assert_bad_input(&o, "origin.json: made from the test split");
+    assert!(files_below(&out).is_empty(), "nothing is written");
+
+    let digits = dir.path().join("digits-aug");
+    let o = synth(&[
+        "augment",
+        "--quiet",
+        "--dataset",
+        "digits",
+        "--copies",
+        "1",
+        "--out",
+        digits.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tiny_eval(
+        &out,
+        &dir.path().join("cache"),
+        &["--synthetic", digits.to_str().unwrap()],
+    );
+    assert_bad_input(&o, "made from dataset digits");
+}
