@@ -560,12 +560,8 @@ pub struct EvalGainArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Labelled real images per class (the low-data setting), drawn from the train split [default: 20]
-    #[arg(long)]
-    pub per_class: Option<usize>,
-    /// Seed of that draw, and of the generators the default pipeline runs [default: 0]
-    #[arg(long)]
-    pub subset_seed: Option<u64>,
+    #[command(flatten)]
+    pub low_data: LowDataArgs,
     /// Training seeds per condition (0..K); gains are paired by seed [default: 3]
     #[arg(long)]
     pub seeds: Option<usize>,
@@ -620,12 +616,8 @@ pub struct PolicyArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Labelled real images per class (the same draw as eval-gain's) [default: 20]
-    #[arg(long)]
-    pub per_class: Option<usize>,
-    /// Seed of that draw [default: 0]
-    #[arg(long)]
-    pub subset_seed: Option<u64>,
+    #[command(flatten)]
+    pub low_data: LowDataArgs,
     /// Child fits per search method, shared equally by the search seeds [default: 60]
     #[arg(long)]
     pub budget: Option<usize>,
@@ -643,4 +635,27 @@ pub struct PolicyArgs {
     pub synthetic: Vec<PathBuf>,
     #[command(flatten)]
     pub output: OutArgs,
+}
+
+/// The low-data setting eval-gain and policy share: which real images the user is taken to have.
+#[derive(Debug, Clone, Args)]
+pub struct LowDataArgs {
+    /// Labelled real images per class, drawn from the train split with --subset-seed [default: 20]
+    #[arg(long)]
+    pub per_class: Option<usize>,
+    /// Seed of that draw (eval-gain and policy draw the same images), and of eval-gain's generators [default: 0]
+    #[arg(long)]
+    pub subset_seed: Option<u64>,
+}
+
+impl LowDataArgs {
+    /// Applies the flags given over a config's values.
+    pub fn apply(&self, per_class: &mut usize, subset_seed: &mut u64) {
+        if let Some(v) = self.per_class {
+            *per_class = v;
+        }
+        if let Some(v) = self.subset_seed {
+            *subset_seed = v;
+        }
+    }
 }

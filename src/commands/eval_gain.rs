@@ -18,12 +18,7 @@ use super::Ui;
 fn effective_config(args: &EvalGainArgs) -> anyhow::Result<EvalGainConfig> {
     let mut c: EvalGainConfig = config::load(args.config.as_deref())?;
     super::apply_data_args(&args.data, &mut c.dataset, &mut c.resize, &mut c.split);
-    if let Some(v) = args.per_class {
-        c.per_class = v;
-    }
-    if let Some(v) = args.subset_seed {
-        c.subset_seed = v;
-    }
+    args.low_data.apply(&mut c.per_class, &mut c.subset_seed);
     if let Some(v) = args.seeds {
         c.seeds = v;
     }

@@ -18,12 +18,7 @@ use super::Ui;
 fn effective_config(args: &PolicyArgs) -> anyhow::Result<PolicyConfig> {
     let mut c: PolicyConfig = config::load(args.config.as_deref())?;
     super::apply_data_args(&args.data, &mut c.dataset, &mut c.resize, &mut c.split);
-    if let Some(v) = args.per_class {
-        c.per_class = v;
-    }
-    if let Some(v) = args.subset_seed {
-        c.subset_seed = v;
-    }
+    args.low_data.apply(&mut c.per_class, &mut c.subset_seed);
     if let Some(v) = args.budget {
         c.budget = v;
     }
@@ -73,7 +68,14 @@ pub fn run(args: PolicyArgs, ui: Ui) -> anyhow::Result<()> {
     }
     let train = split.indices(&dataset, SplitName::Train)?;
     let subset = crate::classifier::run::per_class_subset(&dataset, &train, config.per_class, config.subset_seed);
-    let val_idx = split.indices(&dataset, SplitName::Val)?;
+    let all_val = split.indices(&dataset, SplitName::Val)?;
+    let take = if config.val_images == 0 {
+        all_val.len()
+    } else {
+        config.val_images.min(all_val.len())
+    };
+    // Evenly spread: the split is stratified and ordered by class, so a stride keeps the classes balanced.
+    let val_idx: Vec<usize> = (0..take).map(|k| all_val[k * all_val.len() / take]).collect();
     let val_images: Vec<&Image> = val_idx.iter().map(|&i| &dataset.samples[i].image).collect();
     let val = PreparedSet::new(
         &val_images,

@@ -49,8 +49,9 @@ pub struct Source {
     pub policy: bool,
 }
 
-/// Images converted to `channels` (grey <-> RGB) and resized to `side`.
-fn conform(image: &Image, channels: usize, side: usize) -> Image {
+/// An image converted to `channels` (grey <-> RGB) and resized to `side` x `side`: synthetic sets may differ from
+/// the real images in both.
+pub fn conform(image: &Image, channels: usize, side: usize) -> Image {
     let converted = match (image.channels, channels) {
         (3, 1) => crate::style::transfer::luminance(image),
         (1, 3) => image.to_rgb(),

@@ -334,10 +334,16 @@ pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
         }
         root.present().map_err(|e| draw_err(e.to_string()))?;
     }
-    let image = image::RgbImage::from_raw(w, h, buffer).ok_or_else(|| draw_err("bad buffer".into()))?;
+    save_rgb_png(buffer, (w, h), path)
+}
+
+/// Saves an RGB buffer a chart was drawn into as a PNG.
+pub fn save_rgb_png(buffer: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<()> {
+    let fail = |e: String| SynthError::internal(format!("writing {}: {e}", path.display()));
+    let image = image::RgbImage::from_raw(w, h, buffer).ok_or_else(|| fail("bad buffer".into()))?;
     image
         .save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| draw_err(e.to_string()))
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// Writes report.json, report.md and gain.png into `dir` (the staging folder of `final_dir`, which report.md's

@@ -24,6 +24,8 @@ pub struct PolicyConfig {
     pub search_seeds: usize,
     /// Wall-clock cap of the whole run in minutes, shared equally by every search (0 = none).
     pub minutes: f64,
+    /// Validation images that reward every child fit (evenly spread over the validation split; 0 = all).
+    pub val_images: usize,
     /// Search methods compared: rl (REINFORCE controller), random, grid (RandAugment N x M).
     pub methods: Vec<String>,
     /// Sub-policies per policy, and ops per sub-policy.
@@ -45,15 +47,16 @@ impl Default for PolicyConfig {
             budget: 60,
             search_seeds: 3,
             minutes: 0.0,
+            val_images: 300,
             methods: METHODS.map(String::from).to_vec(),
             sub_policies: 2,
             ops_per_sub_policy: 2,
             controller: ControllerConfig::default(),
             child: ClassifierConfig {
                 backbone: BackboneKind::Cnn,
-                head_epochs: 15,
-                patience: 3,
-                batch_size: 32,
+                head_epochs: 6,
+                patience: 2,
+                batch_size: 64,
                 ..ClassifierConfig::default()
             },
         }

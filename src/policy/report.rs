@@ -205,10 +205,7 @@ pub fn curves(r: &SearchReport, path: &Path) -> Result<()> {
             .map_err(|e| fail(e.to_string()))?;
         root.present().map_err(|e| fail(e.to_string()))?;
     }
-    let image = image::RgbImage::from_raw(w, h, buffer).ok_or_else(|| fail("bad buffer".into()))?;
-    image
-        .save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| fail(e.to_string()))
+    crate::eval::report::save_rgb_png(buffer, (w, h), path)
 }
 
 /// Writes report.json, report.md, curves.png and best.toml into `dir`.

@@ -13,6 +13,7 @@ use crate::augment::{Pipeline, apply_all};
 use crate::classifier::{ClassifierConfig, FitMonitor, PreparedSet, build_model, fit};
 use crate::dataset::{Dataset, Image};
 use crate::error::{Result, SynthError};
+use crate::eval::experiment::conform;
 
 /// The search methods.
 pub const METHODS: [&str; 3] = ["rl", "random", "grid"];
@@ -28,20 +29,6 @@ pub struct ChildData<'a> {
     /// Synthetic sets available to the policy, by name.
     pub synthetic: Vec<(String, Dataset)>,
     pub classifier: ClassifierConfig,
-}
-
-/// `image` with `channels` channels at `side` x `side` (synthetic sets may differ from the real images).
-fn conform(image: &Image, channels: usize, side: usize) -> Image {
-    let c = match (image.channels, channels) {
-        (3, 1) => crate::style::transfer::luminance(image),
-        (1, 3) => image.to_rgb(),
-        _ => image.clone(),
-    };
-    if c.height == side && c.width == side {
-        c
-    } else {
-        c.resize(side, side)
-    }
 }
 
 /// The augmented images a policy makes from the real subset: `round(mix * per_class)` per class, each from a real

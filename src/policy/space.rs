@@ -15,7 +15,7 @@ pub const MAGNITUDES: usize = 10;
 /// Probability bins: 0, 0.2, ..., 1.
 pub const PROBABILITIES: usize = 6;
 /// Augmented images per real image the search chooses from.
-pub const MIXES: [f64; 4] = [0.5, 1.0, 2.0, 4.0];
+pub const MIXES: [f64; 3] = [0.5, 1.0, 2.0];
 /// Share of a synthetic set, as synthetic images per real image.
 pub const SHARES: [f64; 4] = [0.0, 0.25, 0.5, 1.0];
 
