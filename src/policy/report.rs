@@ -95,20 +95,29 @@ pub fn markdown(r: &SearchReport) -> String {
             100.0 * m.mean_reward
         );
     }
-    let overlapping = r.methods.iter().filter(|m| m.method != r.winner).any(|m| {
-        let w = r.methods.iter().find(|x| x.method == r.winner);
-        w.is_some_and(|w| m.final_best.ci_high >= w.final_best.ci_low)
-    });
+    let winner = r.methods.iter().find(|m| m.method == r.winner);
+    let comparisons: Vec<String> = r
+        .methods
+        .iter()
+        .filter(|m| m.method != r.winner)
+        .filter_map(|m| {
+            let w = winner?;
+            Some(if m.final_best.ci_high >= w.final_best.ci_low {
+                format!(
+                    "its interval overlaps {}'s, so the two are not distinguishable at this budget",
+                    m.method
+                )
+            } else {
+                format!("its interval lies above {}'s", m.method)
+            })
+        })
+        .collect();
     let _ = writeln!(
         out,
-        "\nHighest mean final best: **{}**{}\n\n![search curves](curves.png)\n\n## Top policies\n",
+        "\nHighest mean final best: **{}**{}{}.\n\n![search curves](curves.png)\n\n## Top policies\n",
         r.winner,
-        if overlapping {
-            " — but its interval overlaps another method's, so at this budget the search methods are not \
-             distinguishable"
-        } else {
-            ""
-        }
+        if comparisons.is_empty() { "" } else { "; " },
+        comparisons.join("; ")
     );
     let mut top: Vec<&Episode> = r.episodes.iter().collect();
     top.sort_by(|a, b| b.reward.total_cmp(&a.reward));
