@@ -5,11 +5,14 @@ use std::time::Instant;
 
 use crate::cli::{DataArgs, EvalGainArgs, GanTrainArgs};
 use crate::config;
+use crate::dataset::Split;
 use crate::dataset::writer::{check_out_dir, commit_dir, stage_dir};
-use crate::dataset::{Split, SplitName};
 use crate::error::SynthError;
+use crate::eval::experiment::{SHIFT, TEST, VAL};
 use crate::eval::report::{Report, SourceInfo};
-use crate::eval::sources::{cache_root, load_source, make_adversarial, make_augment, make_policy, make_style};
+use crate::eval::sources::{
+    cache_root, load_source, make_adversarial, make_augment, make_policy, make_style, policy_dir,
+};
 use crate::eval::{EvalGainConfig, Experiment, Source};
 use crate::telemetry::{EventLog, progress_bar};
 
@@ -151,20 +154,6 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     } else {
         Some(super::load(&config.shift, "keep")?)
     };
-    let all_val = split.indices(&dataset, SplitName::Val)?.len();
-    let val_images = if config.val_images == 0 {
-        all_val
-    } else {
-        config.val_images.min(all_val)
-    };
-    let test_images = split.indices(&dataset, SplitName::Test)?.len();
-    let shift_images = shift.as_ref().map_or(0, |s| {
-        if config.shift_images == 0 {
-            s.len()
-        } else {
-            config.shift_images.min(s.len())
-        }
-    });
 
     let mut to_make: Vec<String> = vec!["augment".into()];
     if args.synthetic.is_empty() {
@@ -215,11 +204,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     }
 
     if let (Some(policy), Some(path)) = (&policy, &args.policy) {
-        let text = policy.to_toml()?;
-        let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-        });
-        let dir = cache.join(format!("policy-{:08x}", hash as u32));
+        let dir = policy_dir(&cache, policy)?;
         let started = Instant::now();
         let made_now = !dir.join(crate::dataset::manifest::ORIGIN_FILE).is_file();
         if made_now {
@@ -248,18 +233,10 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         config: config.clone(),
         dataset: exp.dataset.name.clone(),
         real_train_images: exp.subset.len(),
-        val_images,
-        test_images,
-        robust_images: if config.robust_attack.eps > 0.0 {
-            if config.robust_images == 0 {
-                test_images
-            } else {
-                config.robust_images.min(test_images)
-            }
-        } else {
-            0
-        },
-        shift_images,
+        val_images: exp.scored_images(VAL),
+        test_images: exp.scored_images(TEST),
+        robust_images: exp.robust_images(),
+        shift_images: exp.scored_images(SHIFT),
         sources: infos,
         conditions: results,
         surrogate: exp.surrogate.clone(),

@@ -21,9 +21,9 @@ use crate::error::{Result, SynthError};
 
 /// Feature-bank group of the real training subset, the validation and test splits and the shift set.
 pub const REAL: &str = "real";
-const VAL: &str = "val";
-const TEST: &str = "test";
-const SHIFT: &str = "shift";
+pub const VAL: &str = "val";
+pub const TEST: &str = "test";
+pub const SHIFT: &str = "shift";
 const ROBUST: &str = "robust";
 
 /// The surrogate of the transfer robust accuracy: what it is and how the attack did on it.
@@ -333,6 +333,18 @@ impl Experiment {
             adversarial_accuracy: summary.adversarial_accuracy,
         });
         Ok(())
+    }
+
+    /// Images in a bank group (0 when the group was not computed, e.g. no shift set).
+    pub fn scored_images(&self, group: &str) -> usize {
+        self.bank.group(group).map_or(0, |g| g.labels.len())
+    }
+
+    /// Test images the robust accuracy is measured on (0 when it is skipped).
+    pub fn robust_images(&self) -> usize {
+        self.robust
+            .as_ref()
+            .map_or(self.scored_images(ROBUST), |(set, _)| set.len())
     }
 
     /// Number of classes.

@@ -9,7 +9,7 @@ use crate::adversarial::{AdversarialConfig, AttackOptions, attack_set};
 use crate::augment::{AugmentConfig, pipeline::Pipeline};
 use crate::classifier::{Vgg16, checkpoint::bundled_weights};
 use crate::dataset::{ExpandedWriter, Image, LoadOptions, Origin, SourceKind, SplitName, image_grid, load_dataset};
-use crate::error::{Result, SynthError};
+use crate::error::{IoContext, Result, SynthError};
 use crate::style::StyleConfig;
 
 /// Preview grid written into every set.
@@ -25,17 +25,25 @@ pub fn cache_root(exp: &Experiment) -> PathBuf {
         "version": env!("CARGO_PKG_VERSION"),
     })
     .to_string();
-    // FNV-1a: stable across runs and platforms (std's hasher is not).
-    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    });
     Path::new(&c.cache_dir).join(format!(
         "{}-pc{}-s{}-{:08x}",
         crate::commands::dataset_slug(&c.dataset),
         c.per_class,
         c.subset_seed,
-        hash as u32
+        stable_hash(&key)
     ))
+}
+
+/// The cache folder of a searched policy's set: one per policy (a hash of its TOML), inside the experiment's cache.
+pub fn policy_dir(cache: &Path, policy: &crate::policy::Policy) -> Result<PathBuf> {
+    Ok(cache.join(format!("policy-{:08x}", stable_hash(&policy.to_toml()?))))
+}
+
+/// FNV-1a of a text, folded to 32 bits: stable across runs and platforms (std's hasher is not), for cache keys.
+fn stable_hash(text: &str) -> u32 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    }) as u32
 }
 
 /// Provenance of a set the pipeline made: the real dataset's train split, and the subset it was limited to.
@@ -100,21 +108,20 @@ pub fn make_style(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     let net = crate::style::StyleNet::new(vgg, &config)?;
     let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Style)?;
     crate::style::run::stylise_dataset(&net, &exp.dataset, &exp.subset, &styles, &config, &mut writer, |_| {})?;
-    let staged = writer.count();
     let mut json = crate::config::to_json(&config);
     json["styles"] = serde_json::json!(exp.config.styles);
     let path = finish(exp, writer, SourceKind::Style, json, &[])?;
-    write_preview(&path, staged)?;
+    write_preview(&path)?;
     Ok(path)
 }
 
-/// A preview grid of a finished set (read back from disk).
-fn write_preview(root: &Path, _images: usize) -> Result<()> {
+/// A preview grid of a finished set, read back from disk (stylise_dataset hands its images to the writer only).
+fn write_preview(root: &Path) -> Result<()> {
     let set = crate::dataset::read_image_folder(root, "preview")?;
     let images: Vec<Image> = set.samples.into_iter().take(64).map(|s| s.image).collect();
     if let Some(grid) = image_grid(&images, 8) {
         let path = root.join(PREVIEW);
-        std::fs::write(&path, grid.to_png()?).map_err(|e| SynthError::internal(format!("{}: {e}", path.display())))?;
+        std::fs::write(&path, grid.to_png()?).at(&path, "writing")?;
     }
     Ok(())
 }
