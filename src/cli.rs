@@ -129,6 +129,11 @@ pub struct ClassifierTrainArgs {
     /// Adversarial training: share of each batch replaced by adversarial images, in (0, 1] [default: 0.5]
     #[arg(long)]
     pub adv_ratio: Option<f64>,
+    /// On-the-fly classic augmentation of every training batch, in `synth augment`'s --ops grammar (e.g.
+    /// rotate:15,translate:3); bypasses the frozen-feature cache, so VGG16 fits get several times slower
+    /// [default: none]
+    #[arg(long)]
+    pub augment: Option<String>,
     #[command(flatten)]
     pub output: OutArgs,
 }
@@ -455,7 +460,7 @@ pub struct GanTrainArgs {
     /// Training images per class drawn from the train split, 0 for all [default: 0]
     #[arg(long)]
     pub train_per_class: Option<usize>,
-    /// Passes over the training images (raised to reach --min-steps) [default: 25]
+    /// Passes over the training images (raised to reach --min-steps) [default: 60]
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Train at least this many steps, so small datasets get more epochs [default: 1000]

@@ -52,6 +52,45 @@ fn eval_of_a_saved_model_reproduces_the_training_test_accuracy() {
     );
 }
 
+/// On-the-fly augmentation (`--augment`) is seeded: the same command twice trains the same weights.
+#[test]
+fn on_the_fly_augmentation_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs: Vec<serde_json::Value> = ["a", "b"]
+        .iter()
+        .map(|name| train(&dir.path().join(name), &["--augment", "rotate:15,translate:2"]))
+        .collect();
+    assert_eq!(runs[0]["test_accuracy"], runs[1]["test_accuracy"]);
+    let weights = |name: &str| safetensors_tensors(&dir.path().join(name).join("model.safetensors"));
+    assert_eq!(weights("a"), weights("b"), "bit-identical weights");
+    let config: toml::Table = std::fs::read_to_string(dir.path().join("a/config.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        config["augment"],
+        toml::Value::from(vec!["rotate:15", "translate:2"]),
+        "{config}"
+    );
+}
+
+/// Each tensor's name and raw bytes in a safetensors file (its header's metadata map is written in no fixed order).
+fn safetensors_tensors(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let data = &bytes[8 + n..];
+    header
+        .iter()
+        .filter(|(name, _)| name.as_str() != "__metadata__")
+        .map(|(name, info)| {
+            let range = &info["data_offsets"];
+            let (a, b) = (range[0].as_u64().unwrap() as usize, range[1].as_u64().unwrap() as usize);
+            (name.clone(), data[a..b].to_vec())
+        })
+        .collect()
+}
+
 #[test]
 fn eval_refuses_a_dataset_with_other_classes() {
     let dir = tempfile::tempdir().unwrap();

@@ -46,6 +46,10 @@ pub struct ClassifierConfig {
     pub seed: u64,
     /// Adversarial training: adversarial versions of part of each batch, crafted against the current weights.
     pub adversarial: AdversarialTraining,
+    /// On-the-fly classic augmentation of every training batch, in the `--ops` grammar of `synth augment` (empty =
+    /// off). Augmented pixels change every epoch, so they cannot use the frozen-feature cache: each batch runs the
+    /// frozen blocks again, which makes a VGG16 fit several times slower (the cnn barely notices).
+    pub augment: Vec<String>,
 }
 
 impl Default for ClassifierConfig {
@@ -70,6 +74,7 @@ impl Default for ClassifierConfig {
             cnn_hidden: 128,
             seed: 0,
             adversarial: AdversarialTraining::default(),
+            augment: Vec::new(),
         }
     }
 }
@@ -99,6 +104,9 @@ impl ClassifierConfig {
             return bad("learning rates must be positive".into());
         }
         self.adversarial.validate()?;
+        if !self.augment.is_empty() {
+            crate::augment::Pipeline::parse(&self.augment)?;
+        }
         self.split.validate()
     }
 }

@@ -307,6 +307,66 @@ mod tests {
         }
     }
 
+    /// A torchvision-layout state dict saved by PyTorch 2.15's `torch.save` (tests/fixtures/make_vgg16_pth.py: exact
+    /// VGG16 shapes, a periodic weight pattern so it gzips small) loads into the backbone, and the backbone computes
+    /// what PyTorch's own `features` stack computed from it: the layout (names, OIHW order), padding and pooling agree.
+    #[test]
+    fn pytorch_state_dict_loads_and_matches_pytorch_outputs() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let reference: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join("vgg16_pattern_reference.json")).unwrap())
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let pth = dir.path().join("vgg16_pattern.pth");
+        let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(fixtures.join("vgg16_pattern.pth.gz")).unwrap());
+        std::io::copy(&mut gz, &mut std::fs::File::create(&pth).unwrap()).unwrap();
+        let device = crate::backend::device();
+        let vgg = Vgg16::load(&pth, &device).unwrap();
+
+        let weight = |conv: usize, index: [usize; 4]| {
+            let w = vgg.convs[conv].weight.val();
+            let [o, i, h, k] = index;
+            tensor_values(w.slice([o..o + 1, i..i + 1, h..h + 1, k..k + 1])).unwrap()[0]
+        };
+        let raw = &reference["weights"];
+        assert_eq!(
+            weight(0, [1, 2, 0, 1]),
+            raw["features.0.weight[1, 2, 0, 1]"].as_f64().unwrap() as f32
+        );
+        assert_eq!(
+            weight(12, [511, 100, 2, 0]),
+            raw["features.28.weight[511, 100, 2, 0]"].as_f64().unwrap() as f32
+        );
+        let bias = tensor_values(vgg.convs[12].bias.as_ref().unwrap().val()).unwrap()[7];
+        assert_eq!(bias, raw["features.28.bias[7]"].as_f64().unwrap() as f32);
+
+        let input: Vec<f32> = (0..3 * 32 * 32).map(|i| (i % 17) as f32 / 16.0).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(input, [1, 3, 32, 32]), &device);
+        let ours = tensor_values(vgg.forward_blocks(x, 0, 5)).unwrap();
+        let theirs = reference["features_output"].as_array().unwrap();
+        assert_eq!(ours.len(), theirs.len());
+        let scale = theirs.iter().map(|v| v.as_f64().unwrap().abs()).fold(0.0, f64::max);
+        for (k, (a, b)) in ours.iter().zip(theirs).enumerate() {
+            let b = b.as_f64().unwrap();
+            assert!(
+                (*a as f64 - b).abs() <= 1e-4 * scale,
+                "output {k}: ours {a}, PyTorch {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_shaped_pytorch_weights_name_the_tensor() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vgg16_wrong_shape.pth");
+        let err = Vgg16::load(&path, &crate::backend::device()).unwrap_err();
+        let msg = err.to_string();
+        assert!(err.is_bad_input(), "{msg}");
+        assert!(
+            msg.contains("tensor features.0.weight has shape [64, 3, 5, 5], VGG16 needs [64, 3, 3, 3]"),
+            "{msg}"
+        );
+    }
+
     #[test]
     fn taps_parse_by_relu_name() {
         assert_eq!("relu1_1".parse::<Tap>().unwrap(), Tap(0));

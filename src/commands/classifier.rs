@@ -60,6 +60,13 @@ fn effective_config(args: &ClassifierTrainArgs) -> anyhow::Result<ClassifierConf
     if let Some(v) = args.adv_ratio {
         adv.ratio = v;
     }
+    if let Some(ops) = &args.augment {
+        c.augment = ops
+            .split(',')
+            .map(|op| op.trim().to_string())
+            .filter(|op| !op.is_empty())
+            .collect();
+    }
     c.validate()?;
     Ok(c)
 }

@@ -110,7 +110,7 @@ impl Default for GanConfig {
             resize: "keep".into(),
             split: SplitConfig::default(),
             train_per_class: 0,
-            epochs: 25,
+            epochs: 60,
             min_steps: 1000,
             batch_size: 64,
             latent_dim: 100,
