@@ -10,33 +10,6 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
-/// A tiny experiment: the small cnn, 5 images per class, 2 seeds, augment only, 20 robust images.
-fn tiny_eval(out: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
-    let tb = out.with_extension("tb");
-    let mut args = vec![
-        "eval-gain",
-        "--quiet",
-        "--backbone",
-        "cnn",
-        "--per-class",
-        "5",
-        "--seeds",
-        "2",
-        "--sources",
-        "augment",
-        "--robust-images",
-        "20",
-        "--out",
-        out.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "--tb-dir",
-        tb.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    synth(&args)
-}
-
 /// report.json without the wall times (the only numbers that may differ between identical runs).
 fn report(out: &Path) -> Value {
     let mut r: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
@@ -53,10 +26,10 @@ fn report(out: &Path) -> Value {
 fn same_seeds_same_report() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let o = tiny_eval(&a, &dir.path().join("cache-a"), &[]);
+    let o = tiny_eval_gain(&a, &dir.path().join("cache-a"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("| real + augment |"), "{}", stdout(&o));
-    let o = tiny_eval(&b, &dir.path().join("cache-b"), &[]);
+    let o = tiny_eval_gain(&b, &dir.path().join("cache-b"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (ra, rb) = (report(&a), report(&b));
     assert_eq!(ra["conditions"], rb["conditions"]);
@@ -133,7 +106,7 @@ fn leakage_guard_refuses_test_split_and_foreign_sets() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.path().join("eval");
-    let o = tiny_eval(&out, &dir.path().join("cache"), &["--synthetic", adv.to_str().unwrap()]);
+    let o = tiny_eval_gain(&out, &dir.path().join("cache"), &["--synthetic", adv.to_str().unwrap()]);
     assert_bad_input(&o, "origin.json: made from the test split");
     assert!(files_below(&out).is_empty(), "nothing is written");
 
@@ -149,7 +122,7 @@ fn leakage_guard_refuses_test_split_and_foreign_sets() {
         digits.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = tiny_eval(
+    let o = tiny_eval_gain(
         &out,
         &dir.path().join("cache"),
         &["--synthetic", digits.to_str().unwrap()],

@@ -66,30 +66,11 @@ fn same_seed_same_trajectory_and_the_policy_is_usable() {
     );
 
     let eval = dir.path().join("eval");
-    let o = synth(&[
-        "eval-gain",
-        "--quiet",
-        "--backbone",
-        "cnn",
-        "--per-class",
-        "5",
-        "--seeds",
-        "2",
-        "--sources",
-        "augment",
-        "--eps",
-        "0",
-        "--shift",
-        "none",
-        "--policy",
-        best.to_str().unwrap(),
-        "--out",
-        eval.to_str().unwrap(),
-        "--cache-dir",
-        dir.path().join("cache").to_str().unwrap(),
-        "--tb-dir",
-        eval.with_extension("tb").to_str().unwrap(),
-    ]);
+    let o = tiny_eval_gain(
+        &eval,
+        &dir.path().join("cache"),
+        &["--eps", "0", "--shift", "none", "--policy", best.to_str().unwrap()],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("| real + policy |"), "{}", stdout(&o));
 }

@@ -44,7 +44,7 @@ pub fn augment_images(
             let pipeline = &pipelines[chosen];
             let transforms = pipeline.sample(&mut r, h, w);
             let out = apply_all(&sample.image, &transforms);
-            let stem = format!("aug-{}-{copy}", sample.id.replace(['/', '.'], "_"));
+            let stem = format!("aug-{}-{copy}", crate::dataset::id_file_stem(&sample.id));
             let params = if pipelines.len() > 1 {
                 serde_json::json!({ "ops": transforms, "pipeline": pipeline.to_strings(), "sub_policy": chosen })
             } else {

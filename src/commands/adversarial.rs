@@ -213,7 +213,7 @@ pub fn run(args: AdversarialArgs, ui: Ui) -> anyhow::Result<()> {
     let mut preview = Vec::with_capacity(2 * PREVIEW_PAIRS);
     for ((&i, image), outcome) in indices.iter().zip(&run.images).zip(&run.outcomes) {
         let sample = &dataset.samples[i];
-        let stem = format!("adv-{}", sample.id.replace(['/', '.'], "_"));
+        let stem = format!("adv-{}", crate::dataset::id_file_stem(&sample.id));
         writer.add(
             image,
             sample.label,

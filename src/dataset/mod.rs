@@ -22,7 +22,7 @@ pub use imagefolder::read_image_folder;
 pub use load::{LoadOptions, ResizePolicy, load_dataset};
 pub use manifest::{ManifestEntry, Origin, SourceKind};
 pub use split::{Split, SplitConfig, SplitName};
-pub use writer::ExpandedWriter;
+pub use writer::{ExpandedWriter, id_file_stem};
 
 use crate::error::{Result, SynthError};
 

@@ -9,6 +9,12 @@ use super::Image;
 use super::manifest::{MANIFEST_FILE, ManifestEntry, SourceKind};
 use crate::error::{IoContext, Result, SynthError};
 
+/// A sample id as part of a file name: ids of nested datasets carry `/` and extensions carry `.`, neither of which
+/// may appear in the stem of a derived image's file.
+pub fn id_file_stem(id: &str) -> String {
+    id.replace(['/', '.'], "_")
+}
+
 /// Refuses an output folder that exists and is not empty, unless `force` (then it is replaced at the end of a
 /// successful run, never before). Commands call this before long work so a bad `--out` fails fast.
 pub fn check_out_dir(root: &Path, force: bool) -> Result<()> {

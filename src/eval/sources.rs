@@ -162,7 +162,7 @@ pub fn make_adversarial(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Adversarial)?;
     for ((&i, image), outcome) in exp.subset.iter().zip(&run.images).zip(&run.outcomes) {
         let sample = &exp.dataset.samples[i];
-        let stem = format!("adv-{}", sample.id.replace(['/', '.'], "_"));
+        let stem = format!("adv-{}", crate::dataset::id_file_stem(&sample.id));
         let params = crate::adversarial::run::manifest_params(&defaults.attack, outcome);
         writer.add(
             image,
@@ -232,7 +232,7 @@ pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path)
     let mut preview = Vec::new();
     for (i, j, image) in &images {
         let sample = &exp.dataset.samples[*i];
-        let stem = format!("policy-{}-{j}", sample.id.replace(['/', '.'], "_"));
+        let stem = format!("policy-{}-{j}", crate::dataset::id_file_stem(&sample.id));
         let params = serde_json::json!({ "policy": policy.describe(), "copy": j });
         writer.add(
             image,

@@ -135,7 +135,7 @@ pub fn stylise_dataset(
                 "optimizer": config.optimizer,
                 "size": side,
             });
-            let stem = format!("style-{}-{k}", sample.id.replace(['/', '.'], "_"));
+            let stem = format!("style-{}-{k}", crate::dataset::id_file_stem(&sample.id));
             writer.add(&out, sample.label, &stem, Some(sample.id.clone()), params, *seed)?;
         }
         on_batch(batch.len());

@@ -55,3 +55,31 @@ pub fn write_png(path: &Path, w: u32, h: u32, v: u8) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     image::GrayImage::from_pixel(w, h, image::Luma([v])).save(path).unwrap();
 }
+
+/// A tiny `synth eval-gain`: the small cnn, 5 images per class, 2 seeds, augment only, 20 robust images, writing to
+/// `out` with its TensorBoard log beside it and its sets cached in `cache`; `extra` flags are appended.
+pub fn tiny_eval_gain(out: &Path, cache: &Path, extra: &[&str]) -> Output {
+    let tb = out.with_extension("tb");
+    let mut args = vec![
+        "eval-gain",
+        "--quiet",
+        "--backbone",
+        "cnn",
+        "--per-class",
+        "5",
+        "--seeds",
+        "2",
+        "--sources",
+        "augment",
+        "--robust-images",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "--tb-dir",
+        tb.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    synth(&args)
+}
