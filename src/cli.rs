@@ -80,7 +80,7 @@ pub struct ClassifierTrainArgs {
     /// models/vgg16_features_f16.safetensors]
     #[arg(long)]
     pub backbone_weights: Option<PathBuf>,
-    /// Side VGG16 inputs are resized to [default: 64]
+    /// Side VGG16 inputs are resized to, 32..=2048 [default: 64]
     #[arg(long)]
     pub input_size: Option<usize>,
     /// VGG16 blocks never trained; their features are computed once and cached [default: 4]
@@ -96,10 +96,10 @@ pub struct ClassifierTrainArgs {
     #[arg(long)]
     pub finetune_epochs: Option<usize>,
     /// Phase 1 learning rate (Adam) [default: 0.001]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub head_lr: Option<f64>,
     /// Phase 2 learning rate (Adam) [default: 0.0001]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub finetune_lr: Option<f64>,
     /// Epochs without a better validation accuracy before a phase stops [default: 3]
     #[arg(long)]
@@ -127,7 +127,7 @@ pub struct ClassifierTrainArgs {
     #[arg(long, value_enum)]
     pub norm: Option<crate::adversarial::Norm>,
     /// Adversarial training: share of each batch replaced by adversarial images, in (0, 1] [default: 0.5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub adv_ratio: Option<f64>,
     /// On-the-fly classic augmentation of every training batch, in `synth augment`'s --ops grammar (e.g.
     /// rotate:15,translate:3); bypasses the frozen-feature cache, so VGG16 fits get several times slower
@@ -176,7 +176,7 @@ pub struct AttackArgs {
     /// PGD step size, 0 for 2.5 * eps / steps [default: 0.01]
     #[arg(long, allow_negative_numbers = true)]
     pub alpha: Option<f64>,
-    /// PGD steps [default: 40]
+    /// PGD steps, at most 1000000 [default: 40]
     #[arg(long)]
     pub steps: Option<usize>,
     /// PGD starts from a random point of the ball (`--random-start false` starts from the image) [default: true]
@@ -264,14 +264,14 @@ pub struct DataArgs {
     /// [default: mnist]
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Image size policy: keep (refuse mixed sizes), N (square) or WxH [default: keep]
+    /// Image size policy: keep (refuse mixed sizes), N (square) or WxH, each side at most 2048 [default: keep]
     #[arg(long)]
     pub resize: Option<String>,
     /// Fraction of each class held out for validation [default: 0.15]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub val: Option<f64>,
     /// Fraction of each class held out for test [default: 0.15]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub test: Option<f64>,
     /// Seed of the stratified train/val/test split [default: 0]
     #[arg(long)]
@@ -297,18 +297,14 @@ impl OutArgs {
     pub fn out_dir(&self, command: &str, default_name: &str) -> PathBuf {
         self.out
             .clone()
-            .unwrap_or_else(|| Path::new("outputs").join(command).join(default_name))
+            .unwrap_or_else(|| crate::commands::default_out(command, default_name))
     }
 
     /// The TensorBoard folder for a run writing to `out`.
     pub fn tb_dir(&self, command: &str, out: &Path) -> PathBuf {
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| "run".into());
         self.tb_dir
             .clone()
-            .unwrap_or_else(|| Path::new("outputs").join("tb").join(command).join(name))
+            .unwrap_or_else(|| crate::commands::default_tb_dir(command, out))
     }
 }
 
@@ -325,7 +321,7 @@ pub struct AugmentArgs {
     /// [default: rotate:15,translate:3,scale:0.1,noise:0.05]
     #[arg(long)]
     pub ops: Option<String>,
-    /// Augmented copies per training image [default: 4]
+    /// Augmented copies per training image, 1..=1000 [default: 4]
     #[arg(long)]
     pub copies: Option<usize>,
     /// Seed of the augmentation draws; the same seed writes the same bytes [default: 0]
@@ -373,7 +369,7 @@ pub struct StyleArgs {
     /// TensorBoard log folder [default: outputs/tb/style/<name of --out>]
     #[arg(long)]
     pub tb_dir: Option<PathBuf>,
-    /// Longest side of the output image (single-image mode) [default: 256]
+    /// Longest side of the output image (single-image mode), 32..=2048 [default: 256]
     #[arg(long)]
     pub size: Option<usize>,
     /// Loss evaluations (L-BFGS) or steps (Adam) for one image [default: 200]
@@ -383,13 +379,13 @@ pub struct StyleArgs {
     #[arg(long, value_enum)]
     pub optimizer: Option<crate::style::StyleOptimizer>,
     /// Weight of the content loss (relu4_2) [default: 1]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub content_weight: Option<f64>,
     /// Weight of the style loss (Gram matrices of relu1_1..relu5_1) [default: 100]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub style_weight: Option<f64>,
     /// Weight of the total-variation loss [default: 1000]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub tv_weight: Option<f64>,
     /// Start from the content image or from seeded noise [default: content]
     #[arg(long, value_enum)]
@@ -409,7 +405,7 @@ pub struct StyleArgs {
     /// Dataset mode: train images to stylise, 0 for all [default: 0]
     #[arg(long)]
     pub max_images: Option<usize>,
-    /// Dataset mode: side images are stylised at (>= 32) [default: 32]
+    /// Dataset mode: side images are stylised at, 32..=2048 [default: 32]
     #[arg(long)]
     pub dataset_size: Option<usize>,
     /// Dataset mode: images optimised together [default: 50]
@@ -460,7 +456,7 @@ pub struct GanTrainArgs {
     /// Training images per class drawn from the train split, 0 for all [default: 0]
     #[arg(long)]
     pub train_per_class: Option<usize>,
-    /// Passes over the training images (raised to reach --min-steps) [default: 60]
+    /// Passes over the training images (raised to reach --min-steps), at most 1000000 [default: 60]
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Train at least this many steps, so small datasets get more epochs [default: 1000]
@@ -479,11 +475,11 @@ pub struct GanTrainArgs {
     /// Sample from an exponential moving average of the generator's weights [default: true]
     #[arg(long)]
     pub ema: Option<bool>,
-    /// Images written per class after training [default: 500]
+    /// Images written per class after training, at most 100000 [default: 500]
     #[arg(long)]
     pub per_class: Option<usize>,
     /// Latent truncation: redraw components with |z| above it; 0 for none [default: 0]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub truncation: Option<f64>,
     /// Measure CAS and FID at the end [default: true]
     #[arg(long)]
@@ -509,11 +505,11 @@ pub struct GanSampleArgs {
     /// A run folder written by `synth gan` (or its checkpoint/ folder)
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// Images per class [default: the run's per_class]
+    /// Images per class, 1..=100000 [default: the run's per_class]
     #[arg(long)]
     pub per_class: Option<usize>,
     /// Latent truncation: redraw components with |z| above it; 0 for none [default: the run's truncation]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub truncation: Option<f64>,
     /// Sampling seed; the run's own seed reproduces its samples/ byte for byte [default: the run's seed]
     #[arg(long)]
@@ -550,7 +546,7 @@ pub struct GanInterpolateArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Latent truncation; 0 for none [default: the run's truncation]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub truncation: Option<f64>,
     /// Output PNG [default: <checkpoint>/interpolate-seed<seed>.png]
     #[arg(long)]
@@ -567,7 +563,7 @@ pub struct EvalGainArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub low_data: LowDataArgs,
-    /// Training seeds per condition (0..K); gains are paired by seed [default: 3]
+    /// Training seeds per condition (0..K), 1..=1000; gains are paired by seed [default: 3]
     #[arg(long)]
     pub seeds: Option<usize>,
     /// Expanded datasets to evaluate (made from the same dataset's train split; the leakage guard refuses any
@@ -579,7 +575,7 @@ pub struct EvalGainArgs {
     #[arg(long, value_delimiter = ',')]
     pub sources: Option<Vec<String>>,
     /// Synthetic images added per real training image [default: 1]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub mix: Option<f64>,
     /// Also fit each set alone, without real images (its classification accuracy score) [default: true]
     #[arg(long)]
@@ -588,8 +584,8 @@ pub struct EvalGainArgs {
     /// on those images) or white-box (against each model; minutes per VGG16 model on a CPU) [default: transfer]
     #[arg(long, value_enum)]
     pub robust_mode: Option<crate::eval::config::RobustMode>,
-    /// L-inf radius of the PGD attack of the robust accuracy, 0 to skip it [default: 0.1]
-    #[arg(long)]
+    /// L-inf radius of the PGD attack of the robust accuracy, in [0, 1]; 0 skips it [default: 0.1]
+    #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f64>,
     /// Test images the robust accuracy is measured on, 0 for all [default: 200]
     #[arg(long)]
@@ -600,7 +596,7 @@ pub struct EvalGainArgs {
     /// Classifier backbone fitted in every condition: vgg16 or cnn [default: vgg16]
     #[arg(long, value_enum)]
     pub backbone: Option<crate::classifier::BackboneKind>,
-    /// Side VGG16 inputs are resized to [default: 64]
+    /// Side VGG16 inputs are resized to, 32..=2048 [default: 64]
     #[arg(long)]
     pub input_size: Option<usize>,
     /// A policy found by `synth policy` (best.toml), added as the condition `real + policy` [default: none]
@@ -629,8 +625,9 @@ pub struct PolicyArgs {
     /// Repetitions of each search with seeds 0..K [default: 3]
     #[arg(long)]
     pub search_seeds: Option<usize>,
-    /// Wall-clock cap of the whole run in minutes, shared equally by the searches; 0 for none [default: 0]
-    #[arg(long)]
+    /// Wall-clock cap of the whole run in minutes (finite, >= 0), shared equally by the searches; 0 for none
+    /// [default: 0]
+    #[arg(long, allow_negative_numbers = true)]
     pub minutes: Option<f64>,
     /// Search methods to compare: rl, random, grid [default: rl,random,grid]
     #[arg(long, value_delimiter = ',')]

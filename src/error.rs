@@ -9,13 +9,10 @@ pub enum SynthError {
     /// Something the user gave us is wrong: a path, a file, a flag value, a config entry.
     #[error("{0}")]
     BadInput(String),
-    /// An I/O failure on a named path that is not the user's fault (or not provably so).
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// An I/O failure on a named path that is not the user's fault (or not provably so). The OS error is part of
+    /// the message and deliberately not a `source`: the CLI prints the whole chain, which would repeat it.
+    #[error("{context}: {error}")]
+    Io { context: String, error: std::io::Error },
     /// A failure inside synth (a bug, or a backend error).
     #[error("{0}")]
     Internal(String),
@@ -37,12 +34,13 @@ impl SynthError {
     pub fn io(path: &Path, action: &str, source: std::io::Error) -> Self {
         use std::io::ErrorKind::*;
         match source.kind() {
-            NotFound | PermissionDenied | InvalidData | UnexpectedEof | IsADirectory | NotADirectory => {
+            NotFound | PermissionDenied | InvalidData | UnexpectedEof | IsADirectory | NotADirectory
+            | AlreadyExists | ReadOnlyFilesystem | InvalidFilename => {
                 SynthError::BadInput(format!("{action} {}: {source}", path.display()))
             }
             _ => SynthError::Io {
                 context: format!("{action} {}", path.display()),
-                source,
+                error: source,
             },
         }
     }

@@ -15,6 +15,8 @@ pub mod dataset;
 pub mod error;
 pub mod eval;
 pub mod gan;
+pub mod interrupt;
+pub mod limits;
 pub mod policy;
 pub mod seed;
 pub mod style;

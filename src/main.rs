@@ -7,8 +7,11 @@ use synth::SynthError;
 
 fn main() -> ExitCode {
     let cli = synth::cli::Cli::parse();
+    // Ctrl-C removes the staging folders and locks of the running command, then exits with 130.
+    synth::interrupt::install();
     match synth::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(_) if synth::interrupt::interrupted() => ExitCode::from(synth::interrupt::EXIT_INTERRUPTED),
         Err(err) => {
             eprintln!("error: {err:#}");
             let bad_input = err

@@ -159,7 +159,7 @@ fn non_empty_out_without_force() {
 fn bad_flag_values() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    assert_bad_input(&augment_into(&out, &["--copies", "0"]), "--copies");
+    assert_bad_input(&augment_into(&out, &["--copies", "0"]), "copies must be at least 1");
     assert_bad_input(&augment_into(&out, &["--resize", "huge"]), "--resize");
     assert_bad_input(
         &augment_into(&out, &["--val", "0.7", "--test", "0.5"]),

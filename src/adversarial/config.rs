@@ -135,6 +135,12 @@ impl Default for AttackConfig {
     }
 }
 
+/// Largest L2 radius: sqrt of the pixel count of a 256x256 RGB image is 443; 1000 covers any image up to 1,000,000
+/// values, so a larger radius is a typo.
+pub const MAX_L2_EPS: f64 = 1000.0;
+/// Most random restarts of one attack.
+pub const MAX_RESTARTS: usize = 1000;
+
 impl AttackConfig {
     /// Refuses settings that cannot describe an attack, naming the setting.
     pub fn validate(&self) -> Result<()> {
@@ -148,9 +154,21 @@ impl AttackConfig {
                 self.eps
             ));
         }
-        if !self.alpha.is_finite() || self.alpha < 0.0 {
-            return bad(format!("alpha {} must be a finite number >= 0", self.alpha));
+        if self.norm == Norm::L2 && self.eps > MAX_L2_EPS {
+            return bad(format!(
+                "eps {} is above {MAX_L2_EPS}: an L2 ball that large covers every [0, 1] image of up to {} pixels",
+                self.eps,
+                MAX_L2_EPS * MAX_L2_EPS
+            ));
         }
+        if !self.alpha.is_finite() || self.alpha < 0.0 || self.alpha > self.eps.max(1.0) {
+            return bad(format!(
+                "alpha {} must be a finite number in [0, max(eps, 1)]",
+                self.alpha
+            ));
+        }
+        crate::limits::check_count("steps", self.steps, crate::limits::MAX_COUNT)?;
+        crate::limits::check_count("restarts", self.restarts, MAX_RESTARTS)?;
         if self.attack == AttackKind::Pgd {
             if self.steps == 0 {
                 return bad("steps must be at least 1 for pgd".into());
@@ -269,9 +287,8 @@ impl Default for AdversarialConfig {
 impl AdversarialConfig {
     /// Refuses settings that cannot work, naming the setting.
     pub fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 {
-            return Err(SynthError::bad_input("batch_size must be at least 1"));
-        }
+        crate::limits::check_positive_count("batch_size", self.batch_size, crate::classifier::config::MAX_BATCH)?;
+        crate::limits::check_count("limit", self.limit, crate::limits::MAX_IMAGES)?;
         self.attack.validate()?;
         self.split.validate()
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::SplitConfig;
+use crate::error::Result;
 
 /// Every setting of an augment run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,5 +38,16 @@ impl Default for AugmentConfig {
             split: SplitConfig::default(),
             policy: String::new(),
         }
+    }
+}
+
+/// Most augmented copies per image.
+pub const MAX_COPIES: usize = 1000;
+
+impl AugmentConfig {
+    /// Refuses settings that cannot work, naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        crate::limits::check_positive_count("copies", self.copies, MAX_COPIES)?;
+        self.split.validate()
     }
 }

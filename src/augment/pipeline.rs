@@ -112,13 +112,23 @@ impl std::str::FromStr for OpSpec {
                 if px.fract() != 0.0 {
                     return Err(bad("the shift must be a whole number of pixels"));
                 }
+                if px > crate::limits::MAX_SIDE as f32 {
+                    return Err(bad(&format!(
+                        "the shift must be at most {} pixels",
+                        crate::limits::MAX_SIDE
+                    )));
+                }
                 OpKind::Translate { max_pixels: px as u32 }
             }
             "noise" => {
                 max_args(1)?;
-                OpKind::Noise {
-                    std: number(0, "the noise standard deviation")?,
+                let std = number(0, "the noise standard deviation")?;
+                if std > 1.0 {
+                    return Err(bad(
+                        "the noise standard deviation must be at most 1 (pixels are in [0, 1])",
+                    ));
                 }
+                OpKind::Noise { std }
             }
             "" => return Err(bad("empty op")),
             _ => return Err(bad("unknown op")),

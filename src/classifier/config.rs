@@ -79,6 +79,9 @@ impl Default for ClassifierConfig {
     }
 }
 
+/// Largest batch size (and cnn head width).
+pub const MAX_BATCH: usize = 4096;
+
 impl ClassifierConfig {
     /// Refuses settings that cannot work, naming the setting.
     pub fn validate(&self) -> Result<()> {
@@ -100,8 +103,18 @@ impl ClassifierConfig {
                 ));
             }
         }
-        if !(self.head_lr > 0.0 && self.finetune_lr > 0.0) {
-            return bad("learning rates must be positive".into());
+        crate::limits::check_positive("head_lr", self.head_lr)?;
+        crate::limits::check_positive("finetune_lr", self.finetune_lr)?;
+        crate::limits::check_side("input_size", self.input_size)?;
+        for (name, value, max) in [
+            ("per_class", self.per_class, crate::limits::MAX_COUNT),
+            ("head_epochs", self.head_epochs, crate::limits::MAX_COUNT),
+            ("finetune_epochs", self.finetune_epochs, crate::limits::MAX_COUNT),
+            ("patience", self.patience, crate::limits::MAX_COUNT),
+            ("batch_size", self.batch_size, MAX_BATCH),
+            ("cnn_hidden", self.cnn_hidden, MAX_BATCH),
+        ] {
+            crate::limits::check_count(name, value, max)?;
         }
         self.adversarial.validate()?;
         if !self.augment.is_empty() {

@@ -78,6 +78,7 @@ pub fn prepare_experiment(
     config: &ClassifierConfig,
     device: &Device,
 ) -> Result<ExperimentData> {
+    check_trainable(dataset, split, train_indices.len())?;
     let shape = dataset.require_uniform_shape()?;
     let input = input_shape(config, shape)?;
     let mut images: Vec<&Image> = train_indices.iter().map(|&i| &dataset.samples[i].image).collect();
@@ -111,6 +112,35 @@ pub fn prepare_experiment(
         classes: dataset.classes.clone(),
         input,
     })
+}
+
+/// Refuses, naming the flag to change, an experiment that cannot measure anything: fewer than two classes (every
+/// prediction is right), or an empty train, validation (early stopping) or test (the score) part.
+pub fn check_trainable(dataset: &Dataset, split: &Split, train_images: usize) -> Result<()> {
+    if dataset.classes.len() < 2 {
+        return Err(SynthError::bad_input(format!(
+            "dataset {} has {} class: a classifier needs at least two",
+            dataset.name,
+            dataset.classes.len()
+        )));
+    }
+    let fractions = format!("(--val {}, --test {})", split.config.val, split.config.test);
+    if train_images == 0 {
+        return Err(SynthError::bad_input(format!(
+            "the train part of {} is empty {fractions}: lower --val or --test",
+            dataset.name
+        )));
+    }
+    for (part, flag) in [(SplitName::Val, "--val"), (SplitName::Test, "--test")] {
+        if split.ids(part).is_empty() {
+            return Err(SynthError::bad_input(format!(
+                "the {part} part of {} is empty {fractions}: raise {flag} so that every class keeps at least one \
+                 {part} image",
+                dataset.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Builds, fits and tests a classifier. Returns the best weights, the fit report and the test evaluation.

@@ -11,8 +11,9 @@ use crate::classifier::run::input_shape;
 use crate::classifier::{Checkpoint, PreparedSet};
 use crate::cli::AdversarialArgs;
 use crate::config;
-use crate::dataset::writer::check_out_dir;
-use crate::dataset::{Dataset, ExpandedWriter, Image, Origin, SourceKind, Split, SplitName, image_grid};
+use crate::dataset::{
+    Dataset, ExpandedWriter, Image, Origin, OutDir, Provenance, SourceKind, Split, SplitName, image_grid,
+};
 use crate::error::SynthError;
 use crate::telemetry::{EventLog, progress_bar};
 
@@ -80,6 +81,7 @@ fn classifier_under_attack(config: &mut AdversarialConfig, ui: Ui) -> anyhow::Re
         let dataset = super::load(&config.dataset, &config.resize)?;
         config.attack.validate_for_classes(dataset.classes.len())?;
         let split = Split::stratified(&dataset, &config.split)?;
+        crate::classifier::run::check_trainable(&dataset, &split, split.ids(SplitName::Train).len())?;
         eprintln!(
             "no --model given: training the default {} classifier on the train split of {} first (seed {}; pass \
              --model <run of synth classifier train> to attack a saved one)",
@@ -175,7 +177,7 @@ pub fn run(args: AdversarialArgs, ui: Ui) -> anyhow::Result<()> {
             config.attack.attack, config.attack.norm, config.attack.eps, config.seed
         ),
     );
-    check_out_dir(&out, args.output.force)?;
+    let out = OutDir::claim(&out, args.output.force)?;
     let (target, dataset, split) = classifier_under_attack(&mut config, ui)?;
 
     let indices = images_to_attack(&dataset, &split, config.source_split, config.limit, config.seed)?;
@@ -209,7 +211,7 @@ pub fn run(args: AdversarialArgs, ui: Ui) -> anyhow::Result<()> {
     let attack_seconds = attack_started.elapsed().as_secs_f64();
     let numbers = run.summary();
 
-    let mut writer = ExpandedWriter::create(&out, args.output.force, &dataset.classes, SourceKind::Adversarial)?;
+    let mut writer = ExpandedWriter::new(out, &dataset.classes, SourceKind::Adversarial)?;
     let mut preview = Vec::with_capacity(2 * PREVIEW_PAIRS);
     for ((&i, image), outcome) in indices.iter().zip(&run.images).zip(&run.outcomes) {
         let sample = &dataset.samples[i];
@@ -236,14 +238,14 @@ pub fn run(args: AdversarialArgs, ui: Ui) -> anyhow::Result<()> {
         SourceKind::Adversarial,
         origin_config,
     );
-    origin.write_with_split(&split, &writer)?;
-    writer.write_file("config.toml", config::to_toml(&config)?.as_bytes())?;
     let grid = image_grid(&preview, 8);
-    if let Some(grid) = &grid {
-        writer.write_file("preview.png", &grid.to_png()?)?;
-    }
     let written = writer.count();
-    let out = writer.finish()?;
+    let out = writer.finish(Provenance {
+        origin: &origin,
+        split: &split,
+        config_toml: Some(config::to_toml(&config)?),
+        preview: grid.clone(),
+    })?;
 
     let tb_dir = args.output.tb_dir("adversarial", &out);
     let mut log = EventLog::create(&tb_dir)?;

@@ -1,14 +1,10 @@
-use crate::augment::{AugmentConfig, AugmentSummary, Pipeline, augment_images};
+use crate::augment::{AugmentConfig, Pipeline};
 use crate::cli::AugmentArgs;
 use crate::config;
-use crate::dataset::writer::check_out_dir;
-use crate::dataset::{ExpandedWriter, Origin, SourceKind, Split, SplitName, image_grid};
-use crate::error::SynthError;
+use crate::dataset::OutDir;
 use crate::telemetry::{EventLog, progress_bar};
 
 use super::Ui;
-
-const PREVIEW: usize = 64;
 
 fn effective_config(args: &AugmentArgs) -> anyhow::Result<AugmentConfig> {
     let mut c: AugmentConfig = config::load(args.config.as_deref())?;
@@ -25,9 +21,6 @@ fn effective_config(args: &AugmentArgs) -> anyhow::Result<AugmentConfig> {
     if let Some(p) = &args.policy {
         c.policy = p.display().to_string();
     }
-    if c.copies == 0 {
-        return Err(SynthError::bad_input("--copies must be at least 1").into());
-    }
     Ok(c)
 }
 
@@ -42,78 +35,31 @@ pub fn run(args: AugmentArgs, ui: Ui) -> anyhow::Result<()> {
         config.ops = policy.sub_policies.iter().map(|s| s.join(",")).collect();
         policy.pipelines()?
     };
-    config.split.validate()?;
+    config.validate()?;
     let out = args.output.out_dir(
         "augment",
         &format!("{}-seed{}", super::dataset_slug(&config.dataset), config.seed),
     );
-    check_out_dir(&out, args.output.force)?;
-    let dataset = super::load(&config.dataset, &config.resize)?;
-    let split = Split::stratified(&dataset, &config.split)?;
-    let train = split.indices(&dataset, SplitName::Train)?;
-
-    let mut writer = ExpandedWriter::create(&out, args.output.force, &dataset.classes, SourceKind::Augment)?;
-    let bar = progress_bar((train.len() * config.copies) as u64, "augment", ui.quiet);
-    let mut kept = Vec::with_capacity(PREVIEW);
-    augment_images(
-        &dataset,
-        &train,
-        &pipelines,
-        config.copies,
-        config.seed,
-        &mut writer,
-        |image| {
-            if kept.len() < PREVIEW {
-                kept.push(image.clone());
-            }
-            bar.inc(1);
-        },
-    )?;
+    let out = OutDir::claim(&out, args.output.force)?;
+    let bar = progress_bar(0, "augment", ui.quiet);
+    let outcome = crate::augment::run::run(&config, &pipelines, out, &bar)?;
     bar.finish_and_clear();
+    let summary = outcome.summary;
 
-    let origin = Origin::describe(
-        &dataset,
-        &split,
-        SplitName::Train,
-        SourceKind::Augment,
-        config::to_json(&config),
-    );
-    origin.write_with_split(&split, &writer)?;
-    writer.write_file("config.toml", config::to_toml(&config)?.as_bytes())?;
-    let grid = image_grid(&kept, 8);
-    if let Some(grid) = &grid {
-        writer.write_file("preview.png", &grid.to_png()?)?;
-    }
-    let images = writer.count();
-    let out = writer.finish()?;
-
-    let tb_dir = args.output.tb_dir("augment", &out);
+    let tb_dir = args.output.tb_dir("augment", std::path::Path::new(&summary.out));
     let mut log = EventLog::create(&tb_dir)?;
-    log.scalar("augment/images", images as f32, 0);
-    if let Some(grid) = &grid {
+    log.scalar("augment/images", summary.images as f32, 0);
+    if let Some(grid) = &outcome.preview {
         log.image("augment/samples", grid, 0);
     }
     log.flush();
 
-    let per_class: Vec<usize> = dataset
-        .subset(&train)
-        .class_counts()
-        .iter()
-        .map(|n| n * config.copies)
-        .collect();
-    let summary = AugmentSummary {
-        out: out.display().to_string(),
-        images,
-        train_images: train.len(),
-        copies: config.copies,
-        per_class,
-        ops: config.ops.clone(),
-    };
     let human = format!(
-        "wrote {images} augmented images ({} train images x {} copies) to {}\nops: {}\nTensorBoard: {}",
-        train.len(),
-        config.copies,
-        out.display(),
+        "wrote {} augmented images ({} train images x {} copies) to {}\nops: {}\nTensorBoard: {}",
+        summary.images,
+        summary.train_images,
+        summary.copies,
+        summary.out,
         config.ops.join(" | "),
         tb_dir.display()
     );

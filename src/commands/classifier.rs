@@ -1,5 +1,3 @@
-use std::path::Path;
-
 use serde::Serialize;
 
 use crate::adversarial::{AttackConfig, AttackOptions, AttackSummary, attack_set};
@@ -10,9 +8,7 @@ use crate::classifier::run::{
 use crate::classifier::{Checkpoint, ClassifierConfig, FitMonitor, FitReport, PreparedSet};
 use crate::cli::{ClassifierEvalArgs, ClassifierTrainArgs};
 use crate::config;
-use crate::dataset::manifest::read_origin;
-use crate::dataset::writer::{commit_dir, stage_dir};
-use crate::dataset::{Dataset, Split, SplitName, read_image_folder};
+use crate::dataset::{Dataset, OutDir, Split, SplitName};
 use crate::error::{IoContext, SynthError};
 use crate::telemetry::{EventLog, progress_bar};
 
@@ -71,31 +67,6 @@ fn effective_config(args: &ClassifierTrainArgs) -> anyhow::Result<ClassifierConf
     Ok(c)
 }
 
-/// Loads an expanded dataset for training and refuses one that does not derive from this dataset's train split.
-fn load_extra(path: &Path, dataset: &Dataset) -> anyhow::Result<Dataset> {
-    let origin = read_origin(path)?;
-    if origin.source_split != SplitName::Train || origin.dataset != dataset.name {
-        return Err(SynthError::bad_input(format!(
-            "--extra {}: made from the {} split of {}, not the train split of {}",
-            path.display(),
-            origin.source_split,
-            origin.dataset,
-            dataset.name
-        ))
-        .into());
-    }
-    let extra = read_image_folder(path, &path.display().to_string())?;
-    if extra.classes != dataset.classes {
-        return Err(SynthError::bad_input(format!(
-            "--extra {}: its classes differ from {}'s",
-            path.display(),
-            dataset.name
-        ))
-        .into());
-    }
-    Ok(extra)
-}
-
 #[derive(Serialize)]
 struct TrainSummary<'a> {
     out: String,
@@ -117,25 +88,19 @@ pub fn train(args: Box<ClassifierTrainArgs>, ui: Ui) -> anyhow::Result<()> {
         config.seed
     );
     let out = args.output.out_dir("classifier", &name);
-    let staging = stage_dir(&out, args.output.force)?;
-    let result = train_into(&args, &config, &staging, &out, ui, started);
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            Err(e)
-        }
-    }
+    let out = OutDir::claim(&out, args.output.force)?;
+    train_into(&args, &config, out, ui, started)
 }
 
 fn train_into(
     args: &ClassifierTrainArgs,
     config: &ClassifierConfig,
-    staging: &std::path::Path,
-    out: &std::path::Path,
+    out_dir: OutDir,
     ui: Ui,
     started: std::time::Instant,
 ) -> anyhow::Result<()> {
+    let (staging, out) = (out_dir.path(), out_dir.root().to_path_buf());
+    let out = out.as_path();
     let dataset = super::load(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
     let train_idx = per_class_subset(
@@ -147,8 +112,8 @@ fn train_into(
     let extras: Vec<Dataset> = args
         .extra
         .iter()
-        .map(|p| load_extra(p, &dataset))
-        .collect::<anyhow::Result<_>>()?;
+        .map(|p| crate::dataset::expanded::open_for_training(p, &dataset, &split).map(|set| set.dataset))
+        .collect::<crate::error::Result<_>>()?;
     let extra_refs: Vec<&Dataset> = extras.iter().collect();
     let device = crate::backend::device();
     let data: ExperimentData = prepare_experiment(&dataset, &split, &train_idx, &extra_refs, config, &device)?;
@@ -176,7 +141,7 @@ fn train_into(
     let report_path = staging.join("fit.json");
     std::fs::write(&report_path, crate::dataset::manifest::pretty_json(&report)?).at(&report_path, "writing")?;
     std::fs::write(staging.join("config.toml"), config::to_toml(config)?).at(staging, "writing")?;
-    commit_dir(staging, out)?;
+    out_dir.commit()?;
 
     let summary = TrainSummary {
         out: out.display().to_string(),

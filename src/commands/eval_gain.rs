@@ -3,11 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cli::{DataArgs, EvalGainArgs, GanTrainArgs};
+use crate::cli::EvalGainArgs;
 use crate::config;
-use crate::dataset::Split;
-use crate::dataset::writer::{check_out_dir, commit_dir, stage_dir};
-use crate::error::SynthError;
+use crate::dataset::{OutDir, Split};
+use crate::error::{IoContext, SynthError};
 use crate::eval::experiment::{SHIFT, TEST, VAL};
 use crate::eval::report::{Report, SourceInfo};
 use crate::eval::sources::{
@@ -62,38 +61,24 @@ fn effective_config(args: &EvalGainArgs) -> anyhow::Result<EvalGainConfig> {
 /// Trains `synth gan` with its defaults on the subset (same draw: `train_per_class` with the subset seed) into
 /// `run`, and returns its samples folder.
 fn make_gan(config: &EvalGainConfig, run: &Path) -> anyhow::Result<PathBuf> {
-    let args = GanTrainArgs {
-        config: None,
-        data: DataArgs {
-            dataset: Some(config.dataset.clone()),
-            resize: Some(config.resize.clone()),
-            val: Some(config.split.val),
-            test: Some(config.split.test),
-            split_seed: Some(config.split.seed),
-        },
-        resume: false,
-        train_per_class: Some(config.per_class),
-        epochs: None,
-        min_steps: None,
-        batch_size: None,
-        loss: None,
-        diffaugment: None,
-        ema: None,
-        per_class: None,
-        truncation: None,
-        metrics: Some(false),
-        seed: Some(config.subset_seed),
-        out: Some(run.to_path_buf()),
+    let gan = crate::gan::GanConfig {
+        dataset: config.dataset.clone(),
+        resize: config.resize.clone(),
+        split: config.split.clone(),
+        train_per_class: config.per_class,
+        metrics: false,
+        seed: config.subset_seed,
+        ..Default::default()
+    };
+    let plan = crate::gan::run::RunPlan {
+        out: run.to_path_buf(),
         force: true,
-        tb_dir: Some(run.join("tb")),
-    };
-    let ui = Ui {
+        resume: false,
+        tb_dir: run.join("tb"),
         quiet: true,
-        json: false,
-        silent: true,
     };
-    super::gan::train(args, ui)?;
-    Ok(run.join(super::gan::SAMPLES_DIR))
+    crate::gan::run::train(&gan, &plan)?;
+    Ok(run.join(crate::gan::run::SAMPLES_DIR))
 }
 
 /// Makes (or reuses from the cache) one default source; returns its folder, whether it was made now, and seconds.
@@ -101,7 +86,7 @@ fn default_source(exp: &Experiment, name: &str, cache: &Path) -> anyhow::Result<
     let started = Instant::now();
     let dir = cache.join(name);
     let root = if name == "gan" {
-        dir.join(super::gan::SAMPLES_DIR)
+        dir.join(crate::gan::run::SAMPLES_DIR)
     } else {
         dir.clone()
     };
@@ -142,12 +127,12 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         "eval-gain",
         &format!("{slug}-pc{}-seeds{}", config.per_class, config.seeds),
     );
-    check_out_dir(&out, args.output.force)?;
+    let out_dir = OutDir::claim(&out, args.output.force)?;
     let dataset = super::load(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
     // The leakage guard runs before any long work.
     for dir in &args.synthetic {
-        crate::eval::leakage::check_set(dir, &dataset.name, &split)?;
+        crate::dataset::expanded::check_set(dir, &dataset.name, &split)?;
     }
     let shift = if config.shift.is_empty() {
         None
@@ -245,11 +230,10 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         seconds: started.elapsed().as_secs_f64(),
     };
 
-    let staging = stage_dir(&out, args.output.force)?;
-    crate::eval::report::write(&report, &staging, &out)?;
-    std::fs::write(staging.join("config.toml"), config::to_toml(&config)?)
-        .map_err(|e| SynthError::internal(format!("writing config.toml: {e}")))?;
-    commit_dir(&staging, &out)?;
+    crate::eval::report::write(&report, out_dir.path(), &out)?;
+    let config_path = out_dir.path().join("config.toml");
+    std::fs::write(&config_path, config::to_toml(&config)?).at(&config_path, "writing")?;
+    out_dir.commit()?;
 
     let tb_dir = args.output.tb_dir("eval-gain", &out);
     let mut log = EventLog::create(&tb_dir)?;

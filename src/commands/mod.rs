@@ -13,24 +13,18 @@ mod style;
 use serde::Serialize;
 
 use crate::cli::{ClassifierCommand, Cli, Command, DataArgs};
-use crate::dataset::{Dataset, LoadOptions, ResizePolicy, SplitConfig, load_dataset};
-use crate::error::SynthError;
+use crate::dataset::SplitConfig;
 
 /// How a command reports: quiet bars, JSON summary.
 #[derive(Clone, Copy, Debug)]
 pub struct Ui {
     pub quiet: bool,
     pub json: bool,
-    /// Print no summary at all (a command run inside another, such as eval-gain's GAN).
-    pub silent: bool,
 }
 
 impl Ui {
     /// Prints the run's summary: one JSON object with `--json`, the human text otherwise.
     pub fn summary<S: Serialize>(&self, summary: &S, human: &str) -> anyhow::Result<()> {
-        if self.silent {
-            return Ok(());
-        }
         if self.json {
             println!("{}", serde_json::to_string(summary)?);
         } else {
@@ -45,7 +39,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ui = Ui {
         quiet: cli.quiet,
         json: cli.json,
-        silent: false,
     };
     match cli.command {
         Command::Augment(args) => augment::run(args, ui),
@@ -58,6 +51,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EvalGain(args) => eval_gain::run(*args, ui),
         Command::Policy(args) => policy::run(*args, ui),
     }
+}
+
+/// `outputs/<command>/<name>`: the one rule for a run's default output folder.
+pub(crate) fn default_out(command: &str, name: &str) -> std::path::PathBuf {
+    std::path::Path::new("outputs").join(command).join(name)
+}
+
+/// `outputs/tb/<command>/<name of out>`: the one rule for a run's default TensorBoard folder.
+pub(crate) fn default_tb_dir(command: &str, out: &std::path::Path) -> std::path::PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "run".into());
+    std::path::Path::new("outputs").join("tb").join(command).join(name)
 }
 
 /// Applies the shared data flags over a config's dataset, resize and split settings.
@@ -79,33 +86,4 @@ pub(crate) fn apply_data_args(args: &DataArgs, dataset: &mut String, resize: &mu
     }
 }
 
-/// Parses a resize policy string into a load option.
-pub(crate) fn load_options(resize: &str) -> Result<LoadOptions, SynthError> {
-    let resize: ResizePolicy = resize
-        .parse()
-        .map_err(|e: String| SynthError::bad_input(format!("--resize: {e}")))?;
-    Ok(LoadOptions { resize })
-}
-
-/// Loads the dataset a command names.
-pub(crate) fn load(spec: &str, resize: &str) -> Result<Dataset, SynthError> {
-    load_dataset(spec, &load_options(resize)?)
-}
-
-/// A file-name-safe short name for a dataset spec (its last path component without extensions).
-pub fn dataset_slug(spec: &str) -> String {
-    let last = std::path::Path::new(spec)
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| spec.into());
-    let stem = last.split('.').next().unwrap_or("data");
-    stem.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
+pub(crate) use crate::dataset::{dataset_slug, load_named as load};

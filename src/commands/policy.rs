@@ -5,9 +5,8 @@ use std::time::Instant;
 use crate::classifier::PreparedSet;
 use crate::cli::PolicyArgs;
 use crate::config;
-use crate::dataset::writer::{check_out_dir, commit_dir, stage_dir};
-use crate::dataset::{Image, LoadOptions, Split, SplitName, load_dataset};
-use crate::error::SynthError;
+use crate::dataset::{Image, OutDir, Split, SplitName};
+use crate::error::{IoContext, SynthError};
 use crate::policy::report::{SearchReport, method_results};
 use crate::policy::search::{ChildData, Episode, search};
 use crate::policy::{PolicyConfig, SearchSpace};
@@ -47,12 +46,11 @@ pub fn run(args: PolicyArgs, ui: Ui) -> anyhow::Result<()> {
             config.budget
         ),
     );
-    check_out_dir(&out, args.output.force)?;
+    let out_dir = OutDir::claim(&out, args.output.force)?;
     let dataset = super::load(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
     let mut synthetic = Vec::new();
     for dir in &args.synthetic {
-        crate::eval::leakage::check_set(dir, &dataset.name, &split)?;
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -60,14 +58,12 @@ pub fn run(args: PolicyArgs, ui: Ui) -> anyhow::Result<()> {
         if synthetic.iter().any(|(n, _)| *n == name) {
             return Err(SynthError::bad_input(format!("two --synthetic sets are named {name}; rename one")).into());
         }
-        let set = load_dataset(&dir.display().to_string(), &LoadOptions::default())?;
-        if set.classes != dataset.classes {
-            return Err(SynthError::bad_input(format!("{}: its classes are not the dataset's", dir.display())).into());
-        }
+        let set = crate::dataset::expanded::open_for_training(dir, &dataset, &split)?.dataset;
         synthetic.push((name, set));
     }
     let train = split.indices(&dataset, SplitName::Train)?;
     let subset = crate::classifier::run::per_class_subset(&dataset, &train, config.per_class, config.subset_seed);
+    crate::classifier::run::check_trainable(&dataset, &split, subset.len())?;
     let all_val = split.indices(&dataset, SplitName::Val)?;
     let take = if config.val_images == 0 {
         all_val.len()
@@ -161,11 +157,10 @@ pub fn run(args: PolicyArgs, ui: Ui) -> anyhow::Result<()> {
         episodes,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let staging = stage_dir(&out, args.output.force)?;
-    crate::policy::report::write(&report, &staging)?;
-    std::fs::write(staging.join("config.toml"), config::to_toml(&config)?)
-        .map_err(|e| SynthError::internal(format!("writing config.toml: {e}")))?;
-    commit_dir(&staging, &out)?;
+    crate::policy::report::write(&report, out_dir.path())?;
+    let config_path = out_dir.path().join("config.toml");
+    std::fs::write(&config_path, config::to_toml(&config)?).at(&config_path, "writing")?;
+    out_dir.commit()?;
     let mut human = String::new();
     for m in &report.methods {
         human.push_str(&format!(

@@ -6,8 +6,7 @@ use crate::classifier::checkpoint::bundled_weights;
 use crate::classifier::vgg::Vgg16;
 use crate::cli::StyleArgs;
 use crate::config;
-use crate::dataset::writer::check_out_dir;
-use crate::dataset::{ExpandedWriter, Image, Origin, SourceKind, Split, SplitName, image_grid};
+use crate::dataset::{ExpandedWriter, Image, Origin, OutDir, Provenance, SourceKind, Split, SplitName};
 use crate::error::{IoContext, SynthError};
 use crate::style::run::{StyleSource, load_styles, stylise_dataset};
 use crate::style::{StyleConfig, StyleNet, stylise_image};
@@ -98,11 +97,26 @@ fn single(
     let out = args.out.clone().unwrap_or_else(|| {
         Path::new("outputs/style").join(format!("{}-{}.png", stem(&content_path), stem(&styles[0].path)))
     });
-    if out.is_dir() || (out.exists() && !args.force) {
+    if out.is_dir() {
+        return Err(SynthError::bad_input(format!(
+            "--out {} is a folder; single-image mode writes a .png file (a content dataset writes a folder)",
+            out.display()
+        ))
+        .into());
+    }
+    if out.exists() && !args.force {
         return Err(
             SynthError::bad_input(format!("--out {} exists; pass --force to replace it", out.display())).into(),
         );
     }
+    // Claim the output before the optimisation: an unwritable --out is found now, not after minutes of work.
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).at(parent, "creating")?;
+    }
+    let tmp = out.with_extension("png.partial");
+    std::fs::write(&tmp, b"").at(&tmp, "writing")?;
+    crate::interrupt::remove_on_interrupt(&tmp);
+    let claimed = scopeguard_remove(&tmp);
     let tb_dir = args
         .tb_dir
         .clone()
@@ -126,12 +140,9 @@ fn single(
     bar.finish_and_clear();
     log.image("style/result", &result.image, step);
     log.flush();
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).at(parent, "creating")?;
-    }
-    let tmp = out.with_extension("png.partial");
     std::fs::write(&tmp, result.image.to_png()?).at(&tmp, "writing")?;
     std::fs::rename(&tmp, &out).at(&out, "writing")?;
+    drop(claimed);
     let first = result.history.first().map_or(f64::NAN, |t| t.total);
     let last = result.history.last().map_or(f64::NAN, |t| t.total);
     let summary = SingleSummary {
@@ -177,8 +188,7 @@ fn dataset_mode(
     let out = args.out.clone().unwrap_or_else(|| {
         Path::new("outputs/style").join(format!("{}-seed{}", super::dataset_slug(&config.dataset), config.seed))
     });
-    let force = args.force;
-    check_out_dir(&out, force)?;
+    let out = OutDir::claim(&out, args.force)?;
     let dataset = super::load(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
     let mut train = split.indices(&dataset, SplitName::Train)?;
@@ -191,7 +201,7 @@ fn dataset_mode(
         );
         train.truncate(config.max_images);
     }
-    let mut writer = ExpandedWriter::create(&out, force, &dataset.classes, SourceKind::Style)?;
+    let mut writer = ExpandedWriter::new(out, &dataset.classes, SourceKind::Style)?;
     let bar = progress_bar((train.len() * config.per_image) as u64, "style", ui.quiet);
     stylise_dataset(net, &dataset, &train, styles, config, &mut writer, |n| {
         bar.inc(n as u64)
@@ -204,25 +214,21 @@ fn dataset_mode(
         SourceKind::Style,
         config::to_json(config),
     );
-    origin.write_with_split(&split, &writer)?;
-    writer.write_file("config.toml", config::to_toml(config)?.as_bytes())?;
+    let preview = writer.preview_from_disk(64)?;
     let images = writer.count();
-    let out = writer.finish()?;
-    let preview: Vec<Image> = crate::dataset::read_image_folder(&out, "preview")?
-        .samples
-        .into_iter()
-        .take(64)
-        .map(|s| s.image)
-        .collect();
-    if let Some(grid) = image_grid(&preview, 8) {
-        let path = out.join("preview.png");
-        std::fs::write(&path, grid.to_png()?).at(&path, "writing")?;
+    let out = writer.finish(Provenance {
+        origin: &origin,
+        split: &split,
+        config_toml: Some(config::to_toml(config)?),
+        preview: preview.clone(),
+    })?;
+    if let Some(grid) = &preview {
         let tb_dir = args
             .tb_dir
             .clone()
             .unwrap_or_else(|| Path::new("outputs/tb/style").join(stem(&out)));
         let mut log = EventLog::create(&tb_dir)?;
-        log.image("style/samples", &grid, 0);
+        log.image("style/samples", grid, 0);
         log.scalar("style/images", images as f32, 0);
         log.flush();
     }
@@ -237,4 +243,18 @@ fn dataset_mode(
         summary.out, summary.seconds
     );
     ui.summary(&summary, &human)
+}
+
+/// Removes a claimed temporary file when dropped (an error before the final rename), and forgets it for Ctrl-C.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        crate::interrupt::forget(&self.0);
+    }
+}
+
+fn scopeguard_remove(path: &Path) -> RemoveOnDrop {
+    RemoveOnDrop(path.to_path_buf())
 }

@@ -23,7 +23,7 @@ pub fn read_csv(raw: Vec<u8>, pixel_max: f32, what: &str) -> Result<(Vec<Image>,
             .collect::<Result<_>>()?;
         let pixels = values.len().saturating_sub(1);
         let s = (pixels as f64).sqrt().round() as usize;
-        if pixels == 0 || s * s != pixels {
+        if pixels == 0 || s.checked_mul(s) != Some(pixels) {
             return Err(bad(format!("{pixels} pixel columns do not form a square image")));
         }
         if *side.get_or_insert(s) != s {
@@ -39,8 +39,15 @@ pub fn read_csv(raw: Vec<u8>, pixel_max: f32, what: &str) -> Result<(Vec<Image>,
             }
             *dst = v as f32 / pixel_max;
         }
+        let label = values[pixels] as usize;
+        if label >= crate::limits::MAX_CLASSES {
+            return Err(bad(format!(
+                "label {label} is above the limit of {} classes (labels are class indices 0..)",
+                crate::limits::MAX_CLASSES
+            )));
+        }
         images.push(img);
-        labels.push(values[pixels] as usize);
+        labels.push(label);
     }
     if images.is_empty() {
         return Err(SynthError::bad_input(format!("{what}: no rows")));

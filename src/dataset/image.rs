@@ -121,9 +121,16 @@ impl Image {
     /// Decodes a PNG or JPEG file.
     pub fn load(path: &Path) -> Result<Image> {
         let bytes = std::fs::read(path).at(path, "reading")?;
-        let decoded = image::load_from_memory(&bytes)
-            .map_err(|e| SynthError::bad_input(format!("reading {}: {e}", path.display())))?;
-        Ok(Image::from_dynamic(&decoded))
+        let bad = |e: image::ImageError| SynthError::bad_input(format!("reading {}: {e}", path.display()));
+        let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()
+            .at(path, "reading")?;
+        // A header may promise any size: refuse one beyond MAX_SIDE before the decoder allocates for it.
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(crate::limits::MAX_SIDE as u32);
+        limits.max_image_height = Some(crate::limits::MAX_SIDE as u32);
+        reader.limits(limits);
+        Ok(Image::from_dynamic(&reader.decode().map_err(bad)?))
     }
 
     /// Encodes as PNG (8-bit grey or RGB).

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::manifest::{read_manifest, read_origin};
+use super::manifest::read_origin;
 use super::{Dataset, Image, Sample};
 use crate::error::{IoContext, Result, SynthError};
 
@@ -41,6 +41,14 @@ pub fn read_image_folder(root: &Path, name: &str) -> Result<Dataset> {
         .into_iter()
         .filter(|p| p.is_dir() && !hidden(p))
         .collect();
+    if class_dirs.len() > crate::limits::MAX_CLASSES {
+        return Err(SynthError::bad_input(format!(
+            "{}: {} class folders is above the limit of {}",
+            root.display(),
+            class_dirs.len(),
+            crate::limits::MAX_CLASSES
+        )));
+    }
     if class_dirs.is_empty() {
         return Err(SynthError::bad_input(format!(
             "{}: no class folders (expected an ImageFolder tree root/<class>/<image>.png)",
@@ -81,20 +89,33 @@ pub fn read_image_folder(root: &Path, name: &str) -> Result<Dataset> {
     })
 }
 
-/// Reads an expanded dataset: every manifest line names an image file and its label.
+/// Reads an expanded dataset: every manifest line names an image file and its label. Class names come from
+/// origin.json (a corrupt one is refused, not skipped: it would silently rename classes) or, without one, from the
+/// lines themselves. Every image path must resolve inside `root`, symlinks included.
 fn read_expanded(root: &Path, name: &str) -> Result<Dataset> {
-    let entries = read_manifest(root)?;
-    let origin = read_origin(root).ok();
-    let mut classes: Vec<String> = origin.map(|o| o.classes).unwrap_or_default();
+    let entries = super::manifest::read_manifest_lines(root)?;
+    let mut classes: Vec<String> = if root.join(super::manifest::ORIGIN_FILE).exists() {
+        read_origin(root)?.classes
+    } else {
+        Vec::new()
+    };
+    let real_root = root.canonicalize().at(root, "resolving")?;
     let mut samples = Vec::with_capacity(entries.len());
-    for entry in entries {
+    for (line, entry) in entries {
         if entry.label >= classes.len() {
             classes.resize(entry.label + 1, String::new());
         }
         if classes[entry.label].is_empty() {
             classes[entry.label] = entry.class.clone();
         }
-        let image = Image::load(&root.join(&entry.path))?;
+        let file = contained(&real_root, &entry.path).ok_or_else(|| {
+            SynthError::bad_input(format!(
+                "{} line {line}: path {:?} resolves outside the dataset root",
+                root.join(super::manifest::MANIFEST_FILE).display(),
+                entry.path
+            ))
+        })?;
+        let image = Image::load(&file)?;
         samples.push(Sample {
             id: entry.path,
             image,
@@ -107,9 +128,28 @@ fn read_expanded(root: &Path, name: &str) -> Result<Dataset> {
             root.display()
         )));
     }
+    for (label, class) in classes.iter_mut().enumerate() {
+        if class.is_empty() {
+            *class = label.to_string();
+        }
+    }
     Ok(Dataset {
         name: name.to_string(),
         classes,
         samples,
     })
+}
+
+/// `root/rel` with symlinks resolved, when it exists and stays under `real_root` (itself canonical); `None` when it
+/// leaves the root. A missing file is returned as joined, so the loader reports it as missing.
+fn contained(real_root: &Path, rel: &str) -> Option<PathBuf> {
+    let joined = real_root.join(rel);
+    match joined.canonicalize() {
+        Ok(real) => real.starts_with(real_root).then_some(real),
+        Err(_) => {
+            // Missing: check the deepest existing ancestor, so a symlinked folder cannot lead out either.
+            let existing = joined.ancestors().find(|a| a.exists())?.canonicalize().ok()?;
+            existing.starts_with(real_root).then_some(joined)
+        }
+    }
 }

@@ -27,7 +27,11 @@ impl std::str::FromStr for ResizePolicy {
         if s == "keep" {
             return Ok(ResizePolicy::Keep);
         }
-        let parse = |v: &str| v.parse::<usize>().ok().filter(|&n| n > 0);
+        let parse = |v: &str| {
+            v.parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0 && n <= crate::limits::MAX_SIDE)
+        };
         let (w, h) = match s.split_once('x') {
             Some((w, h)) => (parse(w), parse(h)),
             None => (parse(s), parse(s)),
@@ -35,7 +39,8 @@ impl std::str::FromStr for ResizePolicy {
         match (w, h) {
             (Some(width), Some(height)) => Ok(ResizePolicy::Exact { width, height }),
             _ => Err(format!(
-                "'{s}' is not a size: use keep, N or WxH with positive integers"
+                "'{s}' is not a size: use keep, N or WxH with integers in 1..={}",
+                crate::limits::MAX_SIDE
             )),
         }
     }
@@ -59,6 +64,7 @@ pub fn load_dataset(spec: &str, options: &LoadOptions) -> Result<Dataset> {
         return Err(SynthError::bad_input(format!("dataset {spec} has no images")));
     }
     check_labels(&dataset)?;
+    check_class_names(&dataset)?;
     unify_channels(&mut dataset);
     if let ResizePolicy::Exact { width, height } = options.resize {
         for s in &mut dataset.samples {
@@ -67,6 +73,35 @@ pub fn load_dataset(spec: &str, options: &LoadOptions) -> Result<Dataset> {
     }
     dataset.require_uniform_shape()?;
     Ok(dataset)
+}
+
+/// Loads the dataset a command names, with its `--resize` text (`keep`, `N` or `WxH`).
+pub fn load_named(spec: &str, resize: &str) -> Result<Dataset> {
+    let resize: ResizePolicy = resize
+        .parse()
+        .map_err(|e: String| SynthError::bad_input(format!("--resize: {e}")))?;
+    load_dataset(spec, &LoadOptions { resize })
+}
+
+/// A file-name-safe short name for a dataset spec (its last path component without extensions), for default
+/// output folder names.
+pub fn dataset_slug(spec: &str) -> String {
+    let last = Path::new(spec)
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| spec.into());
+    let stem = last.split('.').next().unwrap_or("data");
+    let slug: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if slug.is_empty() { "data".into() } else { slug }
 }
 
 fn load_path(spec: &str) -> Result<Dataset> {
@@ -201,6 +236,30 @@ fn check_labels(ds: &Dataset) -> Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// Every class name becomes a folder name when a set is written, so each must be one safe path component, and no
+/// two may share a folder.
+fn check_class_names(ds: &Dataset) -> Result<()> {
+    if ds.classes.len() > crate::limits::MAX_CLASSES {
+        return Err(SynthError::bad_input(format!(
+            "dataset {}: {} classes is above the limit of {}",
+            ds.name,
+            ds.classes.len(),
+            crate::limits::MAX_CLASSES
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for name in &ds.classes {
+        super::check_class_name(name).map_err(|e| SynthError::bad_input(format!("dataset {}: {e}", ds.name)))?;
+        if !seen.insert(name.as_str()) {
+            return Err(SynthError::bad_input(format!(
+                "dataset {}: two classes are named '{name}'",
+                ds.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn unify_channels(ds: &mut Dataset) {

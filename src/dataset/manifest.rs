@@ -77,18 +77,42 @@ pub struct Origin {
 
 /// Reads every manifest line of an expanded dataset.
 pub fn read_manifest(root: &Path) -> Result<Vec<ManifestEntry>> {
+    Ok(read_manifest_lines(root)?.into_iter().map(|(_, e)| e).collect())
+}
+
+/// Reads every manifest line with its 1-based line number, refusing a line whose path could leave the dataset
+/// root (absolute, `..`, a drive prefix) or whose label is beyond [`crate::limits::MAX_CLASSES`]: a manifest is
+/// untrusted input, and its paths are joined to the root.
+pub fn read_manifest_lines(root: &Path) -> Result<Vec<(usize, ManifestEntry)>> {
     let path = root.join(MANIFEST_FILE);
     let file = std::fs::File::open(&path).at(&path, "reading")?;
-    std::io::BufReader::new(file)
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
-        .map(|(i, line)| {
-            let line = line.at(&path, "reading")?;
-            serde_json::from_str(&line)
-                .map_err(|e| SynthError::bad_input(format!("{} line {}: {e}", path.display(), i + 1)))
-        })
-        .collect()
+    let mut entries = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.at(&path, "reading")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |m: String| SynthError::bad_input(format!("{} line {}: {m}", path.display(), i + 1));
+        let entry: ManifestEntry = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+        if !is_plain_relative(&entry.path) {
+            return Err(bad(format!("path {:?} leaves the dataset root", entry.path)));
+        }
+        if entry.label >= crate::limits::MAX_CLASSES {
+            return Err(bad(format!(
+                "label {} is above the limit of {} classes",
+                entry.label,
+                crate::limits::MAX_CLASSES
+            )));
+        }
+        entries.push((i + 1, entry));
+    }
+    Ok(entries)
+}
+
+/// Whether `path` is a relative path of plain components only (no root, prefix, `.` or `..`).
+pub fn is_plain_relative(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.is_empty() && !path.contains('\\') && p.components().all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// Reads origin.json of an expanded dataset.
@@ -118,12 +142,6 @@ impl Origin {
             config,
             synth_version: env!("CARGO_PKG_VERSION").to_string(),
         }
-    }
-
-    /// Writes this origin and its split beside an expanded dataset being written.
-    pub fn write_with_split(&self, split: &super::Split, writer: &super::ExpandedWriter) -> Result<()> {
-        writer.write_file(ORIGIN_FILE, pretty_json(self)?.as_bytes())?;
-        writer.write_file(super::split::SPLIT_FILE, pretty_json(split)?.as_bytes())
     }
 }
 

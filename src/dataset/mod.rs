@@ -4,6 +4,9 @@
 mod builtin;
 mod cifar;
 mod csv;
+pub mod expanded;
+#[cfg(test)]
+mod fuzz_tests;
 mod idx;
 mod image;
 mod imagefolder;
@@ -19,10 +22,10 @@ pub use cifar::{encode_cifar_record, read_cifar_batch};
 pub use csv::read_csv;
 pub use idx::{read_idx_images, read_idx_labels};
 pub use imagefolder::read_image_folder;
-pub use load::{LoadOptions, ResizePolicy, load_dataset};
+pub use load::{LoadOptions, ResizePolicy, dataset_slug, load_dataset, load_named};
 pub use manifest::{ManifestEntry, Origin, SourceKind};
 pub use split::{Split, SplitConfig, SplitName};
-pub use writer::{ExpandedWriter, id_file_stem};
+pub use writer::{ExpandedWriter, OutDir, Provenance, id_file_stem};
 
 use crate::error::{Result, SynthError};
 
@@ -112,6 +115,32 @@ pub fn maybe_gunzip(bytes: Vec<u8>) -> std::io::Result<Vec<u8>> {
         Ok(out)
     } else {
         Ok(bytes)
+    }
+}
+
+/// Refuses a class name that is not one safe path component: a writer joins it to its output folder, so `../x`,
+/// `/abs`, `a\\b`, `..`, `.`, an empty name or a NUL would write outside `--out` (or fail half-way). Names are
+/// refused rather than rewritten so that a class keeps the one name the user knows it by.
+pub fn check_class_name(name: &str) -> Result<()> {
+    let unsafe_char = name.chars().find(|&c| c == '/' || c == '\\' || c.is_control());
+    let why = if name.is_empty() {
+        Some("is empty".to_string())
+    } else if name == "." || name == ".." {
+        Some("is a relative folder reference".to_string())
+    } else if let Some(c) = unsafe_char {
+        Some(format!("contains {c:?}"))
+    } else if name.len() > 200 {
+        Some("is longer than 200 bytes".to_string())
+    } else if name.starts_with('.') {
+        Some("starts with '.' (a hidden folder, skipped when the set is read back)".to_string())
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(SynthError::bad_input(format!(
+            "class name {name:?} {why}: a class name must be one plain folder name"
+        ))),
+        None => Ok(()),
     }
 }
 

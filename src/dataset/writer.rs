@@ -5,9 +5,12 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::Image;
-use super::manifest::{MANIFEST_FILE, ManifestEntry, SourceKind};
+use super::manifest::{MANIFEST_FILE, ManifestEntry, ORIGIN_FILE, Origin, SourceKind, pretty_json};
+use super::{Image, Split};
 use crate::error::{IoContext, Result, SynthError};
+
+/// File name of an expanded dataset's preview grid.
+pub const PREVIEW_FILE: &str = "preview.png";
 
 /// A sample id as part of a file name: ids of nested datasets carry `/` and extensions carry `.`, neither of which
 /// may appear in the stem of a derived image's file.
@@ -16,8 +19,14 @@ pub fn id_file_stem(id: &str) -> String {
 }
 
 /// Refuses an output folder that exists and is not empty, unless `force` (then it is replaced at the end of a
-/// successful run, never before). Commands call this before long work so a bad `--out` fails fast.
+/// successful run, never before).
 pub fn check_out_dir(root: &Path, force: bool) -> Result<()> {
+    if root.file_name().is_none() {
+        return Err(SynthError::bad_input(format!(
+            "--out {} does not name a folder",
+            root.display()
+        )));
+    }
     if root.is_file() {
         return Err(SynthError::bad_input(format!(
             "--out {} is a file, not a folder",
@@ -27,12 +36,6 @@ pub fn check_out_dir(root: &Path, force: bool) -> Result<()> {
     if root.is_dir() && !force && std::fs::read_dir(root).at(root, "listing")?.next().is_some() {
         return Err(SynthError::bad_input(format!(
             "--out {} exists and is not empty; pass --force to replace it",
-            root.display()
-        )));
-    }
-    if root.file_name().is_none() {
-        return Err(SynthError::bad_input(format!(
-            "--out {} does not name a folder",
             root.display()
         )));
     }
@@ -48,8 +51,18 @@ fn sibling(root: &Path, suffix: &str) -> PathBuf {
     root.with_file_name(format!(".{name}.{suffix}"))
 }
 
-/// Commits a folder staged by [`stage_dir`] to `root`, replacing what was there (the old content is moved aside first,
-/// so `root` is never half-written).
+/// Test hook: `SYNTH_FAULT=<name>` aborts the process at the named point, so tests can prove that a run killed
+/// there is recovered by the next one.
+fn fault_point(name: &str) {
+    if std::env::var("SYNTH_FAULT").is_ok_and(|v| v == name) {
+        eprintln!("SYNTH_FAULT={name}: aborting here");
+        std::process::abort();
+    }
+}
+
+/// Commits a folder staged beside `root` to `root`, replacing what was there. The old content is moved aside to
+/// `.<name>.old` first, so `root` is never half-written; a death between the two renames is repaired by
+/// [`recover_replacement`].
 pub fn commit_dir(staging: &Path, root: &Path) -> Result<()> {
     let old = sibling(root, "old");
     if root.exists() {
@@ -57,6 +70,7 @@ pub fn commit_dir(staging: &Path, root: &Path) -> Result<()> {
             std::fs::remove_dir_all(&old).at(&old, "removing")?;
         }
         std::fs::rename(root, &old).at(root, "moving aside")?;
+        fault_point("between-renames");
     }
     std::fs::rename(staging, root).at(root, "creating")?;
     if old.exists() {
@@ -65,12 +79,31 @@ pub fn commit_dir(staging: &Path, root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates a fresh hidden staging folder beside `root` (removing one a killed run left).
-pub fn stage_dir(root: &Path, force: bool) -> Result<PathBuf> {
-    check_out_dir(root, force)?;
-    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).at(parent, "creating")?;
+/// Repairs a replacement of `root` that died between its two renames: `root` is missing and `.<name>.old` holds
+/// the previous content, which is put back. An `.old` left beside a present `root` (death after the second rename)
+/// is removed. Returns whether anything was repaired.
+pub fn recover_replacement(root: &Path) -> Result<bool> {
+    let old = sibling(root, "old");
+    if !old.is_dir() {
+        return Ok(false);
     }
+    if root.exists() {
+        std::fs::remove_dir_all(&old).at(&old, "removing")?;
+        return Ok(false);
+    }
+    std::fs::rename(&old, root).at(root, "restoring")?;
+    eprintln!(
+        "synth: restored {} from {} (an earlier replacement of it was interrupted)",
+        root.display(),
+        old.display()
+    );
+    Ok(true)
+}
+
+/// Creates a fresh hidden staging folder `.<name>.partial` beside `root`, for replacing a folder inside a run the
+/// caller already owns (a checkpoint inside a locked run folder). Whole outputs use [`OutDir::claim`].
+pub fn stage_dir(root: &Path) -> Result<PathBuf> {
+    recover_replacement(root)?;
     let staging = sibling(root, "partial");
     if staging.exists() {
         std::fs::remove_dir_all(&staging).at(&staging, "removing")?;
@@ -79,35 +112,195 @@ pub fn stage_dir(root: &Path, force: bool) -> Result<PathBuf> {
     Ok(staging)
 }
 
-/// Writer of one expanded dataset (`root/<class>/<file>.png` + manifest.jsonl + side files).
-pub struct ExpandedWriter {
+/// A lock on an output folder: the file `.<name>.lock` beside it holds the owner's pid. Created with a hard link
+/// from a complete temporary file, so another run never reads a half-written pid. A lock whose process is gone is
+/// stale and is removed (with its staging folder) by the next run, which says so. Released on drop.
+pub struct OutLock {
+    path: PathBuf,
+}
+
+impl OutLock {
+    /// Locks `root` (which need not exist; its parent must) for this process, or refuses with the holder's pid.
+    pub fn acquire(root: &Path) -> Result<OutLock> {
+        let path = sibling(root, "lock");
+        let pid = std::process::id();
+        let tmp = sibling(root, &format!("lock.{pid}"));
+        std::fs::write(&tmp, pid.to_string()).at(&tmp, "creating")?;
+        let result = Self::link(root, &path, &tmp);
+        let _ = std::fs::remove_file(&tmp);
+        result?;
+        crate::interrupt::remove_on_interrupt(&path);
+        Ok(OutLock { path })
+    }
+
+    fn link(root: &Path, path: &Path, tmp: &Path) -> Result<()> {
+        for _ in 0..2 {
+            match std::fs::hard_link(tmp, path) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(SynthError::io(path, "creating", e)),
+            }
+            let holder = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok());
+            if let Some(pid) = holder.filter(|&p| process_alive(p)) {
+                return Err(SynthError::bad_input(format!(
+                    "--out {} is in use by pid {pid} (lock file {}); wait for that run or stop it",
+                    root.display(),
+                    path.display()
+                )));
+            }
+            std::fs::remove_file(path).at(path, "removing")?;
+            let staging = sibling(root, "partial");
+            if staging.exists() {
+                std::fs::remove_dir_all(&staging).at(&staging, "removing")?;
+            }
+            eprintln!(
+                "synth: removed the stale lock {} and staging folder of a run that no longer exists{}",
+                path.display(),
+                holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+            );
+        }
+        Err(SynthError::bad_input(format!(
+            "--out {}: another run keeps taking its lock {}",
+            root.display(),
+            path.display()
+        )))
+    }
+}
+
+impl Drop for OutLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        crate::interrupt::forget(&self.path);
+    }
+}
+
+/// Whether a process with this pid is running (not a zombie). Where /proc is missing every other process counts
+/// as gone, so a stale lock never blocks a run forever.
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+    match stat {
+        Ok(text) => text
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| state != 'Z' && state != 'X'),
+        Err(_) => false,
+    }
+}
+
+/// An output folder claimed by one run: locked against a second run, any interrupted replacement repaired, stale
+/// staging of dead runs removed, and a fresh staging folder created, all before the run's work starts, so an
+/// unwritable or busy `--out` is found in the first second rather than after an hour of training. Everything is
+/// written into [`OutDir::path`] and appears at the root with one rename in [`OutDir::commit`]; dropped
+/// uncommitted (an error, Ctrl-C) it leaves nothing.
+pub struct OutDir {
     root: PathBuf,
     staging: PathBuf,
+    committed: bool,
+    _lock: OutLock,
+}
+
+impl OutDir {
+    /// Claims `root`; a non-empty one needs `force` (and is replaced only by [`OutDir::commit`]).
+    pub fn claim(root: &Path, force: bool) -> Result<OutDir> {
+        if root.file_name().is_none() || root.is_file() {
+            check_out_dir(root, force)?;
+        }
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).at(parent, "creating")?;
+        }
+        let lock = OutLock::acquire(root)?;
+        recover_replacement(root)?;
+        check_out_dir(root, force)?;
+        let staging = sibling(root, "partial");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).at(&staging, "removing")?;
+            eprintln!("synth: removed the stale staging folder {}", staging.display());
+        }
+        std::fs::create_dir(&staging).at(&staging, "creating")?;
+        crate::interrupt::remove_on_interrupt(&staging);
+        Ok(OutDir {
+            root: root.to_path_buf(),
+            staging,
+            committed: false,
+            _lock: lock,
+        })
+    }
+
+    /// The staging folder everything is written into.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Where the output appears once committed.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Moves the staged output into place (replacing an old one) and releases the lock.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        commit_dir(&self.staging, &self.root)?;
+        self.committed = true;
+        crate::interrupt::forget(&self.staging);
+        Ok(self.root.clone())
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+            crate::interrupt::forget(&self.staging);
+        }
+    }
+}
+
+/// What a finished expanded dataset must carry besides its images: where it comes from (origin.json), the split it
+/// derives from (split.json), the effective config (config.toml) and a preview grid. [`ExpandedWriter::finish`]
+/// takes it, so a set cannot appear without its provenance.
+pub struct Provenance<'a> {
+    pub origin: &'a Origin,
+    pub split: &'a Split,
+    /// The effective configuration as TOML text.
+    pub config_toml: Option<String>,
+    /// A grid of example images for preview.png.
+    pub preview: Option<Image>,
+}
+
+/// Writer of one expanded dataset (`root/<class>/<file>.png` + manifest.jsonl + side files).
+pub struct ExpandedWriter {
+    out: OutDir,
     manifest: BufWriter<File>,
     classes: Vec<String>,
     source: SourceKind,
     count: usize,
-    committed: bool,
 }
 
 impl ExpandedWriter {
-    /// Starts writing an expanded dataset of `source` images with these classes to `root`.
+    /// Claims `root` and starts writing an expanded dataset of `source` images with these classes.
     pub fn create(root: &Path, force: bool, classes: &[String], source: SourceKind) -> Result<Self> {
-        let staging = stage_dir(root, force)?;
+        Self::new(OutDir::claim(root, force)?, classes, source)
+    }
+
+    /// Starts writing into an output folder claimed earlier (before the run's work).
+    pub fn new(out: OutDir, classes: &[String], source: SourceKind) -> Result<Self> {
         for class in classes {
-            let dir = staging.join(class);
+            super::check_class_name(class)?;
+            let dir = out.path().join(class);
             std::fs::create_dir_all(&dir).at(&dir, "creating")?;
         }
-        let manifest_path = staging.join(MANIFEST_FILE);
+        let manifest_path = out.path().join(MANIFEST_FILE);
         let manifest = BufWriter::new(File::create(&manifest_path).at(&manifest_path, "creating")?);
         Ok(ExpandedWriter {
-            root: root.to_path_buf(),
-            staging,
+            out,
             manifest,
             classes: classes.to_vec(),
             source,
             count: 0,
-            committed: false,
         })
     }
 
@@ -127,8 +320,11 @@ impl ExpandedWriter {
             .get(label)
             .ok_or_else(|| SynthError::internal(format!("label {label} has no class name")))?
             .clone();
+        if file_stem.is_empty() || file_stem.contains(['/', '\\']) || file_stem.starts_with('.') {
+            return Err(SynthError::internal(format!("{file_stem:?} is not a file stem")));
+        }
         let rel = format!("{class}/{file_stem}.png");
-        let path = self.staging.join(&rel);
+        let path = self.out.path().join(&rel);
         std::fs::write(&path, image.to_png()?).at(&path, "writing")?;
         let entry = ManifestEntry {
             path: rel,
@@ -140,14 +336,14 @@ impl ExpandedWriter {
             seed,
         };
         let line = serde_json::to_string(&entry).map_err(|e| SynthError::internal(e.to_string()))?;
-        writeln!(self.manifest, "{line}").at(&self.staging.join(MANIFEST_FILE), "writing")?;
+        writeln!(self.manifest, "{line}").at(&self.out.path().join(MANIFEST_FILE), "writing")?;
         self.count += 1;
         Ok(())
     }
 
-    /// Writes a side file (origin.json, split.json, config.toml, preview.png) at the dataset root.
+    /// Writes an extra side file (e.g. quality.json) at the dataset root.
     pub fn write_file(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.staging.join(name);
+        let path = self.out.path().join(name);
         std::fs::write(&path, bytes).at(&path, "writing")
     }
 
@@ -158,38 +354,89 @@ impl ExpandedWriter {
 
     /// Where the dataset will be once committed.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.out.root()
     }
 
-    /// Flushes and moves the dataset into place.
-    pub fn finish(mut self) -> Result<PathBuf> {
-        let manifest_path = self.staging.join(MANIFEST_FILE);
+    /// The staging folder, for reading back what was written before the set is finished.
+    pub fn staging(&self) -> &Path {
+        self.out.path()
+    }
+
+    /// A preview grid of the first `n` images written, read back from the staging folder (for writers that hand
+    /// their images straight to the writer, like style transfer's batches).
+    pub fn preview_from_disk(&mut self, n: usize) -> Result<Option<Image>> {
+        let manifest_path = self.out.path().join(MANIFEST_FILE);
         self.manifest.flush().at(&manifest_path, "writing")?;
-        commit_dir(&self.staging, &self.root)?;
-        self.committed = true;
-        Ok(self.root.clone())
+        let images = super::manifest::read_manifest(self.out.path())?
+            .into_iter()
+            .take(n)
+            .map(|e| Image::load(&self.out.path().join(&e.path)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(super::image_grid(&images, 8))
     }
-}
 
-impl Drop for ExpandedWriter {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_dir_all(&self.staging);
+    /// Writes the provenance beside the images, flushes, and moves the whole set into place with one rename.
+    pub fn finish(mut self, provenance: Provenance) -> Result<PathBuf> {
+        let manifest_path = self.out.path().join(MANIFEST_FILE);
+        self.manifest.flush().at(&manifest_path, "writing")?;
+        self.write_file(ORIGIN_FILE, pretty_json(provenance.origin)?.as_bytes())?;
+        self.write_file(super::split::SPLIT_FILE, pretty_json(provenance.split)?.as_bytes())?;
+        if let Some(config) = &provenance.config_toml {
+            self.write_file("config.toml", config.as_bytes())?;
         }
+        if let Some(grid) = &provenance.preview {
+            self.write_file(PREVIEW_FILE, &grid.to_png()?)?;
+        }
+        self.out.commit()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::{LoadOptions, load_dataset};
+    use crate::dataset::{Dataset, LoadOptions, Sample, SplitConfig, SplitName, load_dataset};
 
     fn classes() -> Vec<String> {
         vec!["cat".into(), "dog".into()]
     }
 
+    /// A real origin and split for a two-class toy dataset, so finish() has what it demands.
+    fn provenance_parts() -> (Origin, Split) {
+        let dataset = Dataset {
+            name: "toy".into(),
+            classes: classes(),
+            samples: (0..8)
+                .map(|i| Sample {
+                    id: format!("{i:05}"),
+                    image: Image::zeros(1, 2, 2),
+                    label: i % 2,
+                })
+                .collect(),
+        };
+        let split = Split::stratified(&dataset, &SplitConfig::default()).unwrap();
+        let origin = Origin::describe(
+            &dataset,
+            &split,
+            SplitName::Train,
+            SourceKind::Augment,
+            serde_json::Value::Null,
+        );
+        (origin, split)
+    }
+
+    fn finish(w: ExpandedWriter) -> PathBuf {
+        let (origin, split) = provenance_parts();
+        w.finish(Provenance {
+            origin: &origin,
+            split: &split,
+            config_toml: Some("seed = 0\n".into()),
+            preview: Some(Image::zeros(1, 4, 4)),
+        })
+        .unwrap()
+    }
+
     #[test]
-    fn image_folder_round_trip_is_lossless() {
+    fn image_folder_round_trip_is_lossless_and_provenance_lands_with_the_images() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("set");
         let mut w = ExpandedWriter::create(&root, false, &classes(), SourceKind::Augment).unwrap();
@@ -209,7 +456,20 @@ mod tests {
             images.push((img, k % 2));
         }
         assert!(!root.exists(), "nothing appears before finish");
-        w.finish().unwrap();
+        finish(w);
+        for side in [ORIGIN_FILE, "split.json", "config.toml", PREVIEW_FILE] {
+            assert!(root.join(side).is_file(), "{side} is written with the set");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            leftovers,
+            vec![std::ffi::OsString::from("set")],
+            "no lock or staging left"
+        );
         let ds = load_dataset(root.to_str().unwrap(), &LoadOptions::default()).unwrap();
         assert_eq!(ds.classes, classes());
         for (s, (img, label)) in ds.samples.iter().zip(&images) {
@@ -241,7 +501,54 @@ mod tests {
         assert!(err.is_bad_input() && err.to_string().contains("--force"));
         let w = ExpandedWriter::create(&root, true, &classes(), SourceKind::Augment).unwrap();
         assert!(root.join("keep.txt").exists(), "--force replaces only on success");
-        w.finish().unwrap();
+        finish(w);
         assert!(!root.join("keep.txt").exists());
+    }
+
+    #[test]
+    fn unsafe_class_names_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("set");
+        for bad in ["../escape", "/abs", "a\\b", "..", "", ".hidden", "nul\0"] {
+            let err = ExpandedWriter::create(&root, false, &[bad.to_string()], SourceKind::Augment)
+                .err()
+                .unwrap();
+            assert!(err.is_bad_input(), "{bad:?}: {err}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing left behind");
+    }
+
+    #[test]
+    fn a_live_lock_refuses_a_second_run_and_a_dead_ones_is_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("set");
+        let first = OutDir::claim(&root, false).unwrap();
+        let err = OutDir::claim(&root, false).err().unwrap();
+        assert!(err.is_bad_input() && err.to_string().contains("in use by pid"), "{err}");
+        drop(first);
+        // A lock and staging folder left by a process that no longer exists (pid beyond the kernel's maximum).
+        std::fs::write(sibling(&root, "lock"), "4294967295").unwrap();
+        std::fs::create_dir_all(sibling(&root, "partial").join("0")).unwrap();
+        let out = OutDir::claim(&root, false).unwrap();
+        assert!(out.path().is_dir() && std::fs::read_dir(out.path()).unwrap().count() == 0);
+        out.commit().unwrap();
+        assert!(root.is_dir() && !sibling(&root, "lock").exists());
+    }
+
+    #[test]
+    fn a_replacement_interrupted_between_its_renames_is_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("set");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("old.txt"), "previous run").unwrap();
+        // What a death between the two renames of commit_dir leaves: root moved aside, nothing in its place.
+        std::fs::rename(&root, sibling(&root, "old")).unwrap();
+        let out = OutDir::claim(&root, true).unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("old.txt")).unwrap(), "previous run");
+        drop(out);
+        assert!(
+            root.join("old.txt").exists(),
+            "an uncommitted run keeps the restored folder"
+        );
     }
 }

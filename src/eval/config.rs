@@ -123,6 +123,20 @@ impl EvalGainConfig {
         if !(self.mix > 0.0 && self.mix.is_finite()) {
             return bad(format!("mix {} must be a positive number", self.mix));
         }
+        use crate::limits::{MAX_COUNT, MAX_IMAGES, check_count};
+        check_count("per_class", self.per_class, MAX_COUNT)?;
+        check_count("seeds", self.seeds, crate::policy::config::MAX_SEEDS)?;
+        crate::limits::check_range("mix", self.mix, 0.0, 1000.0)?;
+        check_count("val_images", self.val_images, MAX_IMAGES)?;
+        check_count("robust_images", self.robust_images, MAX_IMAGES)?;
+        check_count("shift_images", self.shift_images, MAX_IMAGES)?;
+        check_count("shift_margin", self.shift_margin, crate::limits::MAX_SIDE)?;
+        if !self.robust_attack.eps.is_finite() {
+            return bad(format!(
+                "robust eps {} must be a finite number (0 skips the robust accuracy)",
+                self.robust_attack.eps
+            ));
+        }
         if let Some(s) = self.sources.iter().find(|s| !SOURCES.contains(&s.as_str())) {
             return bad(format!("unknown source {s:?}; the sources are {}", SOURCES.join(", ")));
         }

@@ -166,6 +166,7 @@ impl Experiment {
         let input = crate::classifier::run::input_shape(&classifier, shape)?;
         let train = split.indices(&dataset, SplitName::Train)?;
         let subset = crate::classifier::run::per_class_subset(&dataset, &train, config.per_class, config.subset_seed);
+        crate::classifier::run::check_trainable(&dataset, &split, subset.len())?;
         let device = crate::backend::device();
         let frozen = build_model(&classifier, dataset.classes.len(), input, &device)?;
         let pretrained = classifier.backbone == BackboneKind::Vgg16;

@@ -5,7 +5,6 @@
 pub mod bank;
 pub mod config;
 pub mod experiment;
-pub mod leakage;
 pub mod report;
 pub mod sources;
 pub mod stats;

@@ -8,12 +8,9 @@ use super::experiment::{Experiment, Source};
 use crate::adversarial::{AdversarialConfig, AttackOptions, attack_set};
 use crate::augment::{AugmentConfig, pipeline::Pipeline};
 use crate::classifier::{Vgg16, checkpoint::bundled_weights};
-use crate::dataset::{ExpandedWriter, Image, LoadOptions, Origin, SourceKind, SplitName, image_grid, load_dataset};
-use crate::error::{IoContext, Result, SynthError};
+use crate::dataset::{ExpandedWriter, Image, Origin, Provenance, SourceKind, SplitName, image_grid};
+use crate::error::{Result, SynthError};
 use crate::style::StyleConfig;
-
-/// Preview grid written into every set.
-const PREVIEW: &str = "preview.png";
 
 /// The folder the default sets of this experiment are cached in: one per dataset, split, subset and classifier
 /// setting (a short hash of them), so changing any of them makes new sets rather than reusing stale ones.
@@ -27,7 +24,7 @@ pub fn cache_root(exp: &Experiment) -> PathBuf {
     .to_string();
     Path::new(&c.cache_dir).join(format!(
         "{}-pc{}-s{}-{:08x}",
-        crate::commands::dataset_slug(&c.dataset),
+        crate::dataset::dataset_slug(&c.dataset),
         c.per_class,
         c.subset_seed,
         stable_hash(&key)
@@ -63,13 +60,20 @@ fn finish(
     writer: ExpandedWriter,
     kind: SourceKind,
     config: serde_json::Value,
-    preview: &[Image],
+    preview: Option<Image>,
 ) -> Result<PathBuf> {
-    origin(exp, kind, config).write_with_split(&exp.split, &writer)?;
-    if let Some(grid) = image_grid(&preview[..preview.len().min(64)], 8) {
-        writer.write_file(PREVIEW, &grid.to_png()?)?;
-    }
-    writer.finish()
+    let origin = origin(exp, kind, config);
+    writer.finish(Provenance {
+        origin: &origin,
+        split: &exp.split,
+        config_toml: None,
+        preview,
+    })
+}
+
+/// A grid of the first 64 images.
+fn grid_of(images: &[Image]) -> Option<Image> {
+    image_grid(&images[..images.len().min(64)], 8)
 }
 
 /// Classic augmentation of the subset with `synth augment`'s defaults.
@@ -96,7 +100,7 @@ pub fn make_augment(exp: &Experiment, out: &Path) -> Result<PathBuf> {
         writer,
         SourceKind::Augment,
         crate::config::to_json(&config),
-        &preview,
+        grid_of(&preview),
     )
 }
 
@@ -110,20 +114,8 @@ pub fn make_style(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     crate::style::run::stylise_dataset(&net, &exp.dataset, &exp.subset, &styles, &config, &mut writer, |_| {})?;
     let mut json = crate::config::to_json(&config);
     json["styles"] = serde_json::json!(exp.config.styles);
-    let path = finish(exp, writer, SourceKind::Style, json, &[])?;
-    write_preview(&path)?;
-    Ok(path)
-}
-
-/// A preview grid of a finished set, read back from disk (stylise_dataset hands its images to the writer only).
-fn write_preview(root: &Path) -> Result<()> {
-    let set = crate::dataset::read_image_folder(root, "preview")?;
-    let images: Vec<Image> = set.samples.into_iter().take(64).map(|s| s.image).collect();
-    if let Some(grid) = image_grid(&images, 8) {
-        let path = root.join(PREVIEW);
-        std::fs::write(&path, grid.to_png()?).at(&path, "writing")?;
-    }
-    Ok(())
+    let preview = writer.preview_from_disk(64)?;
+    finish(exp, writer, SourceKind::Style, json, preview)
 }
 
 /// `synth adversarial`'s default attack on the subset, against its default classifier (the small cnn) fitted on
@@ -178,27 +170,13 @@ pub fn make_adversarial(exp: &Experiment, out: &Path) -> Result<PathBuf> {
         "trained_on": "the real subset", "seed": exp.config.subset_seed, "backbone": defaults.backbone,
     });
     json["summary"] = serde_json::to_value(run.summary()).unwrap_or_default();
-    finish(exp, writer, SourceKind::Adversarial, json, &run.images)
+    finish(exp, writer, SourceKind::Adversarial, json, grid_of(&run.images))
 }
 
 /// Loads a set for the experiment after the leakage guard has accepted it.
 pub fn load_source(exp: &Experiment, name: &str, root: &Path) -> Result<Source> {
-    let origin = super::leakage::check_set(root, &exp.dataset.name, &exp.split)?;
-    let dataset = load_dataset(&root.display().to_string(), &LoadOptions::default())?;
-    if dataset.classes != exp.dataset.classes {
-        return Err(SynthError::bad_input(format!(
-            "{}: classes [{}] are not the real dataset's [{}]",
-            root.display(),
-            dataset.classes.join(", "),
-            exp.dataset.classes.join(", ")
-        )));
-    }
-    if dataset.is_empty() {
-        return Err(SynthError::bad_input(format!(
-            "{}: the set holds no images",
-            root.display()
-        )));
-    }
+    let crate::dataset::expanded::TrainingSet { origin, dataset } =
+        crate::dataset::expanded::open_for_training(root, &exp.dataset, &exp.split)?;
     Ok(Source {
         name: name.to_string(),
         kind: origin.source,
@@ -247,5 +225,5 @@ pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path)
         }
     }
     let json = serde_json::to_value(policy).unwrap_or_default();
-    finish(exp, writer, SourceKind::Augment, json, &preview)
+    finish(exp, writer, SourceKind::Augment, json, grid_of(&preview))
 }

@@ -160,9 +160,9 @@ impl GanConfig {
                 return bad(format!("{name} must be at least 1"));
             }
         }
-        if !(self.lr_g > 0.0 && self.lr_d > 0.0) {
-            return bad("learning rates must be positive".into());
-        }
+        crate::limits::check_positive("lr_g", self.lr_g)?;
+        crate::limits::check_positive("lr_d", self.lr_d)?;
+        self.check_counts()?;
         if !((0.0..1.0).contains(&self.beta1) && (0.0..1.0).contains(&self.beta2)) {
             return bad("Adam betas must be in [0, 1)".into());
         }
@@ -172,6 +172,27 @@ impl GanConfig {
         check_truncation(self.truncation)?;
         crate::gan::diffaug::DiffAugment::parse(&self.diffaugment_policy)?;
         self.split.validate()
+    }
+
+    /// Bounds every count, so no product of them overflows and no flag asks for an absurd allocation.
+    fn check_counts(&self) -> Result<()> {
+        use crate::limits::{MAX_COUNT, check_count};
+        for (name, value, max) in [
+            ("epochs", self.epochs, MAX_COUNT),
+            ("min_steps", self.min_steps, MAX_COUNT),
+            ("snapshot_steps", self.snapshot_steps, MAX_COUNT),
+            ("metric_epochs", self.metric_epochs, MAX_COUNT),
+            ("train_per_class", self.train_per_class, MAX_COUNT),
+            ("per_class", self.per_class, MAX_PER_CLASS),
+            ("batch_size", self.batch_size, MAX_WIDTH),
+            ("latent_dim", self.latent_dim, MAX_WIDTH),
+            ("embed_dim", self.embed_dim, MAX_WIDTH),
+            ("g_width", self.g_width, MAX_WIDTH),
+            ("d_width", self.d_width, MAX_WIDTH),
+        ] {
+            check_count(name, value, max)?;
+        }
+        Ok(())
     }
 
     /// Whether DiffAugment is on for a training set of `train_images`.
@@ -198,6 +219,11 @@ impl GanConfig {
         }
     }
 }
+
+/// Most images per class a run or `synth gan sample` writes.
+pub const MAX_PER_CLASS: usize = 100_000;
+/// Largest batch size and layer width.
+pub const MAX_WIDTH: usize = 4096;
 
 /// Refuses a truncation that is negative or not a number.
 pub fn check_truncation(t: f64) -> Result<()> {

@@ -237,7 +237,7 @@ pub fn feature_net(
                 split_seed: split.config.seed,
                 test_accuracy: Some(test.accuracy),
             };
-            let staging = crate::dataset::writer::stage_dir(dir, true)?;
+            let staging = crate::dataset::writer::stage_dir(dir)?;
             meta.save(&model, &staging)?;
             crate::dataset::writer::commit_dir(&staging, dir)?;
             (model.valid(), test.accuracy)

@@ -12,6 +12,7 @@ pub mod config;
 pub mod diffaug;
 pub mod metrics;
 pub mod model;
+pub mod run;
 pub mod sample;
 pub mod train;
 

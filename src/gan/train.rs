@@ -458,7 +458,7 @@ impl Trainer {
 
     /// Writes the checkpoint folder `dir` atomically (staged beside it, then renamed over the old one).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let staging = stage_dir(dir, true)?;
+        let staging = stage_dir(dir)?;
         let result = self.save_into(&staging);
         if let Err(e) = result {
             let _ = std::fs::remove_dir_all(&staging);

@@ -63,6 +63,9 @@ impl Default for PolicyConfig {
     }
 }
 
+/// Most search seeds (policy) or training seeds (eval-gain): each is a whole repetition of the work.
+pub const MAX_SEEDS: usize = 1000;
+
 impl PolicyConfig {
     /// Refuses settings that cannot work, naming the setting.
     pub fn validate(&self) -> Result<()> {
@@ -76,6 +79,14 @@ impl PolicyConfig {
                 self.budget, self.search_seeds
             ));
         }
+        use crate::limits::{MAX_COUNT, MAX_IMAGES, check_count};
+        check_count("per_class", self.per_class, MAX_COUNT)?;
+        check_count("budget", self.budget, MAX_COUNT)?;
+        check_count("search_seeds", self.search_seeds, MAX_SEEDS)?;
+        check_count("val_images", self.val_images, MAX_IMAGES)?;
+        check_count("sub_policies", self.sub_policies, 64)?;
+        check_count("ops_per_sub_policy", self.ops_per_sub_policy, 64)?;
+        crate::limits::check_range("minutes", self.minutes, 0.0, 1e7)?;
         if self.methods.is_empty() {
             return bad("at least one search method is needed (rl, random, grid)".into());
         }

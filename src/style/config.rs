@@ -117,6 +117,21 @@ impl StyleConfig {
         if self.iterations == 0 || self.dataset_iterations == 0 || self.batch_size == 0 || self.per_image == 0 {
             return bad("iterations, dataset_iterations, batch_size and per_image must be at least 1".into());
         }
+        use crate::limits::{MAX_COUNT, MAX_IMAGES, MAX_SIDE, check_count};
+        for (name, value, max) in [
+            ("size", self.size, MAX_SIDE),
+            ("dataset_size", self.dataset_size, MAX_SIDE),
+            ("iterations", self.iterations, MAX_COUNT),
+            ("dataset_iterations", self.dataset_iterations, MAX_COUNT),
+            ("batch_size", self.batch_size, crate::classifier::config::MAX_BATCH),
+            ("per_image", self.per_image, 1000),
+            ("max_images", self.max_images, MAX_IMAGES),
+        ] {
+            check_count(name, value, max)?;
+        }
+        if let Some(w) = self.style_layer_weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
+            return bad(format!("style layer weight {w} must be finite and >= 0"));
+        }
         Ok(())
     }
 }

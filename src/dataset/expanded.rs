@@ -1,13 +1,36 @@
-//! The leakage guard: an expanded dataset may join an experiment's training data only when it was made from the
-//! train split of the same dataset under the same split, so no validation or test image (or anything derived from
-//! one) reaches a model that is then scored on them.
+//! The leakage guard: an expanded dataset may join a model's training data only when it was made from the train
+//! split of the same dataset under the same split, so no validation or test image (or anything derived from one)
+//! reaches a model that is then scored on them. Every command that trains on a set (classifier `--extra`,
+//! eval-gain and policy `--synthetic`) opens it through [`open_for_training`].
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::dataset::manifest::{ORIGIN_FILE, read_manifest, read_origin};
-use crate::dataset::{Origin, Split, SplitName};
+use super::manifest::{ORIGIN_FILE, read_manifest, read_origin};
+use super::{Dataset, LoadOptions, Origin, Split, SplitName, load_dataset};
 use crate::error::{IoContext, Result, SynthError};
+
+/// A set accepted for training on `dataset` under `split`, with its provenance.
+pub struct TrainingSet {
+    pub origin: Origin,
+    pub dataset: Dataset,
+}
+
+/// Opens the expanded dataset at `root` for training alongside `dataset` under `split`: the leakage guard
+/// ([`check_set`]) first, then the images, which must carry the same classes and be at least one.
+pub fn open_for_training(root: &Path, dataset: &Dataset, split: &Split) -> Result<TrainingSet> {
+    let origin = check_set(root, &dataset.name, split)?;
+    let set = load_dataset(&root.display().to_string(), &LoadOptions::default())?;
+    if set.classes != dataset.classes {
+        return Err(SynthError::bad_input(format!(
+            "{}: classes [{}] are not the real dataset's [{}]",
+            root.display(),
+            set.classes.join(", "),
+            dataset.classes.join(", ")
+        )));
+    }
+    Ok(TrainingSet { origin, dataset: set })
+}
 
 /// Reads a set's origin.json and refuses the set, naming the file and the reason, when it was made from another
 /// dataset, another split, or the validation or test part; and when any manifest line names a parent image that
@@ -38,7 +61,14 @@ pub fn check_set(root: &Path, dataset: &str, split: &Split) -> Result<Origin> {
     let text = std::fs::read_to_string(&split_path).at(&split_path, "reading the split of")?;
     let theirs: Split =
         serde_json::from_str(&text).map_err(|e| SynthError::bad_input(format!("{}: {e}", split_path.display())))?;
-    if theirs.val != split.val || theirs.test != split.test {
+    // The whole split must match, seed and fractions included: a set made under another split seed has train
+    // images that are this split's val or test images, even when the id lists happen to be compared loosely.
+    if theirs.dataset != split.dataset
+        || theirs.config != split.config
+        || theirs.train != split.train
+        || theirs.val != split.val
+        || theirs.test != split.test
+    {
         return refuse(format!(
             "made under another split (seed {}, val {}, test {}) than this experiment's (seed {}, val {}, test {}), so \
              its train images may be this experiment's validation or test images",
