@@ -75,7 +75,7 @@ pub struct ClassifierTrainArgs {
     pub per_class: Option<usize>,
     /// Backbone: vgg16 (ImageNet weights, transfer) or cnn (small, from scratch) [default: vgg16]
     #[arg(long, value_enum)]
-    pub backbone: Option<crate::classifier::BackboneKind>,
+    pub backbone: Option<synth::classifier::BackboneKind>,
     /// VGG16 weights in torchvision layout (.safetensors or .pth, keys features.N.weight) [default: the bundled
     /// models/vgg16_features_f16.safetensors]
     #[arg(long)]
@@ -113,7 +113,7 @@ pub struct ClassifierTrainArgs {
     /// Adversarial training: replace part of each batch (--adv-ratio) by adversarial versions crafted against the
     /// current weights: none, fgsm or pgd [default: none]
     #[arg(long, value_enum)]
-    pub adversarial: Option<crate::adversarial::TrainingAttack>,
+    pub adversarial: Option<synth::adversarial::TrainingAttack>,
     /// Adversarial training: radius of the perturbation ball in [0, 1] pixel units [default: 0.1]
     #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f64>,
@@ -125,7 +125,7 @@ pub struct ClassifierTrainArgs {
     pub steps: Option<usize>,
     /// Adversarial training: norm of the ball, linf or l2 [default: linf]
     #[arg(long, value_enum)]
-    pub norm: Option<crate::adversarial::Norm>,
+    pub norm: Option<synth::adversarial::Norm>,
     /// Adversarial training: share of each batch replaced by adversarial images, in (0, 1] [default: 0.5]
     #[arg(long, allow_negative_numbers = true)]
     pub adv_ratio: Option<f64>,
@@ -151,12 +151,12 @@ pub struct ClassifierEvalArgs {
     #[arg(long)]
     pub resize: Option<String>,
     /// Which part of the model's split to evaluate on [default: test]
-    #[arg(long, value_enum, default_value_t = crate::dataset::SplitName::Test)]
-    pub split: crate::dataset::SplitName,
+    #[arg(long, value_enum, default_value_t = synth::dataset::SplitName::Test)]
+    pub split: synth::dataset::SplitName,
     /// Also report robust accuracy: the accuracy on adversarial versions of the images made by this attack (fgsm or
     /// pgd) [default: none]
     #[arg(long, value_enum)]
-    pub attack: Option<crate::adversarial::AttackKind>,
+    pub attack: Option<synth::adversarial::AttackKind>,
     #[command(flatten)]
     pub attack_args: AttackArgs,
     /// Seed of the attack's random starts and random targets [default: 0]
@@ -169,7 +169,7 @@ pub struct ClassifierEvalArgs {
 pub struct AttackArgs {
     /// Norm of the perturbation ball: linf (each pixel moves at most eps) or l2 [default: linf]
     #[arg(long, value_enum)]
-    pub norm: Option<crate::adversarial::Norm>,
+    pub norm: Option<synth::adversarial::Norm>,
     /// Radius of the perturbation ball in [0, 1] pixel units (at most 1 for linf) [default: 0.3]
     #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f64>,
@@ -187,12 +187,12 @@ pub struct AttackArgs {
     pub restarts: Option<usize>,
     /// Targeted attack: a class index, `random` (a seeded wrong class per image) or `none` [default: none]
     #[arg(long)]
-    pub target: Option<crate::adversarial::Target>,
+    pub target: Option<synth::adversarial::Target>,
 }
 
 impl AttackArgs {
     /// Applies the flags given over `config`.
-    pub fn apply(&self, config: &mut crate::adversarial::AttackConfig) {
+    pub fn apply(&self, config: &mut synth::adversarial::AttackConfig) {
         if let Some(v) = self.norm {
             config.norm = v;
         }
@@ -233,14 +233,14 @@ pub struct AdversarialArgs {
     /// Backbone of the classifier trained when --model is not given (cnn: two conv layers, fast to train and to
     /// attack; vgg16: thirteen) [default: cnn]
     #[arg(long, value_enum)]
-    pub backbone: Option<crate::classifier::BackboneKind>,
+    pub backbone: Option<synth::classifier::BackboneKind>,
     /// Which part of the split to attack; sets made from test (or val) images are marked so in origin.json and are
     /// refused as training data [default: train]
     #[arg(long, value_enum)]
-    pub split: Option<crate::dataset::SplitName>,
+    pub split: Option<synth::dataset::SplitName>,
     /// Attack: fgsm (one step of eps) or pgd (projected gradient descent) [default: pgd]
     #[arg(long, value_enum)]
-    pub attack: Option<crate::adversarial::AttackKind>,
+    pub attack: Option<synth::adversarial::AttackKind>,
     #[command(flatten)]
     pub attack_args: AttackArgs,
     /// Images attacked, drawn with --seed from the split part, 0 for all [default: 0]
@@ -377,7 +377,7 @@ pub struct StyleArgs {
     pub iterations: Option<usize>,
     /// Optimiser [default: lbfgs]
     #[arg(long, value_enum)]
-    pub optimizer: Option<crate::style::StyleOptimizer>,
+    pub optimizer: Option<synth::style::StyleOptimizer>,
     /// Weight of the content loss (relu4_2) [default: 1]
     #[arg(long, allow_negative_numbers = true)]
     pub content_weight: Option<f64>,
@@ -389,7 +389,7 @@ pub struct StyleArgs {
     pub tv_weight: Option<f64>,
     /// Start from the content image or from seeded noise [default: content]
     #[arg(long, value_enum)]
-    pub init: Option<crate::style::StyleInit>,
+    pub init: Option<synth::style::StyleInit>,
     /// Optimise at full size only (no half-size first pass)
     #[arg(long)]
     pub no_coarse_to_fine: bool,
@@ -467,11 +467,11 @@ pub struct GanTrainArgs {
     pub batch_size: Option<usize>,
     /// Adversarial loss: bce (non-saturating) or hinge [default: bce]
     #[arg(long, value_enum)]
-    pub loss: Option<crate::gan::GanLoss>,
+    pub loss: Option<synth::gan::GanLoss>,
     /// DiffAugment on real and fake images before the discriminator: auto (on below 1000 training images), on,
     /// off [default: auto]
     #[arg(long, value_enum)]
-    pub diffaugment: Option<crate::gan::DiffAugmentMode>,
+    pub diffaugment: Option<synth::gan::DiffAugmentMode>,
     /// Sample from an exponential moving average of the generator's weights [default: true]
     #[arg(long)]
     pub ema: Option<bool>,
@@ -519,8 +519,8 @@ pub struct GanSampleArgs {
     pub metrics: Option<bool>,
     /// Generator weights: auto (the EMA when the run kept one), ema, or generator (the raw trained weights)
     /// [default: auto]
-    #[arg(long, value_enum, default_value_t = crate::gan::train::Weights::Auto, hide_default_value = true)]
-    pub weights: crate::gan::train::Weights,
+    #[arg(long, value_enum, default_value_t = synth::gan::train::Weights::Auto, hide_default_value = true)]
+    pub weights: synth::gan::train::Weights,
     /// Output expanded dataset; it must not exist or be empty, unless --force [default:
     /// <checkpoint>/samples-seed<seed>-t<truncation>]
     #[arg(long)]
@@ -540,8 +540,8 @@ pub struct GanInterpolateArgs {
     #[arg(long, default_value_t = 10, hide_default_value = true)]
     pub steps: usize,
     /// Generator weights: auto (the EMA when the run kept one), ema, or generator [default: auto]
-    #[arg(long, value_enum, default_value_t = crate::gan::train::Weights::Auto, hide_default_value = true)]
-    pub weights: crate::gan::train::Weights,
+    #[arg(long, value_enum, default_value_t = synth::gan::train::Weights::Auto, hide_default_value = true)]
+    pub weights: synth::gan::train::Weights,
     /// Seed of the two latents [default: the run's seed]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -583,7 +583,7 @@ pub struct EvalGainArgs {
     /// Robust accuracy: transfer (PGD crafted once against a surrogate cnn fitted on the subset, every model scored
     /// on those images) or white-box (against each model; minutes per VGG16 model on a CPU) [default: transfer]
     #[arg(long, value_enum)]
-    pub robust_mode: Option<crate::eval::config::RobustMode>,
+    pub robust_mode: Option<synth::eval::config::RobustMode>,
     /// L-inf radius of the PGD attack of the robust accuracy, in [0, 1]; 0 skips it [default: 0.1]
     #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f64>,
@@ -595,7 +595,7 @@ pub struct EvalGainArgs {
     pub shift: Option<String>,
     /// Classifier backbone fitted in every condition: vgg16 or cnn [default: vgg16]
     #[arg(long, value_enum)]
-    pub backbone: Option<crate::classifier::BackboneKind>,
+    pub backbone: Option<synth::classifier::BackboneKind>,
     /// Side VGG16 inputs are resized to, 32..=2048 [default: 64]
     #[arg(long)]
     pub input_size: Option<usize>,

@@ -8,8 +8,6 @@ pub mod adversarial;
 pub mod augment;
 pub mod backend;
 pub mod classifier;
-pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod dataset;
 pub mod error;

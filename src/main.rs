@@ -1,15 +1,18 @@
 //! The `synth` binary: parse, run, and map failures to exit codes (0 ok, 2 bad input, 1 internal error).
 
+mod cli;
+mod commands;
+
 use std::process::ExitCode;
 
 use clap::Parser;
 use synth::SynthError;
 
 fn main() -> ExitCode {
-    let cli = synth::cli::Cli::parse();
+    let cli = cli::Cli::parse();
     // Ctrl-C removes the staging folders and locks of the running command, then exits with 130.
     synth::interrupt::install();
-    match synth::commands::run(cli) {
+    match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) if synth::interrupt::interrupted() => ExitCode::from(synth::interrupt::EXIT_INTERRUPTED),
         Err(err) => {

@@ -9,7 +9,8 @@ use crate::dataset::{SplitConfig, SplitName};
 use crate::error::{Result, SynthError};
 
 /// Which attack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum AttackKind {
     /// Fast gradient sign method (Goodfellow et al. 2015): one step of size eps along the gradient's sign (L-inf),
@@ -30,7 +31,8 @@ impl std::fmt::Display for AttackKind {
 }
 
 /// The norm whose ball bounds the perturbation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Norm {
     /// Every pixel moves by at most eps (the MNIST benchmark threat model).
@@ -295,7 +297,8 @@ impl AdversarialConfig {
 }
 
 /// Which attack adversarial training runs on each batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum TrainingAttack {
     /// Natural training.

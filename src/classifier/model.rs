@@ -8,7 +8,8 @@ use super::cnn::{CNN_BLOCKS, CNN_CHANNELS, SmallCnn};
 use super::vgg::{VGG16_BLOCKS, Vgg16, preprocess};
 
 /// Which backbone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum BackboneKind {
     /// VGG16 with ImageNet weights: transfer learning.

@@ -1,11 +1,8 @@
 //! A whole classifier experiment on one dataset and split: pick the training images, prepare every part, fit, test.
 //! `synth classifier train` and eval-gain both run through here, so they measure the same way.
 
-use std::collections::HashMap;
-
 use burn::module::Module;
 use burn::prelude::*;
-use rand::seq::SliceRandom;
 
 use super::config::ClassifierConfig;
 use super::fit::{FitMonitor, FitReport, PreparedSet, fit, predict};
@@ -20,18 +17,10 @@ pub fn per_class_subset(dataset: &Dataset, indices: &[usize], per_class: usize, 
     if per_class == 0 {
         return indices.to_vec();
     }
-    let mut by_class: HashMap<usize, Vec<usize>> = HashMap::new();
-    for &i in indices {
-        by_class.entry(dataset.samples[i].label).or_default().push(i);
-    }
-    let mut chosen = Vec::new();
-    for (class, mut members) in by_class {
-        members.shuffle(&mut crate::seed::rng(crate::seed::derive(
-            seed,
-            &[0x5EED, class as u64],
-        )));
-        chosen.extend(members.into_iter().take(per_class));
-    }
+    let members = indices.iter().map(|&i| (i, dataset.samples[i].label));
+    let mut chosen = crate::dataset::split::class_balanced_draw(members, dataset.classes.len(), per_class, |class| {
+        crate::seed::derive(seed, &[0x5EED, class as u64])
+    });
     chosen.sort_unstable();
     chosen
 }

@@ -3,19 +3,19 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::adversarial::run::train_default_classifier;
-use crate::adversarial::{
+use crate::cli::AdversarialArgs;
+use synth::adversarial::run::train_default_classifier;
+use synth::adversarial::{
     AdversarialConfig, AttackConfig, AttackOptions, AttackRun, AttackSummary, attack_set, images_to_attack,
 };
-use crate::classifier::run::input_shape;
-use crate::classifier::{Checkpoint, PreparedSet};
-use crate::cli::AdversarialArgs;
-use crate::config;
-use crate::dataset::{
+use synth::classifier::run::input_shape;
+use synth::classifier::{Checkpoint, PreparedSet};
+use synth::config;
+use synth::dataset::{
     Dataset, ExpandedWriter, Image, Origin, OutDir, Provenance, SourceKind, Split, SplitName, image_grid,
 };
-use crate::error::SynthError;
-use crate::telemetry::{EventLog, progress_bar};
+use synth::error::SynthError;
+use synth::telemetry::{EventLog, progress_bar};
 
 use super::Ui;
 
@@ -61,7 +61,7 @@ fn effective_config(args: &AdversarialArgs) -> anyhow::Result<AdversarialConfig>
 
 /// The classifier under attack and what to say about it.
 struct UnderAttack {
-    model: crate::classifier::Classifier,
+    model: synth::classifier::Classifier,
     input: (usize, usize),
     /// Where it came from, for origin.json and the summary.
     description: serde_json::Value,
@@ -70,7 +70,7 @@ struct UnderAttack {
 /// Loads `--model`, or trains the default classifier (saying so); refuses a model whose classes are not the
 /// dataset's, and a target class the model does not have, before any long work.
 fn classifier_under_attack(config: &mut AdversarialConfig, ui: Ui) -> anyhow::Result<(UnderAttack, Dataset, Split)> {
-    let device = crate::backend::device();
+    let device = synth::backend::device();
     if config.model.is_empty() {
         if config.dataset.is_empty() {
             config.dataset = "mnist".into();
@@ -81,7 +81,7 @@ fn classifier_under_attack(config: &mut AdversarialConfig, ui: Ui) -> anyhow::Re
         let dataset = super::load(&config.dataset, &config.resize)?;
         config.attack.validate_for_classes(dataset.classes.len())?;
         let split = Split::stratified(&dataset, &config.split)?;
-        crate::classifier::run::check_trainable(&dataset, &split, split.ids(SplitName::Train).len())?;
+        synth::classifier::run::check_trainable(&dataset, &split, split.ids(SplitName::Train).len())?;
         eprintln!(
             "no --model given: training the default {} classifier on the train split of {} first (seed {}; pass \
              --model <run of synth classifier train> to attack a saved one)",
@@ -188,7 +188,7 @@ pub fn run(args: AdversarialArgs, ui: Ui) -> anyhow::Result<()> {
         .any(|i| i.height != side || i.width != side)
         .then_some(side);
     let labels = indices.iter().map(|&i| dataset.samples[i].label).collect();
-    let set = PreparedSet::new(&images, labels, resize, &crate::backend::device())?;
+    let set = PreparedSet::new(&images, labels, resize, &synth::backend::device())?;
     let keys: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
 
     let attack_started = Instant::now();
@@ -215,13 +215,13 @@ pub fn run(args: AdversarialArgs, ui: Ui) -> anyhow::Result<()> {
     let mut preview = Vec::with_capacity(2 * PREVIEW_PAIRS);
     for ((&i, image), outcome) in indices.iter().zip(&run.images).zip(&run.outcomes) {
         let sample = &dataset.samples[i];
-        let stem = format!("adv-{}", crate::dataset::id_file_stem(&sample.id));
+        let stem = format!("adv-{}", synth::dataset::id_file_stem(&sample.id));
         writer.add(
             image,
             sample.label,
             &stem,
             Some(sample.id.clone()),
-            crate::adversarial::run::manifest_params(&config.attack, outcome),
+            synth::adversarial::run::manifest_params(&config.attack, outcome),
             outcome.seed,
         )?;
         if preview.len() < 2 * PREVIEW_PAIRS {

@@ -1,8 +1,8 @@
-use crate::augment::{AugmentConfig, Pipeline};
 use crate::cli::AugmentArgs;
-use crate::config;
-use crate::dataset::OutDir;
-use crate::telemetry::{EventLog, progress_bar};
+use synth::augment::{AugmentConfig, Pipeline};
+use synth::config;
+use synth::dataset::OutDir;
+use synth::telemetry::{EventLog, progress_bar};
 
 use super::Ui;
 
@@ -31,7 +31,7 @@ pub fn run(args: AugmentArgs, ui: Ui) -> anyhow::Result<()> {
         config.ops = pipeline.to_strings();
         vec![pipeline]
     } else {
-        let policy = crate::policy::Policy::load(std::path::Path::new(&config.policy))?;
+        let policy = synth::policy::Policy::load(std::path::Path::new(&config.policy))?;
         config.ops = policy.sub_policies.iter().map(|s| s.join(",")).collect();
         policy.pipelines()?
     };
@@ -42,7 +42,7 @@ pub fn run(args: AugmentArgs, ui: Ui) -> anyhow::Result<()> {
     );
     let out = OutDir::claim(&out, args.output.force)?;
     let bar = progress_bar(0, "augment", ui.quiet);
-    let outcome = crate::augment::run::run(&config, &pipelines, out, &bar)?;
+    let outcome = synth::augment::run::run(&config, &pipelines, out, &bar)?;
     bar.finish_and_clear();
     let summary = outcome.summary;
 

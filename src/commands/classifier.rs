@@ -1,16 +1,16 @@
 use serde::Serialize;
 
-use crate::adversarial::{AttackConfig, AttackOptions, AttackSummary, attack_set};
-use crate::classifier::report::Evaluation;
-use crate::classifier::run::{
+use crate::cli::{ClassifierEvalArgs, ClassifierTrainArgs};
+use synth::adversarial::{AttackConfig, AttackOptions, AttackSummary, attack_set};
+use synth::classifier::report::Evaluation;
+use synth::classifier::run::{
     ExperimentData, evaluate, input_shape, per_class_subset, prepare_experiment, train_and_test,
 };
-use crate::classifier::{Checkpoint, ClassifierConfig, FitMonitor, FitReport, PreparedSet};
-use crate::cli::{ClassifierEvalArgs, ClassifierTrainArgs};
-use crate::config;
-use crate::dataset::{Dataset, OutDir, Split, SplitName};
-use crate::error::{IoContext, SynthError};
-use crate::telemetry::{EventLog, progress_bar};
+use synth::classifier::{Checkpoint, ClassifierConfig, FitMonitor, FitReport, PreparedSet};
+use synth::config;
+use synth::dataset::{Dataset, OutDir, Split, SplitName};
+use synth::error::{IoContext, SynthError};
+use synth::telemetry::{EventLog, progress_bar};
 
 use super::Ui;
 
@@ -112,10 +112,10 @@ fn train_into(
     let extras: Vec<Dataset> = args
         .extra
         .iter()
-        .map(|p| crate::dataset::expanded::open_for_training(p, &dataset, &split).map(|set| set.dataset))
-        .collect::<crate::error::Result<_>>()?;
+        .map(|p| synth::dataset::expanded::open_for_training(p, &dataset, &split).map(|set| set.dataset))
+        .collect::<synth::error::Result<_>>()?;
     let extra_refs: Vec<&Dataset> = extras.iter().collect();
-    let device = crate::backend::device();
+    let device = synth::backend::device();
     let data: ExperimentData = prepare_experiment(&dataset, &split, &train_idx, &extra_refs, config, &device)?;
 
     let tb_dir = args.output.tb_dir("classifier", out);
@@ -137,9 +137,9 @@ fn train_into(
         test_accuracy: Some(test.accuracy),
     };
     checkpoint.save(&model, staging)?;
-    split.save(&staging.join(crate::dataset::split::SPLIT_FILE))?;
+    split.save(&staging.join(synth::dataset::split::SPLIT_FILE))?;
     let report_path = staging.join("fit.json");
-    std::fs::write(&report_path, crate::dataset::manifest::pretty_json(&report)?).at(&report_path, "writing")?;
+    std::fs::write(&report_path, synth::dataset::manifest::pretty_json(&report)?).at(&report_path, "writing")?;
     std::fs::write(staging.join("config.toml"), config::to_toml(config)?).at(staging, "writing")?;
     out_dir.commit()?;
 
@@ -218,7 +218,7 @@ fn eval_attack(args: &ClassifierEvalArgs) -> anyhow::Result<Option<AttackConfig>
 
 pub fn eval(args: ClassifierEvalArgs, ui: Ui) -> anyhow::Result<()> {
     let attack = eval_attack(&args)?;
-    let device = crate::backend::device();
+    let device = synth::backend::device();
     let (meta, model) = Checkpoint::load(&args.model, &device)?;
     let spec = args.dataset.clone().unwrap_or_else(|| meta.dataset.clone());
     let resize = args.resize.clone().unwrap_or_else(|| meta.config.resize.clone());

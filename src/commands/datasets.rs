@@ -4,8 +4,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::cli::DatasetsArgs;
-use crate::dataset::manifest::{MANIFEST_FILE, read_manifest};
-use crate::dataset::{BUNDLED, shape_text};
+use synth::dataset::manifest::{MANIFEST_FILE, read_manifest};
+use synth::dataset::{BUNDLED, shape_text};
 
 use super::Ui;
 

@@ -4,16 +4,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::cli::EvalGainArgs;
-use crate::config;
-use crate::dataset::{OutDir, Split};
-use crate::error::{IoContext, SynthError};
-use crate::eval::experiment::{SHIFT, TEST, VAL};
-use crate::eval::report::{Report, SourceInfo};
-use crate::eval::sources::{
+use synth::config;
+use synth::dataset::{OutDir, Split};
+use synth::error::{IoContext, SynthError};
+use synth::eval::experiment::{SHIFT, TEST, VAL};
+use synth::eval::report::{Report, SourceInfo};
+use synth::eval::sources::{
     cache_root, load_source, make_adversarial, make_augment, make_policy, make_style, policy_dir,
 };
-use crate::eval::{EvalGainConfig, Experiment, Source};
-use crate::telemetry::{EventLog, progress_bar};
+use synth::eval::{EvalGainConfig, Experiment, Source};
+use synth::telemetry::{EventLog, progress_bar};
 
 use super::Ui;
 
@@ -61,7 +61,7 @@ fn effective_config(args: &EvalGainArgs) -> anyhow::Result<EvalGainConfig> {
 /// Trains `synth gan` with its defaults on the subset (same draw: `train_per_class` with the subset seed) into
 /// `run`, and returns its samples folder.
 fn make_gan(config: &EvalGainConfig, run: &Path) -> anyhow::Result<PathBuf> {
-    let gan = crate::gan::GanConfig {
+    let gan = synth::gan::GanConfig {
         dataset: config.dataset.clone(),
         resize: config.resize.clone(),
         split: config.split.clone(),
@@ -70,15 +70,15 @@ fn make_gan(config: &EvalGainConfig, run: &Path) -> anyhow::Result<PathBuf> {
         seed: config.subset_seed,
         ..Default::default()
     };
-    let plan = crate::gan::run::RunPlan {
+    let plan = synth::gan::run::RunPlan {
         out: run.to_path_buf(),
         force: true,
         resume: false,
         tb_dir: run.join("tb"),
         quiet: true,
     };
-    crate::gan::run::train(&gan, &plan)?;
-    Ok(run.join(crate::gan::run::SAMPLES_DIR))
+    synth::gan::run::train(&gan, &plan)?;
+    Ok(run.join(synth::gan::run::SAMPLES_DIR))
 }
 
 /// Makes (or reuses from the cache) one default source; returns its folder, whether it was made now, and seconds.
@@ -86,11 +86,11 @@ fn default_source(exp: &Experiment, name: &str, cache: &Path) -> anyhow::Result<
     let started = Instant::now();
     let dir = cache.join(name);
     let root = if name == "gan" {
-        dir.join(crate::gan::run::SAMPLES_DIR)
+        dir.join(synth::gan::run::SAMPLES_DIR)
     } else {
         dir.clone()
     };
-    if root.join(crate::dataset::manifest::ORIGIN_FILE).is_file() {
+    if root.join(synth::dataset::manifest::ORIGIN_FILE).is_file() {
         return Ok((root, false, 0.0));
     }
     std::fs::create_dir_all(cache).map_err(|e| SynthError::internal(format!("{}: {e}", cache.display())))?;
@@ -132,7 +132,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     let split = Split::stratified(&dataset, &config.split)?;
     // The leakage guard runs before any long work.
     for dir in &args.synthetic {
-        crate::dataset::expanded::check_set(dir, &dataset.name, &split)?;
+        synth::dataset::expanded::check_set(dir, &dataset.name, &split)?;
     }
     let shift = if config.shift.is_empty() {
         None
@@ -144,7 +144,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     if args.synthetic.is_empty() {
         to_make.extend(config.sources.iter().filter(|s| *s != "augment").cloned());
     }
-    let policy = args.policy.as_deref().map(crate::policy::Policy::load).transpose()?;
+    let policy = args.policy.as_deref().map(synth::policy::Policy::load).transpose()?;
     let sets = to_make.len() + args.synthetic.len();
     let conditions =
         1 + sets + usize::from(sets > 1) + if config.synthetic_only { sets } else { 0 } + usize::from(policy.is_some());
@@ -191,7 +191,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     if let (Some(policy), Some(path)) = (&policy, &args.policy) {
         let dir = policy_dir(&cache, policy)?;
         let started = Instant::now();
-        let made_now = !dir.join(crate::dataset::manifest::ORIGIN_FILE).is_file();
+        let made_now = !dir.join(synth::dataset::manifest::ORIGIN_FILE).is_file();
         if made_now {
             make_policy(&exp, policy, &dir)?;
         }
@@ -230,7 +230,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         seconds: started.elapsed().as_secs_f64(),
     };
 
-    crate::eval::report::write(&report, out_dir.path(), &out)?;
+    synth::eval::report::write(&report, out_dir.path(), &out)?;
     let config_path = out_dir.path().join("config.toml");
     std::fs::write(&config_path, config::to_toml(&config)?).at(&config_path, "writing")?;
     out_dir.commit()?;
@@ -253,7 +253,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
 
     let human = format!(
         "{}\nreport: {} (report.md, report.json, gain.png) in {:.0} s; TensorBoard: {}",
-        crate::eval::report::table(&report),
+        synth::eval::report::table(&report),
         out.display(),
         report.seconds,
         tb_dir.display()

@@ -1,19 +1,19 @@
 //! `synth gan` (train), `synth gan sample`, `synth gan interpolate`: flags and config in, the capability in
-//! `crate::gan`, a summary out.
+//! `synth::gan`, a summary out.
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::cli::{GanAction, GanCommand, GanInterpolateArgs, GanSampleArgs, GanTrainArgs};
-use crate::config;
-use crate::dataset::OutDir;
-use crate::error::{IoContext, SynthError};
-use crate::gan::metrics::Quality;
-use crate::gan::run::{GRID_FILE, RunPlan, fid_net_dir, load_train_data, quality, quality_text};
-use crate::gan::sample::{SampleSpec, interpolation_grid};
-use crate::gan::train::{checkpoint_dir, load_sampler};
-use crate::gan::{GanConfig, config::check_truncation};
+use synth::config;
+use synth::dataset::OutDir;
+use synth::error::{IoContext, SynthError};
+use synth::gan::metrics::Quality;
+use synth::gan::run::{GRID_FILE, RunPlan, fid_net_dir, load_train_data, quality, quality_text};
+use synth::gan::sample::{SampleSpec, interpolation_grid};
+use synth::gan::train::{checkpoint_dir, load_sampler};
+use synth::gan::{GanConfig, config::check_truncation};
 
 use super::Ui;
 
@@ -96,7 +96,7 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
             .out
             .clone()
             .ok_or_else(|| SynthError::bad_input("--resume needs --out, the run folder to continue"))?;
-        let saved = crate::gan::run::saved_run(&out)?;
+        let saved = synth::gan::run::saved_run(&out)?;
         (resume_config(&args, &saved.meta.config)?, out)
     } else {
         let config = effective_config(&args)?;
@@ -118,7 +118,7 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
         resume: args.resume,
         quiet: ui.quiet,
     };
-    let summary = crate::gan::run::train(&config, &plan)?;
+    let summary = synth::gan::run::train(&config, &plan)?;
     let mut human = format!(
         "trained on {} images for {} epochs ({} steps, {:.0} s; loss {}, DiffAugment {}, EMA {})\n",
         summary.train_images,
@@ -185,7 +185,7 @@ struct SampleSummary<'a> {
 
 fn sample(args: GanSampleArgs, ui: Ui) -> anyhow::Result<()> {
     let (root, ckpt) = run_paths(&args.checkpoint);
-    let device = crate::backend::device();
+    let device = synth::backend::device();
     let (state, g, weights) = load_sampler(&ckpt, args.weights, &device)?;
     let meta = state.meta;
     let per_class = args.per_class.unwrap_or(meta.config.per_class);
@@ -193,7 +193,7 @@ fn sample(args: GanSampleArgs, ui: Ui) -> anyhow::Result<()> {
     let truncation = args.truncation.unwrap_or(meta.config.truncation);
     check_truncation(truncation)?;
     let metrics = args.metrics.unwrap_or(meta.config.metrics);
-    crate::limits::check_positive_count("--per-class", per_class, crate::gan::config::MAX_PER_CLASS)?;
+    synth::limits::check_positive_count("--per-class", per_class, synth::gan::config::MAX_PER_CLASS)?;
     let out = args
         .out
         .clone()
@@ -214,7 +214,7 @@ fn sample(args: GanSampleArgs, ui: Ui) -> anyhow::Result<()> {
         checkpoint: ckpt.display().to_string(),
         weights: weights.into(),
     };
-    let written = crate::gan::run::write_set_into(&g, &meta, &data, &spec, out_dir, ui.quiet)?;
+    let written = synth::gan::run::write_set_into(&g, &meta, &data, &spec, out_dir, ui.quiet)?;
     let quality = if metrics {
         Some(quality(&meta, &data, &written, &fid_net_dir(&root), &out, ui.quiet)?)
     } else {
@@ -253,7 +253,7 @@ struct InterpolateSummary {
 
 fn interpolate(args: GanInterpolateArgs, ui: Ui) -> anyhow::Result<()> {
     let (root, ckpt) = run_paths(&args.checkpoint);
-    let (state, g, _) = load_sampler(&ckpt, args.weights, &crate::backend::device())?;
+    let (state, g, _) = load_sampler(&ckpt, args.weights, &synth::backend::device())?;
     let seed = args.seed.unwrap_or(state.meta.config.seed);
     let truncation = args.truncation.unwrap_or(state.meta.config.truncation);
     check_truncation(truncation)?;

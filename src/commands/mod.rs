@@ -13,7 +13,7 @@ mod style;
 use serde::Serialize;
 
 use crate::cli::{ClassifierCommand, Cli, Command, DataArgs};
-use crate::dataset::SplitConfig;
+use synth::dataset::SplitConfig;
 
 /// How a command reports: quiet bars, JSON summary.
 #[derive(Clone, Copy, Debug)]
@@ -86,4 +86,4 @@ pub(crate) fn apply_data_args(args: &DataArgs, dataset: &mut String, resize: &mu
     }
 }
 
-pub(crate) use crate::dataset::{dataset_slug, load_named as load};
+pub(crate) use synth::dataset::{dataset_slug, load_named as load};

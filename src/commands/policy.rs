@@ -2,15 +2,15 @@
 
 use std::time::Instant;
 
-use crate::classifier::PreparedSet;
 use crate::cli::PolicyArgs;
-use crate::config;
-use crate::dataset::{Image, OutDir, Split, SplitName};
-use crate::error::{IoContext, SynthError};
-use crate::policy::report::{SearchReport, method_results};
-use crate::policy::search::{ChildData, Episode, search};
-use crate::policy::{PolicyConfig, SearchSpace};
-use crate::telemetry::{EventLog, progress_bar};
+use synth::classifier::PreparedSet;
+use synth::config;
+use synth::dataset::{Image, OutDir, Split, SplitName};
+use synth::error::{IoContext, SynthError};
+use synth::policy::report::{SearchReport, method_results};
+use synth::policy::search::{ChildData, Episode, search};
+use synth::policy::{PolicyConfig, SearchSpace};
+use synth::telemetry::{EventLog, progress_bar};
 
 use super::Ui;
 
@@ -58,26 +58,23 @@ pub fn run(args: PolicyArgs, ui: Ui) -> anyhow::Result<()> {
         if synthetic.iter().any(|(n, _)| *n == name) {
             return Err(SynthError::bad_input(format!("two --synthetic sets are named {name}; rename one")).into());
         }
-        let set = crate::dataset::expanded::open_for_training(dir, &dataset, &split)?.dataset;
+        let set = synth::dataset::expanded::open_for_training(dir, &dataset, &split)?.dataset;
         synthetic.push((name, set));
     }
     let train = split.indices(&dataset, SplitName::Train)?;
-    let subset = crate::classifier::run::per_class_subset(&dataset, &train, config.per_class, config.subset_seed);
-    crate::classifier::run::check_trainable(&dataset, &split, subset.len())?;
+    let subset = synth::classifier::run::per_class_subset(&dataset, &train, config.per_class, config.subset_seed);
+    synth::classifier::run::check_trainable(&dataset, &split, subset.len())?;
     let all_val = split.indices(&dataset, SplitName::Val)?;
-    let take = if config.val_images == 0 {
-        all_val.len()
-    } else {
-        config.val_images.min(all_val.len())
-    };
-    // Evenly spread: the split is stratified and ordered by class, so a stride keeps the classes balanced.
-    let val_idx: Vec<usize> = (0..take).map(|k| all_val[k * all_val.len() / take]).collect();
+    let val_idx: Vec<usize> = synth::dataset::split::spread(all_val.len(), config.val_images)
+        .into_iter()
+        .map(|k| all_val[k])
+        .collect();
     let val_images: Vec<&Image> = val_idx.iter().map(|&i| &dataset.samples[i].image).collect();
     let val = PreparedSet::new(
         &val_images,
         val_idx.iter().map(|&i| dataset.samples[i].label).collect(),
         None,
-        &crate::backend::device(),
+        &synth::backend::device(),
     )?;
     let space = SearchSpace {
         sub_policies: config.sub_policies,
@@ -157,7 +154,7 @@ pub fn run(args: PolicyArgs, ui: Ui) -> anyhow::Result<()> {
         episodes,
         seconds: started.elapsed().as_secs_f64(),
     };
-    crate::policy::report::write(&report, out_dir.path())?;
+    synth::policy::report::write(&report, out_dir.path())?;
     let config_path = out_dir.path().join("config.toml");
     std::fs::write(&config_path, config::to_toml(&config)?).at(&config_path, "writing")?;
     out_dir.commit()?;
@@ -187,7 +184,7 @@ pub fn run(args: PolicyArgs, ui: Ui) -> anyhow::Result<()> {
         out: String,
         winner: &'a str,
         best: &'a Episode,
-        methods: &'a [crate::policy::report::MethodResult],
+        methods: &'a [synth::policy::report::MethodResult],
         seconds: f64,
     }
     let summary = Summary {

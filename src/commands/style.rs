@@ -2,15 +2,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::classifier::checkpoint::bundled_weights;
-use crate::classifier::vgg::Vgg16;
 use crate::cli::StyleArgs;
-use crate::config;
-use crate::dataset::{ExpandedWriter, Image, Origin, OutDir, Provenance, SourceKind, Split, SplitName};
-use crate::error::{IoContext, SynthError};
-use crate::style::run::{StyleSource, load_styles, stylise_dataset};
-use crate::style::{StyleConfig, StyleNet, stylise_image};
-use crate::telemetry::{EventLog, progress_bar};
+use synth::classifier::checkpoint::bundled_weights;
+use synth::classifier::vgg::Vgg16;
+use synth::config;
+use synth::dataset::{ExpandedWriter, Image, Origin, OutDir, Provenance, SourceKind, Split, SplitName};
+use synth::error::{IoContext, SynthError};
+use synth::style::run::{StyleSource, load_styles, stylise_dataset};
+use synth::style::{StyleConfig, StyleNet, stylise_image};
+use synth::telemetry::{EventLog, progress_bar};
 
 use super::Ui;
 
@@ -62,7 +62,7 @@ fn stem(p: &Path) -> String {
 pub fn run(args: StyleArgs, ui: Ui) -> anyhow::Result<()> {
     let mut config = effective_config(&args)?;
     let styles = load_styles(&args.style)?;
-    let vgg = Vgg16::load(&bundled_weights(), &crate::backend::device())?;
+    let vgg = Vgg16::load(&bundled_weights(), &synth::backend::device())?;
     let net = StyleNet::new(vgg, &config)?;
     if is_image_file(&args.content) {
         single(&args, &config, &styles, &net, ui)
@@ -115,7 +115,7 @@ fn single(
     }
     let tmp = out.with_extension("png.partial");
     std::fs::write(&tmp, b"").at(&tmp, "writing")?;
-    crate::interrupt::remove_on_interrupt(&tmp);
+    synth::interrupt::remove_on_interrupt(&tmp);
     let claimed = scopeguard_remove(&tmp);
     let tb_dir = args
         .tb_dir
@@ -193,7 +193,7 @@ fn dataset_mode(
     let split = Split::stratified(&dataset, &config.split)?;
     let mut train = split.indices(&dataset, SplitName::Train)?;
     if config.max_images > 0 {
-        train = crate::classifier::run::per_class_subset(
+        train = synth::classifier::run::per_class_subset(
             &dataset,
             &train,
             config.max_images.div_ceil(dataset.classes.len()),
@@ -251,7 +251,7 @@ struct RemoveOnDrop(PathBuf);
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
-        crate::interrupt::forget(&self.0);
+        synth::interrupt::forget(&self.0);
     }
 }
 

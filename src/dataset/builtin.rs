@@ -1,6 +1,6 @@
 //! Datasets that ship inside the binary, so every command works from a fresh clone with no download.
 
-use super::{Dataset, Sample, numbered_classes, read_csv, read_idx_images, read_idx_labels};
+use super::{Dataset, numbered_classes, read_csv, read_idx_images, read_idx_labels};
 use crate::error::{Result, SynthError};
 
 /// What `synth datasets` lists about a bundled dataset.
@@ -53,21 +53,7 @@ fn assemble(name: &str, images: Vec<super::Image>, labels: Vec<usize>) -> Result
             labels.len()
         )));
     }
-    let samples = images
-        .into_iter()
-        .zip(labels)
-        .enumerate()
-        .map(|(i, (image, label))| Sample {
-            id: format!("{i:05}"),
-            image,
-            label,
-        })
-        .collect();
-    Ok(Dataset {
-        name: name.to_string(),
-        classes: numbered_classes(10),
-        samples,
-    })
+    Ok(Dataset::indexed(name, images, labels, Some(numbered_classes(10))))
 }
 
 fn mnist() -> Result<Dataset> {

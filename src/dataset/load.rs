@@ -3,9 +3,7 @@
 use std::path::Path;
 
 use super::cifar::CIFAR10_CLASSES;
-use super::{
-    Dataset, Image, Sample, bundled, numbered_classes, read_cifar_batch, read_csv, read_idx_images, read_idx_labels,
-};
+use super::{Dataset, bundled, read_cifar_batch, read_csv, read_idx_images, read_idx_labels};
 use crate::error::{IoContext, Result, SynthError};
 
 /// What to do with image sizes. Mixed sizes are only accepted with an explicit policy, because silently resizing
@@ -126,14 +124,14 @@ fn load_path(spec: &str) -> Result<Dataset> {
         .to_ascii_lowercase();
     if file.ends_with(".csv") || file.ends_with(".csv.gz") {
         let (images, labels) = read_csv(std::fs::read(path).at(path, "reading")?, 255.0, spec)?;
-        return Ok(indexed(spec, images, labels, None));
+        return Ok(Dataset::indexed(spec, images, labels, None));
     }
     if file.contains("idx3") {
         return load_idx(path, spec);
     }
     if file.ends_with(".bin") {
         let (images, labels) = read_cifar_batch(&std::fs::read(path).at(path, "reading")?, spec)?;
-        return Ok(indexed(spec, images, labels, cifar_classes(path.parent())));
+        return Ok(Dataset::indexed(spec, images, labels, cifar_classes(path.parent())));
     }
     Err(SynthError::bad_input(format!(
         "dataset '{spec}': unknown format (expected a folder, .csv[.gz], *idx3-ubyte[.gz] or CIFAR-10 .bin)"
@@ -159,7 +157,7 @@ fn load_idx(path: &Path, spec: &str) -> Result<Dataset> {
             labels.len()
         )));
     }
-    Ok(indexed(spec, images, labels, None))
+    Ok(Dataset::indexed(spec, images, labels, None))
 }
 
 fn has_cifar_batches(dir: &Path) -> Result<bool> {
@@ -184,7 +182,7 @@ fn load_cifar_dir(dir: &Path, spec: &str) -> Result<Dataset> {
         images.extend(i);
         labels.extend(l);
     }
-    Ok(indexed(spec, images, labels, cifar_classes(Some(dir))))
+    Ok(Dataset::indexed(spec, images, labels, cifar_classes(Some(dir))))
 }
 
 /// Class names from `batches.meta.txt` beside the batches, or the CIFAR-10 names.
@@ -203,26 +201,6 @@ fn cifar_classes(dir: Option<&Path>) -> Option<Vec<String>> {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| CIFAR10_CLASSES.iter().map(|s| s.to_string()).collect()),
     )
-}
-
-fn indexed(spec: &str, images: Vec<Image>, labels: Vec<usize>, classes: Option<Vec<String>>) -> Dataset {
-    let n_classes = labels.iter().max().map_or(0, |m| m + 1);
-    let classes = classes.unwrap_or_else(|| numbered_classes(n_classes));
-    let samples = images
-        .into_iter()
-        .zip(labels)
-        .enumerate()
-        .map(|(i, (image, label))| Sample {
-            id: format!("{i:05}"),
-            image,
-            label,
-        })
-        .collect();
-    Dataset {
-        name: spec.to_string(),
-        classes,
-        samples,
-    }
 }
 
 fn check_labels(ds: &Dataset) -> Result<()> {
@@ -273,6 +251,7 @@ fn unify_channels(ds: &mut Dataset) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dataset::Image;
 
     #[test]
     fn resize_policy_parses() {

@@ -92,6 +92,28 @@ impl Dataset {
         }
     }
 
+    /// A dataset of images and labels stored by position (IDX, CSV, CIFAR, the bundled sets): ids are the
+    /// zero-padded positions, and classes are `classes` or, without them, the numbers up to the largest label.
+    pub fn indexed(name: &str, images: Vec<Image>, labels: Vec<usize>, classes: Option<Vec<String>>) -> Dataset {
+        let n_classes = labels.iter().max().map_or(0, |m| m + 1);
+        let classes = classes.unwrap_or_else(|| numbered_classes(n_classes));
+        let samples = images
+            .into_iter()
+            .zip(labels)
+            .enumerate()
+            .map(|(i, (image, label))| Sample {
+                id: format!("{i:05}"),
+                image,
+                label,
+            })
+            .collect();
+        Dataset {
+            name: name.to_string(),
+            classes,
+            samples,
+        }
+    }
+
     /// A dataset with only the given sample indices, in that order.
     pub fn subset(&self, indices: &[usize]) -> Dataset {
         Dataset {

@@ -16,7 +16,8 @@ use crate::error::{IoContext, Result, SynthError};
 pub const SPLIT_FILE: &str = "split.json";
 
 /// The three parts of a split.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum SplitName {
     Train,
@@ -155,6 +156,36 @@ impl Split {
     }
 }
 
+/// The one class-balanced draw: up to `per_class` of the `(index, label)` members of each of `classes` classes, each
+/// class shuffled by its own seeded stream `class_seed(class)`. Returned class-major (callers that want dataset
+/// order sort it); a class with fewer members gives all it has.
+pub fn class_balanced_draw(
+    members: impl IntoIterator<Item = (usize, usize)>,
+    classes: usize,
+    per_class: usize,
+    class_seed: impl Fn(usize) -> u64,
+) -> Vec<usize> {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (index, label) in members {
+        if let Some(list) = by_class.get_mut(label) {
+            list.push(index);
+        }
+    }
+    let mut chosen = Vec::new();
+    for (class, mut list) in by_class.into_iter().enumerate() {
+        list.shuffle(&mut crate::seed::rng(class_seed(class)));
+        chosen.extend(list.into_iter().take(per_class));
+    }
+    chosen
+}
+
+/// `take` of `n` positions spread evenly (all when `take` is 0 or >= n): the splits are stratified and the bundled
+/// sets ordered by class, so a regular stride keeps the classes balanced without a random draw.
+pub fn spread(n: usize, take: usize) -> Vec<usize> {
+    let take = if take == 0 { n } else { take.min(n) };
+    (0..take).map(|i| i * n / take).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +215,26 @@ mod tests {
         assert_eq!(all.len(), 5000);
         let test = ds.subset(&a.indices(&ds, SplitName::Test).unwrap());
         assert_eq!(test.class_counts(), vec![75; 10]);
+    }
+
+    #[test]
+    fn balanced_draw_takes_per_class_and_spread_strides() {
+        let members = (0..30).map(|i| (i, i % 3));
+        let chosen = class_balanced_draw(members, 3, 4, |c| c as u64);
+        assert_eq!(chosen.len(), 12);
+        for (k, &i) in chosen.iter().enumerate() {
+            assert_eq!(i % 3, k / 4, "class-major");
+        }
+        let again = class_balanced_draw((0..30).map(|i| (i, i % 3)), 3, 4, |c| c as u64);
+        assert_eq!(chosen, again, "seeded");
+        assert_eq!(
+            class_balanced_draw([(0, 0), (1, 1)], 2, 5, |_| 0).len(),
+            2,
+            "fewer when a class has fewer"
+        );
+        assert_eq!(spread(10, 5), vec![0, 2, 4, 6, 8]);
+        assert_eq!(spread(3, 0), vec![0, 1, 2]);
+        assert_eq!(spread(3, 7), vec![0, 1, 2]);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::dataset::SplitConfig;
 use crate::error::{Result, SynthError};
 
 /// How the robust accuracy attacks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum RobustMode {
     /// The attack is crafted once, white-box against a surrogate cnn fitted on the real subset, and every model is

@@ -195,7 +195,7 @@ impl Experiment {
                 "the validation and test splits must not be empty",
             ));
         }
-        let val: Vec<usize> = spread(val.len(), config.val_images)
+        let val: Vec<usize> = crate::dataset::split::spread(val.len(), config.val_images)
             .into_iter()
             .map(|r| val[r])
             .collect();
@@ -211,7 +211,7 @@ impl Experiment {
                     dataset.classes.join(", ")
                 )));
             }
-            let chosen = spread(shift.len(), config.shift_images);
+            let chosen = crate::dataset::split::spread(shift.len(), config.shift_images);
             let images: Vec<Image> = chosen
                 .iter()
                 .map(|&i| &shift.samples[i])
@@ -238,7 +238,7 @@ impl Experiment {
                 .collect();
             bank.add(SHIFT, keys, &set)?;
         }
-        let robust_rows = spread(test.len(), config.robust_images);
+        let robust_rows = crate::dataset::split::spread(test.len(), config.robust_images);
         let robust = match config.robust_mode {
             RobustMode::WhiteBox if config.robust_attack.eps > 0.0 => Some(rows_of(&test_set, &robust_rows, &test)),
             _ => None,
@@ -423,21 +423,10 @@ impl Experiment {
 
     /// Class-balanced draw of `per_class` images of each class of a source (fewer when a class has fewer).
     fn draw(&self, source: &Source, per_class: usize, seed: u64, stream: u64) -> Vec<usize> {
-        use rand::seq::SliceRandom;
-        let mut by_class = vec![Vec::new(); self.classes()];
-        for (i, s) in source.dataset.samples.iter().enumerate() {
-            if let Some(members) = by_class.get_mut(s.label) {
-                members.push(i);
-            }
-        }
-        let mut chosen = Vec::new();
-        for (class, mut members) in by_class.into_iter().enumerate() {
-            members.shuffle(&mut crate::seed::rng(crate::seed::derive(
-                seed,
-                &[stream, class as u64],
-            )));
-            chosen.extend(members.into_iter().take(per_class));
-        }
+        let members = source.dataset.samples.iter().enumerate().map(|(i, s)| (i, s.label));
+        let mut chosen = crate::dataset::split::class_balanced_draw(members, self.classes(), per_class, |class| {
+            crate::seed::derive(seed, &[stream, class as u64])
+        });
         chosen.sort_unstable();
         chosen
     }
@@ -606,13 +595,6 @@ impl Experiment {
         }
         Ok(results)
     }
-}
-
-/// `take` of `n` positions spread evenly (all when `take` is 0 or >= n): the splits are stratified and the bundled
-/// sets ordered by class, so a regular stride keeps the classes balanced.
-fn spread(n: usize, take: usize) -> Vec<usize> {
-    let take = if take == 0 { n } else { take.min(n) };
-    (0..take).map(|i| i * n / take).collect()
 }
 
 /// The given rows of a prepared set, with the dataset indices of those rows as keys.

@@ -6,7 +6,8 @@ use crate::dataset::SplitConfig;
 use crate::error::{Result, SynthError};
 
 /// The adversarial loss.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum GanLoss {
     /// Non-saturating binary cross-entropy (Goodfellow 2014; the DCGAN loss): D minimises
@@ -27,7 +28,8 @@ impl std::fmt::Display for GanLoss {
 }
 
 /// When DiffAugment is applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum DiffAugmentMode {
     /// On when the training set has fewer than `diffaugment_below` images.

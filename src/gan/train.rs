@@ -256,7 +256,8 @@ pub fn checkpoint_dir(path: &Path) -> PathBuf {
 }
 
 /// Which generator weights to sample from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Weights {
     /// The exponential moving average (when the run kept one), else the generator.

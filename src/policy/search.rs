@@ -68,13 +68,10 @@ pub fn policy_images(
 
 /// Class-balanced draw of `per` images per class from a set.
 fn draw_synthetic(set: &Dataset, classes: usize, per: usize, seed: u64) -> Vec<usize> {
-    let mut chosen = Vec::new();
-    for class in 0..classes {
-        let mut members: Vec<usize> = (0..set.len()).filter(|&i| set.samples[i].label == class).collect();
-        members.shuffle(&mut crate::seed::rng(crate::seed::derive(seed, &[class as u64])));
-        chosen.extend(members.into_iter().take(per));
-    }
-    chosen
+    let members = set.samples.iter().enumerate().map(|(i, s)| (i, s.label));
+    crate::dataset::split::class_balanced_draw(members, classes, per, |class| {
+        crate::seed::derive(seed, &[class as u64])
+    })
 }
 
 /// One child fit: the reward (best validation accuracy) of `policy` with child seed `seed`.

@@ -6,7 +6,8 @@ use crate::dataset::SplitConfig;
 use crate::error::{Result, SynthError};
 
 /// How the image is optimised.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum StyleOptimizer {
     /// L-BFGS (burn-optim), as Gatys et al.: few, expensive, well-directed steps.
@@ -16,7 +17,8 @@ pub enum StyleOptimizer {
 }
 
 /// Where the optimisation starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum StyleInit {
     Content,
