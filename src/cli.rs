@@ -104,6 +104,10 @@ pub struct ClassifierTrainArgs {
     /// Epochs without a better validation accuracy before a phase stops [default: 3]
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Optimiser steps phase 1 runs at least before early stopping may end it (its epochs raised to reach them;
+    /// patience is at least a fifth of them): on small data an epoch is a step or two [default: 100]
+    #[arg(long)]
+    pub min_steps: Option<usize>,
     /// Batch size [default: 64]
     #[arg(long)]
     pub batch_size: Option<usize>,

@@ -37,6 +37,9 @@ pub struct ClassifierConfig {
     pub finetune_epochs: usize,
     /// Epochs without a better validation accuracy before a phase stops; the best weights are restored.
     pub patience: usize,
+    /// Optimiser steps phase 1 runs at least before early stopping may end it (its epochs are raised to reach
+    /// them); patience is also at least a fifth of them. On small data an epoch is one or two steps.
+    pub min_steps: usize,
     pub batch_size: usize,
     /// Dropout before the last linear layer.
     pub dropout: f64,
@@ -69,6 +72,7 @@ impl Default for ClassifierConfig {
             head_epochs: 20,
             finetune_epochs: 10,
             patience: 3,
+            min_steps: 100,
             batch_size: 64,
             dropout: 0.5,
             cnn_hidden: 128,
@@ -111,6 +115,7 @@ impl ClassifierConfig {
             ("head_epochs", self.head_epochs, crate::limits::MAX_COUNT),
             ("finetune_epochs", self.finetune_epochs, crate::limits::MAX_COUNT),
             ("patience", self.patience, crate::limits::MAX_COUNT),
+            ("min_steps", self.min_steps, crate::limits::MAX_COUNT),
             ("batch_size", self.batch_size, MAX_BATCH),
             ("cnn_hidden", self.cnn_hidden, MAX_BATCH),
         ] {

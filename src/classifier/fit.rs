@@ -72,6 +72,16 @@ pub struct FitReport {
     pub cache_block: usize,
 }
 
+impl FitReport {
+    /// Where the returned weights come from, in fit.json's history numbering (phase 1 or 2, epoch from 0).
+    pub fn best_text(&self) -> String {
+        match self.best_epoch {
+            (0, _) => "the initial weights (no epoch improved on them)".to_string(),
+            (phase, epoch) => format!("phase {phase} epoch {epoch}"),
+        }
+    }
+}
+
 /// How a fit reports while it runs.
 pub struct FitMonitor<'a> {
     pub quiet: bool,
@@ -302,10 +312,14 @@ fn run_phase(
     if phase.index == 1 || report.history.is_empty() {
         report.best_val_accuracy = best.1;
     }
-    let steps = phase.epochs * n.div_ceil(config.batch_size);
-    let bar = progress_bar(steps as u64, &format!("phase {}", phase.index), monitor.quiet);
+    let schedule = PhaseSchedule::new(config, phase, n);
+    let bar = progress_bar(
+        (schedule.epochs * schedule.steps_per_epoch) as u64,
+        &format!("phase {}", phase.index),
+        monitor.quiet,
+    );
     let mut since_best = 0;
-    for epoch in 0..phase.epochs {
+    for epoch in 0..schedule.epochs {
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut crate::seed::rng(crate::seed::derive(
             config.seed,
@@ -378,13 +392,55 @@ fn run_phase(
             since_best = 0;
         } else {
             since_best += 1;
-            if since_best >= config.patience.max(1) {
+            if schedule.may_stop(epoch, since_best) {
                 break;
             }
         }
     }
     bar.finish_and_clear();
     Ok(best.0)
+}
+
+/// How long a phase runs and when early stopping may end it. Epochs are a poor clock on small data: 30 images at
+/// batch 64 make one optimiser step per epoch, so 20 epochs with patience 3 ended a from-scratch cnn on textures
+/// after 3 steps, at chance (it needs ~30 steps to leave it). So phase 1 (the head, or the whole net trained from
+/// scratch) runs at least `min_steps` optimiser steps before early stopping may end it (its epochs raised to reach
+/// them), and patience is at least `min_steps / 5` steps' worth of epochs. Phase 2 starts from a trained head and
+/// keeps its configured epochs and patience.
+struct PhaseSchedule {
+    epochs: usize,
+    steps_per_epoch: usize,
+    min_epochs: usize,
+    patience: usize,
+}
+
+impl PhaseSchedule {
+    fn new(config: &ClassifierConfig, phase: &Phase, images: usize) -> PhaseSchedule {
+        let steps_per_epoch = images.div_ceil(config.batch_size).max(1);
+        let (min_epochs, patience) = if phase.index == 1 {
+            (
+                config.min_steps.div_ceil(steps_per_epoch),
+                config.patience.max((config.min_steps / 5).div_ceil(steps_per_epoch)),
+            )
+        } else {
+            (0, config.patience)
+        };
+        PhaseSchedule {
+            epochs: if phase.epochs == 0 {
+                0
+            } else {
+                phase.epochs.max(min_epochs)
+            },
+            steps_per_epoch,
+            min_epochs,
+            patience: patience.max(1),
+        }
+    }
+
+    /// Whether early stopping may end the phase after `epoch` (0-based) with `since_best` epochs without a gain.
+    fn may_stop(&self, epoch: usize, since_best: usize) -> bool {
+        since_best >= self.patience && epoch + 1 >= self.min_epochs
+    }
 }
 
 /// What changes a training batch's pixels on the fly: classic augmentation, then adversarial examples. Either one

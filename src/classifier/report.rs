@@ -37,6 +37,39 @@ impl Evaluation {
         }
     }
 
+    /// Chance accuracy: the share of the most frequent true class (1 / classes on balanced data).
+    pub fn chance(&self) -> f32 {
+        let largest = self
+            .confusion
+            .iter()
+            .map(|row| row.iter().sum::<usize>())
+            .max()
+            .unwrap_or(0);
+        largest as f32 / self.images.max(1) as f32
+    }
+
+    /// Why these numbers say the model has not learned, if they do: every prediction is one class, or the accuracy
+    /// is within two binomial standard errors of chance. A verdict built on such a model would be reading noise.
+    pub fn not_learned(&self) -> Option<String> {
+        let predicted: Vec<usize> = (0..self.confusion.len())
+            .filter(|&p| self.confusion.iter().any(|row| row[p] > 0))
+            .collect();
+        if predicted.len() == 1 && self.confusion.len() > 1 {
+            return Some(format!(
+                "it predicts one class (index {}) for every image",
+                predicted[0]
+            ));
+        }
+        let chance = self.chance();
+        let noise = 2.0 * (chance * (1.0 - chance) / self.images.max(1) as f32).sqrt();
+        (self.accuracy <= chance + noise).then(|| {
+            format!(
+                "its accuracy {:.4} is within noise of chance ({:.4} + 2 standard errors {:.4} on {} images)",
+                self.accuracy, chance, noise, self.images
+            )
+        })
+    }
+
     /// The confusion matrix as a picture: one 24-pixel cell per (true row, predicted column), white for none and deep
     /// blue for all of a row's images.
     pub fn confusion_image(&self) -> Image {
@@ -91,5 +124,23 @@ mod tests {
         assert_eq!(e.per_class_accuracy, vec![1.0, 0.5, 0.5]);
         assert!((e.accuracy - 0.6).abs() < 1e-6);
         assert_eq!(e.confusion_image().shape(), (3, 72, 72));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_and_chance_predictions_are_flagged_and_learned_ones_not() {
+        let labels: Vec<usize> = (0..90).map(|i| i % 3).collect();
+        let constant = Evaluation::new(&vec![1; 90], &labels, 3);
+        assert!(constant.not_learned().unwrap().contains("one class"));
+        let shifted: Vec<usize> = labels.iter().map(|l| (l + (l % 2)) % 3).collect();
+        let near_chance = Evaluation::new(&shifted, &labels, 3);
+        assert!((near_chance.accuracy - 1.0 / 3.0).abs() < 0.01);
+        assert!(near_chance.not_learned().unwrap().contains("within noise of chance"));
+        let good = Evaluation::new(&labels, &labels, 3);
+        assert_eq!(good.not_learned(), None);
     }
 }

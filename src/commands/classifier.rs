@@ -31,6 +31,7 @@ fn effective_config(args: &ClassifierTrainArgs) -> anyhow::Result<ClassifierConf
         head_lr,
         finetune_lr,
         patience,
+        min_steps,
         batch_size,
         seed
     );
@@ -164,19 +165,24 @@ fn train_into(
         })
         .unwrap_or_default();
     let human = format!(
-        "trained {}{adversarial} on {} images ({} epochs, best val accuracy {:.4} at phase {} epoch {})\ntest accuracy {:.4} on {} images\nsaved to {} in {:.0} s (TensorBoard: {})",
+        "trained {}{adversarial} on {} images ({} epochs, best val accuracy {:.4} at {})\ntest accuracy {:.4} on {} images\nsaved to {} in {:.0} s (TensorBoard: {})",
         config.backbone,
         data.train.len(),
         report.history.len(),
         report.best_val_accuracy,
-        report.best_epoch.0,
-        report.best_epoch.1,
+        report.best_text(),
         test.accuracy,
         test.images,
         out.display(),
         summary.seconds,
         tb_dir.display()
     );
+    if let Some(why) = test.not_learned() {
+        eprintln!(
+            "warning: this classifier has not learned the task: {why}; more data, more epochs (--head-epochs, \
+             --min-steps) or another --backbone may help"
+        );
+    }
     ui.summary(&summary, &human)
 }
 

@@ -56,6 +56,7 @@ impl Default for PolicyConfig {
                 backbone: BackboneKind::Cnn,
                 head_epochs: 6,
                 patience: 2,
+                min_steps: 0,
                 batch_size: 64,
                 ..ClassifierConfig::default()
             },

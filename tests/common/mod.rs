@@ -83,3 +83,26 @@ pub fn tiny_eval_gain(out: &Path, cache: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     synth(&args)
 }
+
+/// A 3-class grey texture dataset built from the bundled CC0 textures (styles/brick.png, grass.png, gravel.png,
+/// 512x512): each image cut into non-overlapping `side` x `side` patches, one class per texture, as an ImageFolder
+/// tree at `root`. With side 64 that is 64 patches per class (132 train images under the default split).
+pub fn texture_dataset(root: &Path, side: u32) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for class in ["brick", "grass", "gravel"] {
+        let texture = image::open(repo.join("styles").join(format!("{class}.png")))
+            .unwrap()
+            .to_luma8();
+        let (w, h) = texture.dimensions();
+        let mut k = 0;
+        for y in (0..=h - side).step_by(side as usize) {
+            for x in (0..=w - side).step_by(side as usize) {
+                let patch = image::imageops::crop_imm(&texture, x, y, side, side).to_image();
+                let path = root.join(class).join(format!("{k:03}.png"));
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                patch.save(&path).unwrap();
+                k += 1;
+            }
+        }
+    }
+}
