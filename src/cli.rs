@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "synth", version, about, long_about = None)]
 pub struct Cli {
-    /// Hide progress bars (they are also hidden when stderr is not a terminal)
+    /// Hide progress output: a bar on a terminal; when stderr is not a terminal, a plain line at most every 30 s
     #[arg(long, global = true)]
     pub quiet: bool,
     /// Print the final summary as one JSON object on stdout, for scripts
@@ -292,6 +292,15 @@ pub struct OutArgs {
     pub tb_dir: Option<PathBuf>,
 }
 
+/// The `--out` help of a command whose default folder is `outputs/<command>/<name>`: eval-gain and policy show
+/// their config's `OUT_NAME`, the same template their code fills in (a test compares the two).
+pub fn out_help(command: &str, name: &str) -> String {
+    format!(
+        "Output folder; it must not exist or be empty, unless --force replaces it (so a second run with the same \
+         settings needs --force or another --out) [default: outputs/{command}/{name}]"
+    )
+}
+
 impl OutArgs {
     /// The output folder, or `outputs/<command>/<default_name>`.
     pub fn out_dir(&self, command: &str, default_name: &str) -> PathBuf {
@@ -559,6 +568,7 @@ pub struct GanInterpolateArgs {
 
 /// `synth eval-gain`.
 #[derive(Debug, Args)]
+#[command(mut_arg("out", |a| a.help(out_help("eval-gain", crate::eval::config::OUT_NAME))))]
 pub struct EvalGainArgs {
     /// TOML config with any of the settings of configs/eval-gain.toml; flags override it
     #[arg(long)]
@@ -571,9 +581,11 @@ pub struct EvalGainArgs {
     #[arg(long)]
     pub seeds: Option<usize>,
     /// Expanded datasets to evaluate (made from the same dataset's train split; the leakage guard refuses any
-    /// other); repeatable. Without it, the default pipeline makes the --sources sets from the N-per-class subset
-    #[arg(long)]
-    pub synthetic: Vec<PathBuf>,
+    /// other); repeatable. A set is named by the source in its origin.json (gan, style, ...; gan-2 for a second
+    /// gan set); NAME=DIR names it yourself. Without it, the default pipeline makes the --sources sets from the
+    /// N-per-class subset
+    #[arg(long, value_name = "[NAME=]DIR")]
+    pub synthetic: Vec<crate::eval::sources::SetSpec>,
     /// Sources the default pipeline makes when no --synthetic is given (augment is always made: it is the
     /// baseline) [default: augment,gan,style,adversarial]
     #[arg(long, value_delimiter = ',')]
@@ -615,6 +627,7 @@ pub struct EvalGainArgs {
 
 /// `synth policy`.
 #[derive(Debug, Args)]
+#[command(mut_arg("out", |a| a.help(out_help("policy", crate::policy::config::OUT_NAME))))]
 pub struct PolicyArgs {
     /// TOML config with any of the settings of configs/policy.toml; flags override it
     #[arg(long)]
@@ -635,9 +648,10 @@ pub struct PolicyArgs {
     /// Search methods to compare: rl, random, grid [default: rl,random,grid]
     #[arg(long, value_delimiter = ',')]
     pub methods: Option<Vec<String>>,
-    /// Expanded datasets (from the same dataset's train split) whose share the policy also searches; repeatable
-    #[arg(long)]
-    pub synthetic: Vec<PathBuf>,
+    /// Expanded datasets (from the same dataset's train split) whose share the policy also searches; repeatable.
+    /// Named like eval-gain's: by the source in origin.json (gan, gan-2, ...), or NAME=DIR
+    #[arg(long, value_name = "[NAME=]DIR")]
+    pub synthetic: Vec<crate::eval::sources::SetSpec>,
     #[command(flatten)]
     pub output: OutArgs,
 }

@@ -6,12 +6,12 @@ use std::time::Instant;
 use crate::cli::{DataArgs, EvalGainArgs, GanTrainArgs};
 use crate::config;
 use crate::dataset::Split;
-use crate::dataset::writer::{check_out_dir, commit_dir, stage_dir};
+use crate::dataset::writer::{commit_dir, stage_dir};
 use crate::error::SynthError;
 use crate::eval::experiment::{SHIFT, TEST, VAL};
 use crate::eval::report::{Report, SourceInfo};
 use crate::eval::sources::{
-    cache_root, load_source, make_adversarial, make_augment, make_policy, make_style, policy_dir,
+    cache_root, load_source, make_adversarial, make_augment, make_policy, make_style, name_sets, policy_dir,
 };
 use crate::eval::{EvalGainConfig, Experiment, Source};
 use crate::telemetry::{EventLog, progress_bar};
@@ -119,35 +119,19 @@ fn default_source(exp: &Experiment, name: &str, cache: &Path) -> anyhow::Result<
     Ok((made, true, started.elapsed().as_secs_f64()))
 }
 
-/// A short name for a given set: its folder name, made unique.
-fn set_name(path: &Path, taken: &[Source]) -> String {
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "set".into());
-    let mut name = base.clone();
-    let mut k = 2;
-    while taken.iter().any(|s| s.name == name) {
-        name = format!("{base}-{k}");
-        k += 1;
-    }
-    name
-}
-
 pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = effective_config(&args)?;
     let slug = super::dataset_slug(&config.dataset);
-    let out = args.output.out_dir(
-        "eval-gain",
-        &format!("{slug}-pc{}-seeds{}", config.per_class, config.seeds),
-    );
-    check_out_dir(&out, args.output.force)?;
+    let out = args.output.out_dir("eval-gain", &config.out_name(&slug));
+    super::check_out(&args.output, &out)?;
     let dataset = super::load(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
-    // The leakage guard runs before any long work.
-    for dir in &args.synthetic {
-        crate::eval::leakage::check_set(dir, &dataset.name, &split)?;
+    // The leakage guard runs before any long work, and names each given set by its origin's source kind.
+    let mut kinds = Vec::new();
+    for set in &args.synthetic {
+        let origin = crate::eval::leakage::check_set(&set.dir, &dataset.name, &split)?;
+        kinds.push((set.name.clone(), origin.source));
     }
     let shift = if config.shift.is_empty() {
         None
@@ -159,6 +143,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     if args.synthetic.is_empty() {
         to_make.extend(config.sources.iter().filter(|s| *s != "augment").cloned());
     }
+    let names = name_sets(&kinds, &to_make)?;
     let policy = args.policy.as_deref().map(crate::policy::Policy::load).transpose()?;
     let sets = to_make.len() + args.synthetic.len();
     let conditions =
@@ -189,13 +174,12 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         sources.push(source);
         bar.inc(1);
     }
-    for dir in &args.synthetic {
-        let name = set_name(dir, &sources);
-        let source = load_source(&exp, &name, dir)?;
+    for (set, name) in args.synthetic.iter().zip(names) {
+        let source = load_source(&exp, &name, &set.dir)?;
         infos.push(SourceInfo {
-            name: name.clone(),
+            name,
             kind: source.kind.to_string(),
-            path: dir.display().to_string(),
+            path: set.dir.display().to_string(),
             images: source.dataset.len(),
             made_now: false,
             seconds: 0.0,
@@ -223,6 +207,9 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         sources.push(source);
     }
 
+    for warning in exp.shortfalls(&sources) {
+        bar.suspend(|| eprintln!("{warning}"));
+    }
     let results = exp.run(&sources, |name| {
         bar.set_message(format!("fitted {name}"));
         bar.inc(1);

@@ -79,6 +79,20 @@ pub(crate) fn apply_data_args(args: &DataArgs, dataset: &mut String, resize: &mu
     }
 }
 
+/// Checks a run's output folder before any work. When `--out` was not given and the default folder holds an
+/// earlier run (a second `synth eval-gain` with the same settings), the one-line error says that it is the default
+/// and how to go on, instead of only naming a folder the user never typed.
+pub(crate) fn check_out(output: &crate::cli::OutArgs, out: &std::path::Path) -> Result<(), SynthError> {
+    let earlier = out.is_dir() && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if output.out.is_none() && !output.force && earlier {
+        return Err(SynthError::bad_input(format!(
+            "{} (the default --out) holds an earlier run; pass --force to replace it, or --out DIR to keep both",
+            out.display()
+        )));
+    }
+    crate::dataset::writer::check_out_dir(out, output.force)
+}
+
 /// Parses a resize policy string into a load option.
 pub(crate) fn load_options(resize: &str) -> Result<LoadOptions, SynthError> {
     let resize: ResizePolicy = resize

@@ -5,7 +5,7 @@ use std::time::Instant;
 use crate::classifier::PreparedSet;
 use crate::cli::PolicyArgs;
 use crate::config;
-use crate::dataset::writer::{check_out_dir, commit_dir, stage_dir};
+use crate::dataset::writer::{commit_dir, stage_dir};
 use crate::dataset::{Image, LoadOptions, Split, SplitName, load_dataset};
 use crate::error::SynthError;
 use crate::policy::report::{SearchReport, method_results};
@@ -38,33 +38,26 @@ fn effective_config(args: &PolicyArgs) -> anyhow::Result<PolicyConfig> {
 pub fn run(args: PolicyArgs, ui: Ui) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = effective_config(&args)?;
-    let out = args.output.out_dir(
-        "policy",
-        &format!(
-            "{}-pc{}-budget{}",
-            super::dataset_slug(&config.dataset),
-            config.per_class,
-            config.budget
-        ),
-    );
-    check_out_dir(&out, args.output.force)?;
+    let out = args
+        .output
+        .out_dir("policy", &config.out_name(&super::dataset_slug(&config.dataset)));
+    super::check_out(&args.output, &out)?;
     let dataset = super::load(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
+    let mut kinds = Vec::new();
+    for set in &args.synthetic {
+        let origin = crate::eval::leakage::check_set(&set.dir, &dataset.name, &split)?;
+        kinds.push((set.name.clone(), origin.source));
+    }
     let mut synthetic = Vec::new();
-    for dir in &args.synthetic {
-        crate::eval::leakage::check_set(dir, &dataset.name, &split)?;
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| "set".into());
-        if synthetic.iter().any(|(n, _)| *n == name) {
-            return Err(SynthError::bad_input(format!("two --synthetic sets are named {name}; rename one")).into());
+    for (set, name) in args.synthetic.iter().zip(crate::eval::sources::name_sets(&kinds, &[])?) {
+        let loaded = load_dataset(&set.dir.display().to_string(), &LoadOptions::default())?;
+        if loaded.classes != dataset.classes {
+            return Err(
+                SynthError::bad_input(format!("{}: its classes are not the dataset's", set.dir.display())).into(),
+            );
         }
-        let set = load_dataset(&dir.display().to_string(), &LoadOptions::default())?;
-        if set.classes != dataset.classes {
-            return Err(SynthError::bad_input(format!("{}: its classes are not the dataset's", dir.display())).into());
-        }
-        synthetic.push((name, set));
+        synthetic.push((name, loaded));
     }
     let train = split.indices(&dataset, SplitName::Train)?;
     let subset = crate::classifier::run::per_class_subset(&dataset, &train, config.per_class, config.subset_seed);

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::bank::FeatureBank;
 use super::config::{EvalGainConfig, RobustMode};
-use super::stats::{PairedGain, Summary, paired_gain, summarise};
+use super::stats::{PairedGain, Summary, paired_gain, summarise_accuracy};
 use crate::adversarial::{AttackOptions, attack_set};
 use crate::classifier::{
     BackboneKind, CachedPart, Classifier, ClassifierConfig, FitMonitor, FitReport, PreparedSet, accuracy, build_model,
@@ -450,6 +450,49 @@ impl Experiment {
         (one, all)
     }
 
+    /// One warning per set that holds fewer images of some class than `--mix` asks for: its conditions then train
+    /// on fewer synthetic images than promised (the class-balanced draw takes what there is), and the report's
+    /// train-images column shows the counts actually used.
+    pub fn shortfalls(&self, sources: &[Source]) -> Vec<String> {
+        let regular = sources.iter().filter(|x| !x.policy).count();
+        let (one, all) = self.shares(regular);
+        let mut warnings = Vec::new();
+        for source in sources.iter().filter(|s| !s.policy) {
+            let mut per_class = vec![0usize; self.classes()];
+            for s in &source.dataset.samples {
+                if let Some(n) = per_class.get_mut(s.label) {
+                    *n += 1;
+                }
+            }
+            let short = per_class.iter().filter(|&&n| n < one).count();
+            if short == 0 {
+                continue;
+            }
+            let used: usize = per_class.iter().map(|&n| n.min(one)).sum();
+            let fewest = per_class.iter().min().copied().unwrap_or(0);
+            let mut text = format!(
+                "warning: set {} has fewer images than --mix {} asks for ({one} per class; {short} of {} classes \
+                 short, the fewest {fewest}): real + {} trains on {} + {used}, not {} + {}",
+                source.name,
+                self.config.mix,
+                self.classes(),
+                source.name,
+                self.subset.len(),
+                self.subset.len(),
+                one * self.classes()
+            );
+            if regular > 1 && per_class.iter().any(|&n| n < all) {
+                let used_all: usize = per_class.iter().map(|&n| n.min(all)).sum();
+                text.push_str(&format!(
+                    "; its share of real + all is {used_all}, not {}",
+                    all * self.classes()
+                ));
+            }
+            warnings.push(text);
+        }
+        warnings
+    }
+
     /// The draws of source `s` for each seed: for its own conditions and for `real + all`.
     fn draws(&self, sources: &[Source], s: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
         let regular = sources.iter().filter(|x| !x.policy).count();
@@ -646,9 +689,9 @@ fn summarise_condition(
         gain_clean: gain(Some(&clean), base(|s| Some(s.clean))),
         gain_robust: gain(robust.as_ref(), base(|s| s.robust)),
         gain_shifted: gain(shifted.as_ref(), base(|s| s.shifted)),
-        clean: summarise(&clean),
-        robust: robust.as_deref().map(summarise),
-        shifted: shifted.as_deref().map(summarise),
+        clean: summarise_accuracy(&clean),
+        robust: robust.as_deref().map(summarise_accuracy),
+        shifted: shifted.as_deref().map(summarise_accuracy),
         condition,
         seeds,
     }

@@ -183,9 +183,11 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
     );
     let _ = writeln!(
         out,
-        "Accuracies are % on the real test split, mean over seeds with the 95% Student-t interval. Gains are in \
-         percentage points over `real`, paired by seed, with their 95% interval and paired t-test p-value; bold = the \
-         interval excludes 0. Robust: {} on {} test images. Shifted: {} ({} images), the same classes from \
+        "Accuracies are % on the real test split, mean over seeds with the 95% Student-t interval, clamped to \
+         [0, 100] (with few seeds the t-interval can reach past what an accuracy can be). Gains are in percentage \
+         points over `real`, paired by seed, with their 95% interval (not clamped: a gain is a difference) and paired \
+         t-test p-value; bold = the interval excludes 0. The train-images column counts the real and synthetic \
+         images each fit used. Robust: {} on {} test images. Shifted: {} ({} images), the same classes from \
          another source.\n",
         robust_text(report),
         report.robust_images,

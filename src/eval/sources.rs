@@ -15,6 +15,87 @@ use crate::style::StyleConfig;
 /// Preview grid written into every set.
 const PREVIEW: &str = "preview.png";
 
+/// Names a set's conditions cannot take: `real` (the baseline), `all` (`real + all`), `policy` (`--policy`).
+const RESERVED_NAMES: [&str; 3] = ["real", "all", "policy"];
+
+/// A `--synthetic` argument: a set's folder, optionally named by the user (`NAME=DIR`). Without a name the set is
+/// named by the source kind its origin.json records (see [`name_sets`]), so the report says `real + gan`, not the
+/// folder's name (`real + samples`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetSpec {
+    pub name: Option<String>,
+    pub dir: PathBuf,
+}
+
+/// Whether `name` can name a set: letters, digits, `-` and `_` (it appears in condition names, TensorBoard tags
+/// and a policy's TOML).
+fn is_set_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl std::str::FromStr for SetSpec {
+    type Err = String;
+
+    /// `NAME=DIR` when the text before the first `=` is a valid name (so `outputs/a=b` is a plain folder; write
+    /// `./x=y` for a folder whose whole name looks like a name), otherwise the whole text is the folder.
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text.split_once('=') {
+            Some((name, dir)) if is_set_name(name) => {
+                if dir.is_empty() {
+                    return Err(format!("'{text}': no folder after {name}="));
+                }
+                Ok(SetSpec {
+                    name: Some(name.to_string()),
+                    dir: PathBuf::from(dir),
+                })
+            }
+            _ if text.is_empty() => Err("an empty set folder".into()),
+            _ => Ok(SetSpec {
+                name: None,
+                dir: PathBuf::from(text),
+            }),
+        }
+    }
+}
+
+/// Names for the given sets, in order: a user's `NAME=` as given (refused when reserved or already taken), otherwise
+/// the set's source kind from its origin.json (`gan`, `style`, `adversarial`, `augment`), with `-2`, `-3` for a
+/// second and third set of one kind. `taken` holds the names already in use (eval-gain's own `augment` set).
+pub fn name_sets(sets: &[(Option<String>, SourceKind)], taken: &[String]) -> Result<Vec<String>> {
+    let mut used: Vec<String> = taken.to_vec();
+    for name in sets.iter().filter_map(|(n, _)| n.as_ref()) {
+        if RESERVED_NAMES.contains(&name.as_str()) {
+            return Err(SynthError::bad_input(format!(
+                "--synthetic {name}=...: {name} is reserved (it names a condition); choose another name"
+            )));
+        }
+        if used.contains(name) {
+            return Err(SynthError::bad_input(format!(
+                "--synthetic {name}=...: two sets are named {name}; choose another name"
+            )));
+        }
+        used.push(name.clone());
+    }
+    let mut names = Vec::new();
+    for (name, kind) in sets {
+        let name = match name {
+            Some(n) => n.clone(),
+            None => {
+                let base = kind.to_string();
+                let free = |n: &String| !used.contains(n) && !RESERVED_NAMES.contains(&n.as_str());
+                let name = std::iter::once(base.clone())
+                    .chain((2..).map(|k| format!("{base}-{k}")))
+                    .find(free)
+                    .unwrap_or(base);
+                used.push(name.clone());
+                name
+            }
+        };
+        names.push(name);
+    }
+    Ok(names)
+}
+
 /// The folder the default sets of this experiment are cached in: one per dataset, split, subset and classifier
 /// setting (a short hash of them), so changing any of them makes new sets rather than reusing stale ones.
 pub fn cache_root(exp: &Experiment) -> PathBuf {
@@ -248,4 +329,69 @@ pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path)
     }
     let json = serde_json::to_value(policy).unwrap_or_default();
     finish(exp, writer, SourceKind::Augment, json, &preview)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> SetSpec {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn set_specs_parse_name_and_folder() {
+        assert_eq!(
+            spec("gan=outputs/gan/mnist-seed0/samples"),
+            SetSpec {
+                name: Some("gan".into()),
+                dir: "outputs/gan/mnist-seed0/samples".into()
+            }
+        );
+        assert_eq!(spec("outputs/style/mnist").name, None);
+        // A folder whose path has an '=' after a '/' is a folder, not a name.
+        assert_eq!(spec("outputs/a=b").dir, PathBuf::from("outputs/a=b"));
+        assert_eq!(spec("./x=y").name, None);
+        assert!("gan=".parse::<SetSpec>().is_err());
+    }
+
+    /// Sets are named by their origin.json kind, a second one of a kind gets `-2`, and an explicit name wins.
+    #[test]
+    fn sets_are_named_by_source_kind() {
+        let names = name_sets(
+            &[
+                (None, SourceKind::Gan),
+                (None, SourceKind::Style),
+                (None, SourceKind::Gan),
+                (None, SourceKind::Augment),
+                (Some("mine".into()), SourceKind::Style),
+            ],
+            &["augment".into()],
+        )
+        .unwrap();
+        assert_eq!(names, ["gan", "style", "gan-2", "augment-2", "mine"]);
+        // An explicit name is reserved before the automatic ones, which step around it.
+        let names = name_sets(&[(None, SourceKind::Gan), (Some("gan".into()), SourceKind::Gan)], &[]).unwrap();
+        assert_eq!(names, ["gan-2", "gan"]);
+    }
+
+    #[test]
+    fn reserved_and_repeated_names_are_refused() {
+        for (sets, why) in [
+            (vec![(Some("all".to_string()), SourceKind::Gan)], "reserved"),
+            (vec![(Some("real".to_string()), SourceKind::Gan)], "reserved"),
+            (
+                vec![
+                    (Some("g".to_string()), SourceKind::Gan),
+                    (Some("g".to_string()), SourceKind::Style),
+                ],
+                "two sets are named g",
+            ),
+        ] {
+            let err = name_sets(&sets, &[]).unwrap_err();
+            assert!(err.is_bad_input() && err.to_string().contains(why), "{err}");
+        }
+        let err = name_sets(&[(Some("augment".into()), SourceKind::Augment)], &["augment".into()]).unwrap_err();
+        assert!(err.to_string().contains("two sets are named augment"), "{err}");
+    }
 }

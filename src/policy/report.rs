@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::config::PolicyConfig;
 use super::search::Episode;
 use crate::error::{IoContext, Result, SynthError};
-use crate::eval::stats::{Summary, summarise};
+use crate::eval::stats::{Summary, summarise_accuracy};
 
 /// report.json.
 #[derive(Clone, Debug, Serialize)]
@@ -53,7 +53,7 @@ pub fn method_results(config: &PolicyConfig, episodes: &[Episode]) -> Vec<Method
                 .collect();
             MethodResult {
                 method: m.clone(),
-                final_best: summarise(&finals),
+                final_best: summarise_accuracy(&finals),
                 mean_reward: crate::eval::stats::mean(&mine.iter().map(|e| e.reward).collect::<Vec<_>>()),
                 fits: mine.len(),
             }
@@ -82,7 +82,7 @@ pub fn markdown(r: &SearchReport) -> String {
             r.synthetic_sets.join(", ")
         }
     );
-    out.push_str("| method | child fits | final best val acc % (mean over seeds [95% CI]) | mean reward % |\n|---|---|---|---|\n");
+    out.push_str("| method | child fits | final best val acc % (mean over seeds [95% CI, clamped to [0, 100]]) | mean reward % |\n|---|---|---|---|\n");
     for m in &r.methods {
         let _ = writeln!(
             out,
