@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "synth", version, about, long_about = None)]
 pub struct Cli {
-    /// Hide progress bars (they are also hidden when stderr is not a terminal)
+    /// Hide progress output: a bar on a terminal; when stderr is not a terminal, a plain line at most every 30 s
     #[arg(long, global = true)]
     pub quiet: bool,
     /// Print the final summary as one JSON object on stdout, for scripts
@@ -296,6 +296,15 @@ pub struct OutArgs {
     pub tb_dir: Option<PathBuf>,
 }
 
+/// The `--out` help of a command whose default folder is `outputs/<command>/<name>`: eval-gain and policy show
+/// their config's `OUT_NAME`, the same template their code fills in (a test compares the two).
+pub fn out_help(command: &str, name: &str) -> String {
+    format!(
+        "Output folder; it must not exist or be empty, unless --force replaces it (so a second run with the same \
+         settings needs --force or another --out) [default: outputs/{command}/{name}]"
+    )
+}
+
 impl OutArgs {
     /// The output folder, or `outputs/<command>/<default_name>`.
     pub fn out_dir(&self, command: &str, default_name: &str) -> PathBuf {
@@ -351,6 +360,10 @@ pub struct DatasetsArgs {
 
 /// `synth style`.
 #[derive(Debug, Args)]
+#[command(mut_arg("out", |a| a.help(
+    "Output: a .png file (single-image mode) or a folder (dataset mode); replaced only with --force, once the new \
+     one is complete [default: outputs/style/<content>-<style>.png or outputs/style/<dataset>-seed<seed>]"
+)))]
 pub struct StyleArgs {
     /// TOML config with any of the settings of configs/style.toml; flags override it
     #[arg(long)]
@@ -363,16 +376,8 @@ pub struct StyleArgs {
     /// image with probabilities proportional to the weights
     #[arg(long, required = true)]
     pub style: Vec<String>,
-    /// Output: a .png file (single-image mode) or a folder (dataset mode)
-    /// [default: outputs/style/<content>-<style>.png or outputs/style/<dataset>-seed<seed>]
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Replace an existing output (only once the new one is complete)
-    #[arg(long)]
-    pub force: bool,
-    /// TensorBoard log folder [default: outputs/tb/style/<name of --out>]
-    #[arg(long)]
-    pub tb_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutArgs,
     /// Longest side of the output image (single-image mode), 32..=2048 [default: 256]
     #[arg(long)]
     pub size: Option<usize>,
@@ -447,6 +452,11 @@ pub enum GanAction {
 
 /// `synth gan train` (and bare `synth gan`).
 #[derive(Debug, Clone, Args)]
+#[command(mut_arg("out", |a| a.help(
+    "Run folder (checkpoint/, samples/, grids/, metrics.json); it must not exist or be empty, unless --force (the new \
+     run trains beside the old one and replaces it only on success) or --resume \
+     [default: outputs/gan/<dataset>-seed<seed>]"
+)))]
 pub struct GanTrainArgs {
     /// TOML config with any of the settings of configs/gan.toml; flags override it
     #[arg(long)]
@@ -491,16 +501,8 @@ pub struct GanTrainArgs {
     /// Seed of initialisation, batches, latents, DiffAugment and sampling [default: 0]
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run folder (checkpoint/, samples/, grids/, metrics.json); it must not exist or be empty, unless --force or
-    /// --resume [default: outputs/gan/<dataset>-seed<seed>]
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Replace a non-empty --out (the old run folder is deleted when training starts) [default: false]
-    #[arg(long)]
-    pub force: bool,
-    /// TensorBoard log folder [default: outputs/tb/gan/<name of --out>]
-    #[arg(long)]
-    pub tb_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutArgs,
 }
 
 /// `synth gan sample`.
@@ -559,6 +561,7 @@ pub struct GanInterpolateArgs {
 
 /// `synth eval-gain`.
 #[derive(Debug, Args)]
+#[command(mut_arg("out", |a| a.help(out_help("eval-gain", synth::eval::config::OUT_NAME))))]
 pub struct EvalGainArgs {
     /// TOML config with any of the settings of configs/eval-gain.toml; flags override it
     #[arg(long)]
@@ -571,9 +574,11 @@ pub struct EvalGainArgs {
     #[arg(long)]
     pub seeds: Option<usize>,
     /// Expanded datasets to evaluate (made from the same dataset's train split; the leakage guard refuses any
-    /// other); repeatable. Without it, the default pipeline makes the --sources sets from the N-per-class subset
-    #[arg(long)]
-    pub synthetic: Vec<PathBuf>,
+    /// other); repeatable. A set is named by the source in its origin.json (gan, style, ...; gan-2 for a second
+    /// gan set); NAME=DIR names it yourself. Without it, the default pipeline makes the --sources sets from the
+    /// N-per-class subset
+    #[arg(long, value_name = "[NAME=]DIR")]
+    pub synthetic: Vec<synth::dataset::expanded::SetSpec>,
     /// Sources the default pipeline makes when no --synthetic is given (augment is always made: it is the
     /// baseline) [default: augment,gan,style,adversarial]
     #[arg(long, value_delimiter = ',')]
@@ -615,6 +620,7 @@ pub struct EvalGainArgs {
 
 /// `synth policy`.
 #[derive(Debug, Args)]
+#[command(mut_arg("out", |a| a.help(out_help("policy", synth::policy::config::OUT_NAME))))]
 pub struct PolicyArgs {
     /// TOML config with any of the settings of configs/policy.toml; flags override it
     #[arg(long)]
@@ -636,9 +642,10 @@ pub struct PolicyArgs {
     /// Search methods to compare: rl, random, grid [default: rl,random,grid]
     #[arg(long, value_delimiter = ',')]
     pub methods: Option<Vec<String>>,
-    /// Expanded datasets (from the same dataset's train split) whose share the policy also searches; repeatable
-    #[arg(long)]
-    pub synthetic: Vec<PathBuf>,
+    /// Expanded datasets (from the same dataset's train split) whose share the policy also searches; repeatable.
+    /// Named like eval-gain's: by the source in origin.json (gan, gan-2, ...), or NAME=DIR
+    #[arg(long, value_name = "[NAME=]DIR")]
+    pub synthetic: Vec<synth::dataset::expanded::SetSpec>,
     #[command(flatten)]
     pub output: OutArgs,
 }
@@ -657,11 +664,118 @@ pub struct LowDataArgs {
 impl LowDataArgs {
     /// Applies the flags given over a config's values.
     pub fn apply(&self, per_class: &mut usize, subset_seed: &mut u64) {
-        if let Some(v) = self.per_class {
-            *per_class = v;
+        set(per_class, &self.per_class);
+        set(subset_seed, &self.subset_seed);
+    }
+}
+
+/// Sets `dst` to the flag's value when the flag was given: the one rule by which every flag overrides the config.
+fn set<T: Clone>(dst: &mut T, flag: &Option<T>) {
+    if let Some(v) = flag {
+        *dst = v.clone();
+    }
+}
+
+impl DataArgs {
+    /// Applies the data flags over a config's dataset, resize and split settings.
+    pub fn apply(&self, dataset: &mut String, resize: &mut String, split: &mut synth::dataset::SplitConfig) {
+        set(dataset, &self.dataset);
+        set(resize, &self.resize);
+        set(&mut split.val, &self.val);
+        set(&mut split.test, &self.test);
+        set(&mut split.seed, &self.split_seed);
+    }
+}
+
+impl AugmentArgs {
+    /// Applies the flags given over `c`.
+    pub fn apply(&self, c: &mut synth::augment::AugmentConfig) {
+        self.data.apply(&mut c.dataset, &mut c.resize, &mut c.split);
+        set(&mut c.ops, &self.ops.clone().map(|ops| vec![ops]));
+        set(&mut c.copies, &self.copies);
+        set(&mut c.seed, &self.seed);
+        set(&mut c.policy, &self.policy.as_ref().map(|p| p.display().to_string()));
+    }
+}
+
+impl StyleArgs {
+    /// Applies the flags given over `c` (the content is applied by the command: it decides the mode).
+    pub fn apply(&self, c: &mut synth::style::StyleConfig) {
+        set(&mut c.size, &self.size);
+        set(&mut c.iterations, &self.iterations);
+        set(&mut c.optimizer, &self.optimizer);
+        set(&mut c.content_weight, &self.content_weight);
+        set(&mut c.style_weight, &self.style_weight);
+        set(&mut c.tv_weight, &self.tv_weight);
+        set(&mut c.init, &self.init);
+        set(&mut c.seed, &self.seed);
+        set(&mut c.per_image, &self.per_image);
+        set(&mut c.max_images, &self.max_images);
+        set(&mut c.dataset_size, &self.dataset_size);
+        set(&mut c.batch_size, &self.batch_size);
+        set(&mut c.dataset_iterations, &self.dataset_iterations);
+        set(&mut c.resize, &self.resize);
+        if self.no_coarse_to_fine {
+            c.coarse_to_fine = false;
         }
-        if let Some(v) = self.subset_seed {
-            *subset_seed = v;
+        if self.preserve_color {
+            c.preserve_color = true;
         }
+    }
+}
+
+impl GanTrainArgs {
+    /// Applies the flags given over `c`.
+    pub fn apply(&self, c: &mut synth::gan::GanConfig) {
+        self.data.apply(&mut c.dataset, &mut c.resize, &mut c.split);
+        set(&mut c.train_per_class, &self.train_per_class);
+        set(&mut c.epochs, &self.epochs);
+        set(&mut c.min_steps, &self.min_steps);
+        set(&mut c.batch_size, &self.batch_size);
+        set(&mut c.loss, &self.loss);
+        set(&mut c.diffaugment, &self.diffaugment);
+        set(&mut c.ema, &self.ema);
+        set(&mut c.per_class, &self.per_class);
+        set(&mut c.truncation, &self.truncation);
+        set(&mut c.metrics, &self.metrics);
+        set(&mut c.seed, &self.seed);
+    }
+}
+
+impl EvalGainArgs {
+    /// Applies the flags given over `c`.
+    pub fn apply(&self, c: &mut synth::eval::EvalGainConfig) {
+        self.data.apply(&mut c.dataset, &mut c.resize, &mut c.split);
+        self.low_data.apply(&mut c.per_class, &mut c.subset_seed);
+        set(&mut c.seeds, &self.seeds);
+        set(&mut c.sources, &self.sources);
+        set(&mut c.mix, &self.mix);
+        set(&mut c.synthetic_only, &self.synthetic_only);
+        set(&mut c.robust_mode, &self.robust_mode);
+        set(&mut c.robust_attack.eps, &self.eps);
+        set(&mut c.robust_images, &self.robust_images);
+        let shift = self
+            .shift
+            .as_ref()
+            .map(|v| if v == "none" { String::new() } else { v.clone() });
+        set(&mut c.shift, &shift);
+        set(&mut c.classifier.backbone, &self.backbone);
+        set(&mut c.classifier.input_size, &self.input_size);
+        set(
+            &mut c.cache_dir,
+            &self.cache_dir.as_ref().map(|d| d.display().to_string()),
+        );
+    }
+}
+
+impl PolicyArgs {
+    /// Applies the flags given over `c`.
+    pub fn apply(&self, c: &mut synth::policy::PolicyConfig) {
+        self.data.apply(&mut c.dataset, &mut c.resize, &mut c.split);
+        self.low_data.apply(&mut c.per_class, &mut c.subset_seed);
+        set(&mut c.budget, &self.budget);
+        set(&mut c.search_seeds, &self.search_seeds);
+        set(&mut c.minutes, &self.minutes);
+        set(&mut c.methods, &self.methods);
     }
 }

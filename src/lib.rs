@@ -16,6 +16,7 @@ pub mod gan;
 pub mod interrupt;
 pub mod limits;
 pub mod policy;
+pub mod report;
 pub mod seed;
 pub mod style;
 pub mod telemetry;

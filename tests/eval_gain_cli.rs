@@ -129,3 +129,79 @@ fn leakage_guard_refuses_test_split_and_foreign_sets() {
     );
     assert_bad_input(&o, "made from dataset digits");
 }
+
+/// The folder in `cache` whose origin.json records `source` (the default pipeline's cached set of that kind).
+fn cached_set(cache: &Path, source: &str) -> std::path::PathBuf {
+    files_below(cache)
+        .into_iter()
+        .filter(|f| f.file_name().is_some_and(|n| n == "origin.json"))
+        .find(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .contains(&format!("\"source\": \"{source}\""))
+        })
+        .and_then(|f| f.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| panic!("a cached {source} set in {}", cache.display()))
+}
+
+/// A set smaller than `--mix` asks for is used as it is, with a one-line warning, and the table's train-images
+/// column shows the counts used; given sets are named by their origin.json source kind (a second one of a kind
+/// gets `-2`) or by `NAME=DIR`; report.md says accuracy intervals are clamped.
+#[test]
+fn set_names_mix_shortfall_and_clamped_intervals() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    // 5 real images per class; the default augment set holds 4 copies of each (20 per class); --mix 5 asks for 25.
+    let out = dir.path().join("short");
+    let o = tiny_eval_gain(&out, &cache, &["--mix", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let warnings: Vec<String> = stderr(&o)
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .map(String::from)
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", stderr(&o));
+    assert!(
+        warnings[0].contains("set augment has fewer images than --mix 5 asks for (25 per class")
+            && warnings[0].contains("real + augment trains on 50 + 200, not 50 + 250"),
+        "{}",
+        warnings[0]
+    );
+    assert!(stdout(&o).contains("| real + augment | 50 + 200 |"), "{}", stdout(&o));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("clamped to [0, 100]"), "{md}");
+
+    let augment = cached_set(&cache, "augment");
+    let out = dir.path().join("named");
+    let mine = format!("mine={}", augment.display());
+    let o = tiny_eval_gain(
+        &out,
+        &cache,
+        &[
+            "--synthetic",
+            augment.to_str().unwrap(),
+            "--synthetic",
+            &mine,
+            "--synthetic-only",
+            "false",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning:"), "{}", stderr(&o));
+    let names: Vec<String> = report(&out)["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "real",
+            "real + augment",
+            "real + augment-2",
+            "real + mine",
+            "real + all"
+        ]
+    );
+}

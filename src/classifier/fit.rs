@@ -543,6 +543,8 @@ mod tests {
             backbone: BackboneKind::Cnn,
             head_epochs: 8,
             patience: 2,
+            // The epoch-based schedule alone: this test is about patience, not the step floor.
+            min_steps: 0,
             ..Default::default()
         };
         let mut data = small_experiment(&config, 20);
@@ -621,6 +623,7 @@ mod tests {
             head_epochs: 1,
             finetune_epochs: 1,
             patience: 5,
+            min_steps: 0,
             ..Default::default()
         };
         let data = small_experiment(&config, 3);

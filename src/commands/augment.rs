@@ -8,19 +8,7 @@ use super::Ui;
 
 fn effective_config(args: &AugmentArgs) -> anyhow::Result<AugmentConfig> {
     let mut c: AugmentConfig = config::load(args.config.as_deref())?;
-    super::apply_data_args(&args.data, &mut c.dataset, &mut c.resize, &mut c.split);
-    if let Some(ops) = &args.ops {
-        c.ops = vec![ops.clone()];
-    }
-    if let Some(copies) = args.copies {
-        c.copies = copies;
-    }
-    if let Some(seed) = args.seed {
-        c.seed = seed;
-    }
-    if let Some(p) = &args.policy {
-        c.policy = p.display().to_string();
-    }
+    args.apply(&mut c);
     Ok(c)
 }
 

@@ -5,12 +5,12 @@ use std::time::Instant;
 
 use crate::cli::EvalGainArgs;
 use synth::config;
-use synth::dataset::{OutDir, Split};
+use synth::dataset::Split;
 use synth::error::{IoContext, SynthError};
 use synth::eval::experiment::{SHIFT, TEST, VAL};
 use synth::eval::report::{Report, SourceInfo};
 use synth::eval::sources::{
-    cache_root, load_source, make_adversarial, make_augment, make_policy, make_style, policy_dir,
+    cache_root, load_source, make_adversarial, make_augment, make_policy, make_style, name_sets, policy_dir,
 };
 use synth::eval::{EvalGainConfig, Experiment, Source};
 use synth::telemetry::{EventLog, progress_bar};
@@ -19,41 +19,7 @@ use super::Ui;
 
 fn effective_config(args: &EvalGainArgs) -> anyhow::Result<EvalGainConfig> {
     let mut c: EvalGainConfig = config::load(args.config.as_deref())?;
-    super::apply_data_args(&args.data, &mut c.dataset, &mut c.resize, &mut c.split);
-    args.low_data.apply(&mut c.per_class, &mut c.subset_seed);
-    if let Some(v) = args.seeds {
-        c.seeds = v;
-    }
-    if let Some(v) = &args.sources {
-        c.sources = v.clone();
-    }
-    if let Some(v) = args.mix {
-        c.mix = v;
-    }
-    if let Some(v) = args.synthetic_only {
-        c.synthetic_only = v;
-    }
-    if let Some(v) = args.robust_mode {
-        c.robust_mode = v;
-    }
-    if let Some(v) = args.eps {
-        c.robust_attack.eps = v;
-    }
-    if let Some(v) = args.robust_images {
-        c.robust_images = v;
-    }
-    if let Some(v) = &args.shift {
-        c.shift = if v == "none" { String::new() } else { v.clone() };
-    }
-    if let Some(v) = args.backbone {
-        c.classifier.backbone = v;
-    }
-    if let Some(v) = args.input_size {
-        c.classifier.input_size = v;
-    }
-    if let Some(v) = &args.cache_dir {
-        c.cache_dir = v.display().to_string();
-    }
+    args.apply(&mut c);
     c.validate()?;
     Ok(c)
 }
@@ -104,35 +70,19 @@ fn default_source(exp: &Experiment, name: &str, cache: &Path) -> anyhow::Result<
     Ok((made, true, started.elapsed().as_secs_f64()))
 }
 
-/// A short name for a given set: its folder name, made unique.
-fn set_name(path: &Path, taken: &[Source]) -> String {
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_else(|| "set".into());
-    let mut name = base.clone();
-    let mut k = 2;
-    while taken.iter().any(|s| s.name == name) {
-        name = format!("{base}-{k}");
-        k += 1;
-    }
-    name
-}
-
 pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = effective_config(&args)?;
     let slug = super::dataset_slug(&config.dataset);
-    let out = args.output.out_dir(
-        "eval-gain",
-        &format!("{slug}-pc{}-seeds{}", config.per_class, config.seeds),
-    );
-    let out_dir = OutDir::claim(&out, args.output.force)?;
+    let out = args.output.out_dir("eval-gain", &config.out_name(&slug));
+    let out_dir = super::claim_out(&args.output, &out)?;
     let dataset = super::load(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
-    // The leakage guard runs before any long work.
-    for dir in &args.synthetic {
-        synth::dataset::expanded::check_set(dir, &dataset.name, &split)?;
+    // The leakage guard runs before any long work, and names each given set by its origin's source kind.
+    let mut kinds = Vec::new();
+    for set in &args.synthetic {
+        let origin = synth::dataset::expanded::check_set(&set.dir, &dataset.name, &split)?;
+        kinds.push((set.name.clone(), origin.source));
     }
     let shift = if config.shift.is_empty() {
         None
@@ -144,6 +94,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     if args.synthetic.is_empty() {
         to_make.extend(config.sources.iter().filter(|s| *s != "augment").cloned());
     }
+    let names = name_sets(&kinds, &to_make)?;
     let policy = args.policy.as_deref().map(synth::policy::Policy::load).transpose()?;
     let sets = to_make.len() + args.synthetic.len();
     let conditions =
@@ -174,13 +125,12 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         sources.push(source);
         bar.inc(1);
     }
-    for dir in &args.synthetic {
-        let name = set_name(dir, &sources);
-        let source = load_source(&exp, &name, dir)?;
+    for (set, name) in args.synthetic.iter().zip(names) {
+        let source = load_source(&exp, &name, &set.dir)?;
         infos.push(SourceInfo {
-            name: name.clone(),
+            name,
             kind: source.kind.to_string(),
-            path: dir.display().to_string(),
+            path: set.dir.display().to_string(),
             images: source.dataset.len(),
             made_now: false,
             seconds: 0.0,
@@ -208,6 +158,9 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         sources.push(source);
     }
 
+    for warning in exp.shortfalls(&sources) {
+        bar.suspend(|| eprintln!("{warning}"));
+    }
     let results = exp.run(&sources, |name| {
         bar.set_message(format!("fitted {name}"));
         bar.inc(1);
@@ -258,5 +211,8 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         report.seconds,
         tb_dir.display()
     );
+    for warning in synth::eval::report::warnings(&report) {
+        eprintln!("warning: {warning}");
+    }
     ui.summary(&report, &human)
 }

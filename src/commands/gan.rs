@@ -27,30 +27,9 @@ pub fn run(cmd: GanCommand, ui: Ui) -> anyhow::Result<()> {
     }
 }
 
-/// Applies the flags over a config.
-fn apply_flags(args: &GanTrainArgs, c: &mut GanConfig) {
-    super::apply_data_args(&args.data, &mut c.dataset, &mut c.resize, &mut c.split);
-    macro_rules! set {
-        ($($field:ident),*) => {$(if let Some(v) = args.$field.clone() { c.$field = v; })*};
-    }
-    set!(
-        train_per_class,
-        epochs,
-        min_steps,
-        batch_size,
-        loss,
-        diffaugment,
-        ema,
-        per_class,
-        truncation,
-        metrics,
-        seed
-    );
-}
-
 fn effective_config(args: &GanTrainArgs) -> anyhow::Result<GanConfig> {
     let mut c: GanConfig = config::load(args.config.as_deref())?;
-    apply_flags(args, &mut c);
+    args.apply(&mut c);
     c.validate()?;
     Ok(c)
 }
@@ -75,7 +54,7 @@ fn resume_config(args: &GanTrainArgs, saved: &GanConfig) -> anyhow::Result<GanCo
         return Err(SynthError::bad_input("--resume uses the run's saved config; drop --config").into());
     }
     let mut c = saved.clone();
-    apply_flags(args, &mut c);
+    args.apply(&mut c);
     c.validate()?;
     let changed = changed_settings(&saved.training_identity(), &c.training_identity());
     if !changed.is_empty() {
@@ -93,6 +72,7 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let (config, out) = if args.resume {
         let out = args
+            .output
             .out
             .clone()
             .ok_or_else(|| SynthError::bad_input("--resume needs --out, the run folder to continue"))?;
@@ -100,21 +80,16 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
         (resume_config(&args, &saved.meta.config)?, out)
     } else {
         let config = effective_config(&args)?;
-        let out = args.out.clone().unwrap_or_else(|| {
-            super::default_out(
-                "gan",
-                &format!("{}-seed{}", super::dataset_slug(&config.dataset), config.seed),
-            )
-        });
+        let out = args.output.out_dir(
+            "gan",
+            &format!("{}-seed{}", super::dataset_slug(&config.dataset), config.seed),
+        );
         (config, out)
     };
     let plan = RunPlan {
-        tb_dir: args
-            .tb_dir
-            .clone()
-            .unwrap_or_else(|| super::default_tb_dir("gan", &out)),
+        tb_dir: args.output.tb_dir("gan", &out),
         out,
-        force: args.force,
+        force: args.output.force,
         resume: args.resume,
         quiet: ui.quiet,
     };

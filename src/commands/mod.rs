@@ -69,21 +69,24 @@ pub(crate) fn default_tb_dir(command: &str, out: &std::path::Path) -> std::path:
 
 /// Applies the shared data flags over a config's dataset, resize and split settings.
 pub(crate) fn apply_data_args(args: &DataArgs, dataset: &mut String, resize: &mut String, split: &mut SplitConfig) {
-    if let Some(d) = &args.dataset {
-        *dataset = d.clone();
-    }
-    if let Some(r) = &args.resize {
-        *resize = r.clone();
-    }
-    if let Some(v) = args.val {
-        split.val = v;
-    }
-    if let Some(t) = args.test {
-        split.test = t;
-    }
-    if let Some(s) = args.split_seed {
-        split.seed = s;
-    }
+    args.apply(dataset, resize, split);
 }
 
 pub(crate) use synth::dataset::{dataset_slug, load_named as load};
+
+/// Claims a run's output folder before any work. When `--out` was not given and the default folder holds an
+/// earlier run (a second `synth eval-gain` with the same settings), the one-line error says that it is the default
+/// and how to go on, instead of only naming a folder the user never typed.
+pub(crate) fn claim_out(
+    output: &crate::cli::OutArgs,
+    out: &std::path::Path,
+) -> Result<synth::dataset::OutDir, synth::SynthError> {
+    let earlier = out.is_dir() && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if output.out.is_none() && !output.force && earlier {
+        return Err(synth::SynthError::bad_input(format!(
+            "{} (the default --out) holds an earlier run; pass --force to replace it, or --out DIR to keep both",
+            out.display()
+        )));
+    }
+    synth::dataset::OutDir::claim(out, output.force)
+}

@@ -16,31 +16,7 @@ use super::Ui;
 
 fn effective_config(args: &StyleArgs) -> anyhow::Result<StyleConfig> {
     let mut c: StyleConfig = config::load(args.config.as_deref())?;
-    macro_rules! set {
-        ($($field:ident),*) => {$(if let Some(v) = args.$field.clone() { c.$field = v; })*};
-    }
-    set!(
-        size,
-        iterations,
-        optimizer,
-        content_weight,
-        style_weight,
-        tv_weight,
-        init,
-        seed,
-        per_image,
-        max_images,
-        dataset_size,
-        batch_size,
-        dataset_iterations,
-        resize
-    );
-    if args.no_coarse_to_fine {
-        c.coarse_to_fine = false;
-    }
-    if args.preserve_color {
-        c.preserve_color = true;
-    }
+    args.apply(&mut c);
     c.validate()?;
     Ok(c)
 }
@@ -94,7 +70,7 @@ fn single(
     let started = std::time::Instant::now();
     let content_path = PathBuf::from(&args.content);
     let content = Image::load(&content_path)?;
-    let out = args.out.clone().unwrap_or_else(|| {
+    let out = args.output.out.clone().unwrap_or_else(|| {
         Path::new("outputs/style").join(format!("{}-{}.png", stem(&content_path), stem(&styles[0].path)))
     });
     if out.is_dir() {
@@ -104,7 +80,7 @@ fn single(
         ))
         .into());
     }
-    if out.exists() && !args.force {
+    if out.exists() && !args.output.force {
         return Err(
             SynthError::bad_input(format!("--out {} exists; pass --force to replace it", out.display())).into(),
         );
@@ -118,6 +94,7 @@ fn single(
     synth::interrupt::remove_on_interrupt(&tmp);
     let claimed = scopeguard_remove(&tmp);
     let tb_dir = args
+        .output
         .tb_dir
         .clone()
         .unwrap_or_else(|| Path::new("outputs/tb/style").join(stem(&out)));
@@ -185,10 +162,10 @@ fn dataset_mode(
     ui: Ui,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let out = args.out.clone().unwrap_or_else(|| {
+    let out = args.output.out.clone().unwrap_or_else(|| {
         Path::new("outputs/style").join(format!("{}-seed{}", super::dataset_slug(&config.dataset), config.seed))
     });
-    let out = OutDir::claim(&out, args.force)?;
+    let out = OutDir::claim(&out, args.output.force)?;
     let dataset = super::load(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
     let mut train = split.indices(&dataset, SplitName::Train)?;
@@ -224,6 +201,7 @@ fn dataset_mode(
     })?;
     if let Some(grid) = &preview {
         let tb_dir = args
+            .output
             .tb_dir
             .clone()
             .unwrap_or_else(|| Path::new("outputs/tb/style").join(stem(&out)));

@@ -4,10 +4,10 @@
 //! eval-gain and policy `--synthetic`) opens it through [`open_for_training`].
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::manifest::{ORIGIN_FILE, read_manifest, read_origin};
-use super::{Dataset, LoadOptions, Origin, Split, SplitName, load_dataset};
+use super::{Dataset, LoadOptions, Origin, SourceKind, Split, SplitName, load_dataset};
 use crate::error::{IoContext, Result, SynthError};
 
 /// A set accepted for training on `dataset` under `split`, with its provenance.
@@ -92,4 +92,85 @@ pub fn check_set(root: &Path, dataset: &str, split: &Split) -> Result<Origin> {
         }
     }
     Ok(origin)
+}
+
+/// Names a set's conditions cannot take: `real` (the baseline), `all` (`real + all`), `policy` (`--policy`).
+const RESERVED_NAMES: [&str; 3] = ["real", "all", "policy"];
+
+/// A `--synthetic` argument: a set's folder, optionally named by the user (`NAME=DIR`). Without a name the set is
+/// named by the source kind its origin.json records (see [`name_sets`]), so the report says `real + gan`, not the
+/// folder's name (`real + samples`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetSpec {
+    pub name: Option<String>,
+    pub dir: PathBuf,
+}
+
+/// Whether `name` can name a set: letters, digits, `-` and `_` (it appears in condition names, TensorBoard tags
+/// and a policy's TOML).
+fn is_set_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl std::str::FromStr for SetSpec {
+    type Err = String;
+
+    /// `NAME=DIR` when the text before the first `=` is a valid name (so `outputs/a=b` is a plain folder; write
+    /// `./x=y` for a folder whose whole name looks like a name), otherwise the whole text is the folder.
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        match text.split_once('=') {
+            Some((name, dir)) if is_set_name(name) => {
+                if dir.is_empty() {
+                    return Err(format!("'{text}': no folder after {name}="));
+                }
+                Ok(SetSpec {
+                    name: Some(name.to_string()),
+                    dir: PathBuf::from(dir),
+                })
+            }
+            _ if text.is_empty() => Err("an empty set folder".into()),
+            _ => Ok(SetSpec {
+                name: None,
+                dir: PathBuf::from(text),
+            }),
+        }
+    }
+}
+
+/// Names for the given sets, in order: a user's `NAME=` as given (refused when reserved or already taken), otherwise
+/// the set's source kind from its origin.json (`gan`, `style`, `adversarial`, `augment`), with `-2`, `-3` for a
+/// second and third set of one kind. `taken` holds the names already in use (eval-gain's own `augment` set).
+pub fn name_sets(sets: &[(Option<String>, SourceKind)], taken: &[String]) -> Result<Vec<String>> {
+    let mut used: Vec<String> = taken.to_vec();
+    for name in sets.iter().filter_map(|(n, _)| n.as_ref()) {
+        if RESERVED_NAMES.contains(&name.as_str()) {
+            return Err(SynthError::bad_input(format!(
+                "--synthetic {name}=...: {name} is reserved (it names a condition); choose another name"
+            )));
+        }
+        if used.contains(name) {
+            return Err(SynthError::bad_input(format!(
+                "--synthetic {name}=...: two sets are named {name}; choose another name"
+            )));
+        }
+        used.push(name.clone());
+    }
+    let mut names = Vec::new();
+    for (name, kind) in sets {
+        let name = match name {
+            Some(n) => n.clone(),
+            None => {
+                let base = kind.to_string();
+                let free = |n: &String| !used.contains(n) && !RESERVED_NAMES.contains(&n.as_str());
+                let name = std::iter::once(base.clone())
+                    .chain((2..).map(|k| format!("{base}-{k}")))
+                    .find(free)
+                    .unwrap_or(base);
+                used.push(name.clone());
+                name
+            }
+        };
+        names.push(name);
+    }
+    Ok(names)
 }

@@ -51,6 +51,40 @@ impl Image {
         img
     }
 
+    /// Luminance (ITU-R 601 weights) of an RGB image as one grey channel; a grey image is returned as it is.
+    pub fn luminance(&self) -> Image {
+        if self.channels == 1 {
+            return self.clone();
+        }
+        let mut out = Image::zeros(1, self.height, self.width);
+        for y in 0..self.height {
+            for x in 0..self.width {
+                out.set(
+                    0,
+                    y,
+                    x,
+                    0.299 * self.get(0, y, x) + 0.587 * self.get(1, y, x) + 0.114 * self.get(2, y, x),
+                );
+            }
+        }
+        out
+    }
+
+    /// This image converted to `channels` (grey <-> RGB) and resized to `side` x `side`: what a set of other
+    /// images needs to join a model's input (synthetic sets may differ from the real images in both).
+    pub fn conform(&self, channels: usize, side: usize) -> Image {
+        let converted = match (self.channels, channels) {
+            (3, 1) => self.luminance(),
+            (1, 3) => self.to_rgb(),
+            _ => self.clone(),
+        };
+        if converted.height == side && converted.width == side {
+            converted
+        } else {
+            converted.resize(side, side)
+        }
+    }
+
     /// `(channels, height, width)`.
     pub fn shape(&self) -> (usize, usize, usize) {
         (self.channels, self.height, self.width)

@@ -75,6 +75,27 @@ pub struct Origin {
     pub synth_version: String,
 }
 
+/// `params` with every number that is exactly an f32 written as that f32's shortest decimal: parameters drawn or
+/// parsed as f32 (an op's `noise:0.05`, a rotation angle) reach JSON widened to f64 and would read
+/// `0.05000000074505806`; this writes `0.05`, which parses back to the same f32, so reproducing an image from its
+/// manifest line gives the same bytes. Integers and f64 values that are not f32s are left as they are.
+pub fn shortest_floats(params: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match params {
+        Value::Number(n) if n.is_f64() => {
+            let shorter = n
+                .as_f64()
+                .filter(|&v| v.is_finite() && (v as f32) as f64 == v)
+                .and_then(|v| (v as f32).to_string().parse::<f64>().ok())
+                .and_then(serde_json::Number::from_f64);
+            Value::Number(shorter.unwrap_or(n))
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(shortest_floats).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, shortest_floats(v))).collect()),
+        other => other,
+    }
+}
+
 /// Reads every manifest line of an expanded dataset.
 pub fn read_manifest(root: &Path) -> Result<Vec<ManifestEntry>> {
     Ok(read_manifest_lines(root)?.into_iter().map(|(_, e)| e).collect())
@@ -148,4 +169,30 @@ impl Origin {
 /// Pretty-printed JSON of a record.
 pub fn pretty_json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string_pretty(value).map_err(|e| SynthError::internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// f32 parameters are written as typed (`0.05`, not `0.05000000074505806`) and read back to the same f32.
+    #[test]
+    fn f32_parameters_are_written_by_their_shortest_form() {
+        let params = serde_json::json!({
+            "ops": [{"op": "noise", "std": 0.05f32, "seed": 8410349u64}, {"op": "rotate", "degrees": -7.31f32}],
+            "eps": 0.1f64,
+            "p": 0.5f32,
+        });
+        let text = serde_json::to_string(&shortest_floats(params)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"eps":0.1,"ops":[{"op":"noise","seed":8410349,"std":0.05},{"degrees":-7.31,"op":"rotate"}],"p":0.5}"#
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["ops"][0]["std"].as_f64().unwrap() as f32, 0.05f32);
+        assert_eq!(back["ops"][1]["degrees"].as_f64().unwrap() as f32, -7.31f32);
+        // An f64 that is not an f32 keeps all its digits.
+        let third = shortest_floats(serde_json::json!(1.0f64 / 3.0));
+        assert_eq!(third.as_f64(), Some(1.0 / 3.0));
+    }
 }

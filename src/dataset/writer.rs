@@ -332,7 +332,7 @@ impl ExpandedWriter {
             class,
             source: self.source,
             parent,
-            params,
+            params: super::manifest::shortest_floats(params),
             seed,
         };
         let line = serde_json::to_string(&entry).map_err(|e| SynthError::internal(e.to_string()))?;

@@ -111,7 +111,19 @@ impl Default for EvalGainConfig {
     }
 }
 
+/// The name of eval-gain's default report folder (under `outputs/eval-gain/`), as `--help` shows it;
+/// [`EvalGainConfig::out_name`] fills it in, so the help and the code cannot disagree.
+pub const OUT_NAME: &str = "<dataset>-pc<N>-seeds<K>";
+
 impl EvalGainConfig {
+    /// [`OUT_NAME`] for this experiment (`mnist-pc20-seeds3`), given the dataset's file-name-safe short name.
+    pub fn out_name(&self, dataset_slug: &str) -> String {
+        OUT_NAME
+            .replace("<dataset>", dataset_slug)
+            .replace("<N>", &self.per_class.to_string())
+            .replace("<K>", &self.seeds.to_string())
+    }
+
     /// Refuses settings that cannot work, naming the setting.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(SynthError::bad_input(m));

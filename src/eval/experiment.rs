@@ -10,14 +10,15 @@ use serde::Serialize;
 
 use super::bank::FeatureBank;
 use super::config::{EvalGainConfig, RobustMode};
-use super::stats::{PairedGain, Summary, paired_gain, summarise};
 use crate::adversarial::{AttackOptions, attack_set};
+use crate::classifier::report::Evaluation;
 use crate::classifier::{
-    BackboneKind, CachedPart, Classifier, ClassifierConfig, FitMonitor, FitReport, PreparedSet, accuracy, build_model,
+    BackboneKind, CachedPart, Classifier, ClassifierConfig, FitMonitor, FitReport, PreparedSet, build_model,
     cache_block, fit_cached, predict_from,
 };
 use crate::dataset::{Dataset, Image, SourceKind, Split, SplitName};
 use crate::error::{Result, SynthError};
+use crate::report::stats::{PairedGain, Summary, paired_gain, summarise_accuracy};
 
 /// Feature-bank group of the real training subset, the validation and test splits and the shift set.
 pub const REAL: &str = "real";
@@ -49,19 +50,9 @@ pub struct Source {
     pub policy: bool,
 }
 
-/// An image converted to `channels` (grey <-> RGB) and resized to `side` x `side`: synthetic sets may differ from
-/// the real images in both.
+/// An image converted to `channels` and resized to `side` x `side` ([`Image::conform`]).
 pub fn conform(image: &Image, channels: usize, side: usize) -> Image {
-    let converted = match (image.channels, channels) {
-        (3, 1) => crate::style::transfer::luminance(image),
-        (1, 3) => image.to_rgb(),
-        _ => image.clone(),
-    };
-    if converted.height == side && converted.width == side {
-        converted
-    } else {
-        converted.resize(side, side)
-    }
+    image.conform(channels, side)
 }
 
 /// The shift set's images framed like the real ones: resized to `side - 2 * margin` and padded with black.
@@ -115,6 +106,10 @@ pub struct SeedResult {
     pub synthetic_images: usize,
     pub best_val_accuracy: f32,
     pub epochs: usize,
+    /// Why this seed's model has not learned the task (at chance on the test split, or one class for every image);
+    /// absent when it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_learned: Option<String>,
     /// Wall time of the fit and its scoring.
     pub seconds: f64,
 }
@@ -132,6 +127,8 @@ pub struct ConditionResult {
     pub gain_clean: Option<PairedGain>,
     pub gain_robust: Option<PairedGain>,
     pub gain_shifted: Option<PairedGain>,
+    /// Seeds whose model has not learned the task: a condition with any is flagged, and its numbers are noise.
+    pub seeds_not_learned: usize,
 }
 
 /// Everything an experiment needs, prepared once: the data, the feature bank, the attack set.
@@ -386,6 +383,11 @@ impl Experiment {
 
     /// Accuracy of `model` on a bank group.
     fn group_accuracy(&self, model: &Classifier, group: &str) -> Result<f64> {
+        Ok(self.group_evaluation(model, group)?.accuracy as f64)
+    }
+
+    /// Accuracy and confusion of a model on one banked group.
+    fn group_evaluation(&self, model: &Classifier, group: &str) -> Result<Evaluation> {
         let g = self.bank.group(group)?;
         let predicted = predict_from(
             &model.valid(),
@@ -393,7 +395,7 @@ impl Experiment {
             self.bank.block(),
             self.classifier.batch_size,
         )?;
-        Ok(accuracy(&predicted, &g.labels) as f64)
+        Ok(Evaluation::new(&predicted, &g.labels, self.classes()))
     }
 
     /// Accuracy under the configured attack: on the banked transfer images, or white-box against `model`.
@@ -432,23 +434,66 @@ impl Experiment {
     }
 
     /// Synthetic images per class a source contributes to `real + source` (and alone), and to `real + all`.
-    fn shares(&self, sources: usize) -> (usize, usize) {
-        let one = (self.config.mix * self.config.per_class as f64).round().max(1.0) as usize;
-        let all = (self.config.mix * self.config.per_class as f64 / sources.max(1) as f64)
-            .round()
-            .max(1.0) as usize;
-        (one, all)
+    ///
+    /// `real + all` takes exactly as many synthetic images as `real + X` (`one` per class): `one` split over the
+    /// sets, the remainder going one each to the first sets, so rounding never adds or drops images.
+    fn shares(&self, sources: usize) -> (usize, Vec<usize>) {
+        synthetic_shares(self.config.mix, self.config.per_class, sources)
+    }
+
+    /// One warning per set that holds fewer images of some class than `--mix` asks for: its conditions then train
+    /// on fewer synthetic images than promised (the class-balanced draw takes what there is), and the report's
+    /// train-images column shows the counts actually used.
+    pub fn shortfalls(&self, sources: &[Source]) -> Vec<String> {
+        let regular = sources.iter().filter(|x| !x.policy).count();
+        let (one, shares) = self.shares(regular);
+        let mut warnings = Vec::new();
+        for (source, &all) in sources.iter().filter(|s| !s.policy).zip(&shares) {
+            let mut per_class = vec![0usize; self.classes()];
+            for s in &source.dataset.samples {
+                if let Some(n) = per_class.get_mut(s.label) {
+                    *n += 1;
+                }
+            }
+            let short = per_class.iter().filter(|&&n| n < one).count();
+            if short == 0 {
+                continue;
+            }
+            let used: usize = per_class.iter().map(|&n| n.min(one)).sum();
+            let fewest = per_class.iter().min().copied().unwrap_or(0);
+            let mut text = format!(
+                "warning: set {} has fewer images than --mix {} asks for ({one} per class; {short} of {} classes \
+                 short, the fewest {fewest}): real + {} trains on {} + {used}, not {} + {}",
+                source.name,
+                self.config.mix,
+                self.classes(),
+                source.name,
+                self.subset.len(),
+                self.subset.len(),
+                one * self.classes()
+            );
+            if regular > 1 && per_class.iter().any(|&n| n < all) {
+                let used_all: usize = per_class.iter().map(|&n| n.min(all)).sum();
+                text.push_str(&format!(
+                    "; its share of real + all is {used_all}, not {}",
+                    all * self.classes()
+                ));
+            }
+            warnings.push(text);
+        }
+        warnings
     }
 
     /// The draws of source `s` for each seed: for its own conditions and for `real + all`.
     fn draws(&self, sources: &[Source], s: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
         let regular = sources.iter().filter(|x| !x.policy).count();
-        let (one, all) = self.shares(regular);
+        let (one, shares) = self.shares(regular);
         let stream = crate::seed::derive(0x5_0C, &[s as u64]);
         if sources[s].policy {
             let every: Vec<usize> = (0..sources[s].dataset.len()).collect();
             return (0..self.config.seeds).map(|_| (every.clone(), Vec::new())).collect();
         }
+        let all = shares[sources[..s].iter().filter(|x| !x.policy).count()];
         (0..self.config.seeds as u64)
             .map(|seed| {
                 (
@@ -575,9 +620,11 @@ impl Experiment {
                 } else {
                     real_rows.len()
                 };
+                let test = self.group_evaluation(&model, TEST)?;
                 seeds.push(SeedResult {
                     seed,
-                    clean: self.group_accuracy(&model, TEST)?,
+                    clean: test.accuracy as f64,
+                    not_learned: test.not_learned(),
                     robust: self.robust_accuracy(&model, seed)?,
                     shifted: match self.bank.group(SHIFT) {
                         Ok(_) => Some(self.group_accuracy(&model, SHIFT)?),
@@ -595,6 +642,15 @@ impl Experiment {
         }
         Ok(results)
     }
+}
+
+/// Synthetic images per class for `real + X` (`mix * per_class`, at least 1) and each of `sources` sets' exact share
+/// of the same number in `real + all`.
+pub fn synthetic_shares(mix: f64, per_class: usize, sources: usize) -> (usize, Vec<usize>) {
+    let one = (mix * per_class as f64).round().max(1.0) as usize;
+    let k = sources.max(1);
+    let all = (0..k).map(|i| one / k + usize::from(i < one % k)).collect();
+    (one, all)
 }
 
 /// The given rows of a prepared set, with the dataset indices of those rows as keys.
@@ -629,9 +685,10 @@ fn summarise_condition(
         gain_clean: gain(Some(&clean), base(|s| Some(s.clean))),
         gain_robust: gain(robust.as_ref(), base(|s| s.robust)),
         gain_shifted: gain(shifted.as_ref(), base(|s| s.shifted)),
-        clean: summarise(&clean),
-        robust: robust.as_deref().map(summarise),
-        shifted: shifted.as_deref().map(summarise),
+        clean: summarise_accuracy(&clean),
+        robust: robust.as_deref().map(summarise_accuracy),
+        shifted: shifted.as_deref().map(summarise_accuracy),
+        seeds_not_learned: seeds.iter().filter(|s| s.not_learned.is_some()).count(),
         condition,
         seeds,
     }
@@ -639,6 +696,16 @@ fn summarise_condition(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn real_plus_all_takes_exactly_the_stated_number_of_synthetic_images() {
+        for (mix, per_class, sources) in [(1.0, 10, 4), (1.0, 20, 3), (0.5, 7, 2), (2.0, 5, 3), (1.0, 2, 4)] {
+            let (one, all) = super::synthetic_shares(mix, per_class, sources);
+            assert_eq!(one, (mix * per_class as f64).round() as usize);
+            assert_eq!(all.iter().sum::<usize>(), one, "{mix} {per_class} {sources}: {all:?}");
+            assert!(all.iter().max().unwrap() - all.iter().min().unwrap() <= 1, "{all:?}");
+        }
+    }
+
     use super::*;
     use crate::dataset::{LoadOptions, SplitConfig, load_dataset};
     use crate::eval::sources::{load_source, make_augment};

@@ -7,7 +7,6 @@ pub mod config;
 pub mod experiment;
 pub mod report;
 pub mod sources;
-pub mod stats;
 
 pub use config::EvalGainConfig;
 pub use experiment::{ConditionKind, ConditionResult, Experiment, Source};

@@ -10,11 +10,9 @@ use serde::Serialize;
 
 use super::config::EvalGainConfig;
 use super::experiment::{ConditionKind, ConditionResult};
-use super::stats::{PairedGain, Summary};
 use crate::error::{IoContext, Result, SynthError};
-
-/// The bundled font the chart is drawn with (DejaVu Sans, free licence: src/eval/DejaVuSans.LICENSE).
-pub static FONT: &[u8] = include_bytes!("DejaVuSans.ttf");
+use crate::report::chart::{FONT, save_rgb_png};
+use crate::report::stats::{PairedGain, Summary};
 
 /// A source as the report lists it.
 #[derive(Clone, Debug, Serialize)]
@@ -92,12 +90,17 @@ pub fn table(report: &Report) -> String {
     for c in &report.conditions {
         let first = c.seeds.first();
         let images = first.map_or(String::new(), |s| format!("{} + {}", s.real_images, s.synthetic_images));
-        let mut row = vec![
-            c.condition.name.clone(),
-            images,
-            interval(&c.clean),
-            gain_text(&c.gain_clean),
-        ];
+        let name = if c.seeds_not_learned > 0 {
+            format!(
+                "{} (NOT LEARNED: {} of {} seeds)",
+                c.condition.name,
+                c.seeds_not_learned,
+                c.seeds.len()
+            )
+        } else {
+            c.condition.name.clone()
+        };
+        let mut row = vec![name, images, interval(&c.clean), gain_text(&c.gain_clean)];
         if robust {
             row.push(c.robust.as_ref().map_or(String::new(), interval));
             row.push(gain_text(&c.gain_robust));
@@ -114,6 +117,15 @@ pub fn table(report: &Report) -> String {
 /// A plain-words reading of the gains: which conditions helped, hurt, or showed nothing the seeds can resolve.
 pub fn reading(report: &Report) -> String {
     let mut out = String::new();
+    if let Some(why) = baseline_not_learned(report) {
+        let _ = writeln!(
+            out,
+            "- **The `real` baseline has not learned this task** ({why}). Every gain below compares noise with \
+             noise, so none is a finding. Try more images per class (--per-class), another --backbone, or check \
+             that the labels mean something."
+        );
+        return out;
+    }
     for c in report
         .conditions
         .iter()
@@ -138,9 +150,82 @@ pub fn reading(report: &Report) -> String {
         .into_iter()
         .flatten()
         .collect();
+        if c.seeds_not_learned > 0 {
+            let _ = writeln!(
+                out,
+                "- **{}**: not read: {} of {} seeds did not learn the task (at chance or one class for every image)",
+                c.condition.name,
+                c.seeds_not_learned,
+                c.seeds.len()
+            );
+            continue;
+        }
         let _ = writeln!(out, "- **{}**: {}", c.condition.name, parts.join("; "));
     }
     out
+}
+
+/// What a reader must know before reading the table: a `real` baseline that has not learned (then no gain is a
+/// finding), conditions whose seeds did not learn, and an `augment only` far below `real` (the classic ops may
+/// destroy the label on this data: an ImageFolder of digits that fill the frame loses them to `translate:3`).
+/// The run still succeeds (exit 0): its report is what one needs to see why.
+pub fn warnings(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(why) = baseline_not_learned(report) {
+        out.push(format!(
+            "the real-only baseline has NOT LEARNED this task ({why}); no gain in this report is a finding"
+        ));
+    }
+    for c in report.conditions.iter().filter(|c| c.seeds_not_learned > 0) {
+        if c.condition.kind != ConditionKind::Real {
+            out.push(format!(
+                "{}: {} of {} seeds did not learn the task; its numbers are noise",
+                c.condition.name,
+                c.seeds_not_learned,
+                c.seeds.len()
+            ));
+        }
+    }
+    let real = report
+        .conditions
+        .iter()
+        .find(|c| c.condition.kind == ConditionKind::Real);
+    let augment_only = report.conditions.iter().find(|c| {
+        c.condition.kind == ConditionKind::SyntheticOnly && c.condition.source_names.iter().any(|n| n == "augment")
+    });
+    if let (Some(real), Some(aug)) = (real, augment_only)
+        && aug.clean.mean < real.clean.mean - AUGMENT_ONLY_GAP
+    {
+        out.push(format!(
+            "augment only reaches {:.1}% against {:.1}% for real: the classic ops ({}) may destroy the label on this \
+             data; measure your own ops with synth augment --ops and --synthetic",
+            100.0 * aug.clean.mean,
+            100.0 * real.clean.mean,
+            crate::augment::AugmentConfig::default().ops.join(",")
+        ));
+    }
+    out
+}
+
+/// How far (as a fraction) `augment only` may fall below `real` before the ops are suspected of destroying labels.
+const AUGMENT_ONLY_GAP: f64 = 0.25;
+
+/// Why the `real` baseline has not learned, when any of its seeds has not: then no gain is a finding.
+pub fn baseline_not_learned(report: &Report) -> Option<String> {
+    let real = report
+        .conditions
+        .iter()
+        .find(|c| c.condition.kind == ConditionKind::Real)?;
+    let why = real.seeds.iter().find_map(|s| s.not_learned.clone())?;
+    Some(format!(
+        "{} of {} seeds; e.g. seed {}: {why}",
+        real.seeds_not_learned,
+        real.seeds.len(),
+        real.seeds
+            .iter()
+            .find(|s| s.not_learned.is_some())
+            .map_or(0, |s| s.seed)
+    ))
 }
 
 /// How the robust accuracy was measured, in words.
@@ -183,9 +268,11 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
     );
     let _ = writeln!(
         out,
-        "Accuracies are % on the real test split, mean over seeds with the 95% Student-t interval. Gains are in \
-         percentage points over `real`, paired by seed, with their 95% interval and paired t-test p-value; bold = the \
-         interval excludes 0. Robust: {} on {} test images. Shifted: {} ({} images), the same classes from \
+        "Accuracies are % on the real test split, mean over seeds with the 95% Student-t interval, clamped to \
+         [0, 100] (with few seeds the t-interval can reach past what an accuracy can be). Gains are in percentage \
+         points over `real`, paired by seed, with their 95% interval (not clamped: a gain is a difference) and paired \
+         t-test p-value; bold = the interval excludes 0. The train-images column counts the real and synthetic \
+         images each fit used. Robust: {} on {} test images. Shifted: {} ({} images), the same classes from \
          another source.\n",
         robust_text(report),
         report.robust_images,
@@ -335,15 +422,6 @@ pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
         root.present().map_err(|e| draw_err(e.to_string()))?;
     }
     save_rgb_png(buffer, (w, h), path)
-}
-
-/// Saves an RGB buffer a chart was drawn into as a PNG.
-pub fn save_rgb_png(buffer: Vec<u8>, (w, h): (u32, u32), path: &Path) -> Result<()> {
-    let fail = |e: String| SynthError::internal(format!("writing {}: {e}", path.display()));
-    let image = image::RgbImage::from_raw(w, h, buffer).ok_or_else(|| fail("bad buffer".into()))?;
-    image
-        .save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| fail(e.to_string()))
 }
 
 /// Writes report.json, report.md and gain.png into `dir` (the staging folder of `final_dir`, which report.md's

@@ -12,6 +12,8 @@ use crate::dataset::{ExpandedWriter, Image, Origin, Provenance, SourceKind, Spli
 use crate::error::{Result, SynthError};
 use crate::style::StyleConfig;
 
+pub use crate::dataset::expanded::{SetSpec, name_sets};
+
 /// The folder the default sets of this experiment are cached in: one per dataset, split, subset and classifier
 /// setting (a short hash of them), so changing any of them makes new sets rather than reusing stale ones.
 pub fn cache_root(exp: &Experiment) -> PathBuf {
@@ -226,4 +228,69 @@ pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path)
     }
     let json = serde_json::to_value(policy).unwrap_or_default();
     finish(exp, writer, SourceKind::Augment, json, grid_of(&preview))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> SetSpec {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn set_specs_parse_name_and_folder() {
+        assert_eq!(
+            spec("gan=outputs/gan/mnist-seed0/samples"),
+            SetSpec {
+                name: Some("gan".into()),
+                dir: "outputs/gan/mnist-seed0/samples".into()
+            }
+        );
+        assert_eq!(spec("outputs/style/mnist").name, None);
+        // A folder whose path has an '=' after a '/' is a folder, not a name.
+        assert_eq!(spec("outputs/a=b").dir, PathBuf::from("outputs/a=b"));
+        assert_eq!(spec("./x=y").name, None);
+        assert!("gan=".parse::<SetSpec>().is_err());
+    }
+
+    /// Sets are named by their origin.json kind, a second one of a kind gets `-2`, and an explicit name wins.
+    #[test]
+    fn sets_are_named_by_source_kind() {
+        let names = name_sets(
+            &[
+                (None, SourceKind::Gan),
+                (None, SourceKind::Style),
+                (None, SourceKind::Gan),
+                (None, SourceKind::Augment),
+                (Some("mine".into()), SourceKind::Style),
+            ],
+            &["augment".into()],
+        )
+        .unwrap();
+        assert_eq!(names, ["gan", "style", "gan-2", "augment-2", "mine"]);
+        // An explicit name is reserved before the automatic ones, which step around it.
+        let names = name_sets(&[(None, SourceKind::Gan), (Some("gan".into()), SourceKind::Gan)], &[]).unwrap();
+        assert_eq!(names, ["gan-2", "gan"]);
+    }
+
+    #[test]
+    fn reserved_and_repeated_names_are_refused() {
+        for (sets, why) in [
+            (vec![(Some("all".to_string()), SourceKind::Gan)], "reserved"),
+            (vec![(Some("real".to_string()), SourceKind::Gan)], "reserved"),
+            (
+                vec![
+                    (Some("g".to_string()), SourceKind::Gan),
+                    (Some("g".to_string()), SourceKind::Style),
+                ],
+                "two sets are named g",
+            ),
+        ] {
+            let err = name_sets(&sets, &[]).unwrap_err();
+            assert!(err.is_bad_input() && err.to_string().contains(why), "{err}");
+        }
+        let err = name_sets(&[(Some("augment".into()), SourceKind::Augment)], &["augment".into()]).unwrap_err();
+        assert!(err.to_string().contains("two sets are named augment"), "{err}");
+    }
 }

@@ -153,7 +153,6 @@ impl RunFolder {
 pub fn train(config: &GanConfig, plan: &RunPlan) -> Result<TrainSummary> {
     config.validate()?;
     let saved = if plan.resume { Some(saved_run(&plan.out)?) } else { None };
-    let folder = RunFolder::open(plan)?;
     let data = load_train_data(config)?;
     let (channels, side) = check_training_set(&data.dataset, &data.train, config.batch_size)?;
     if config.metrics {
@@ -179,6 +178,8 @@ pub fn train(config: &GanConfig, plan: &RunPlan) -> Result<TrainSummary> {
         }
     }
 
+    // Everything is checked (in well under a second): the run folder may be claimed now, before the training.
+    let folder = RunFolder::open(plan)?;
     let dir = folder.path().to_path_buf();
     let config_path = dir.join("config.toml");
     std::fs::write(&config_path, crate::config::to_toml(config)?).at(&config_path, "writing")?;

@@ -67,7 +67,19 @@ impl Default for PolicyConfig {
 /// Most search seeds (policy) or training seeds (eval-gain): each is a whole repetition of the work.
 pub const MAX_SEEDS: usize = 1000;
 
+/// The name of policy's default run folder (under `outputs/policy/`), as `--help` shows it;
+/// [`PolicyConfig::out_name`] fills it in, so the help and the code cannot disagree.
+pub const OUT_NAME: &str = "<dataset>-pc<N>-budget<B>";
+
 impl PolicyConfig {
+    /// [`OUT_NAME`] for this search (`mnist-pc20-budget60`), given the dataset's file-name-safe short name.
+    pub fn out_name(&self, dataset_slug: &str) -> String {
+        OUT_NAME
+            .replace("<dataset>", dataset_slug)
+            .replace("<N>", &self.per_class.to_string())
+            .replace("<B>", &self.budget.to_string())
+    }
+
     /// Refuses settings that cannot work, naming the setting.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(SynthError::bad_input(m));

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod controller;
 pub mod report;
+pub mod run;
 pub mod search;
 pub mod space;
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::config::PolicyConfig;
 use super::search::Episode;
 use crate::error::{IoContext, Result, SynthError};
-use crate::eval::stats::{Summary, summarise};
+use crate::report::stats::{Summary, summarise_accuracy};
 
 /// report.json.
 #[derive(Clone, Debug, Serialize)]
@@ -53,8 +53,8 @@ pub fn method_results(config: &PolicyConfig, episodes: &[Episode]) -> Vec<Method
                 .collect();
             MethodResult {
                 method: m.clone(),
-                final_best: summarise(&finals),
-                mean_reward: crate::eval::stats::mean(&mine.iter().map(|e| e.reward).collect::<Vec<_>>()),
+                final_best: summarise_accuracy(&finals),
+                mean_reward: crate::report::stats::mean(&mine.iter().map(|e| e.reward).collect::<Vec<_>>()),
                 fits: mine.len(),
             }
         })
@@ -82,7 +82,7 @@ pub fn markdown(r: &SearchReport) -> String {
             r.synthetic_sets.join(", ")
         }
     );
-    out.push_str("| method | child fits | final best val acc % (mean over seeds [95% CI]) | mean reward % |\n|---|---|---|---|\n");
+    out.push_str("| method | child fits | final best val acc % (mean over seeds [95% CI, clamped to [0, 100]]) | mean reward % |\n|---|---|---|---|\n");
     for m in &r.methods {
         let _ = writeln!(
             out,
@@ -144,7 +144,7 @@ pub fn markdown(r: &SearchReport) -> String {
 
 /// curves.png: best-so-far validation accuracy per child fit, mean over search seeds, one line per method.
 pub fn curves(r: &SearchReport, path: &Path) -> Result<()> {
-    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, crate::eval::report::FONT);
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, crate::report::chart::FONT);
     let (w, h) = (720u32, 420u32);
     let mut buffer = vec![255u8; (w * h * 3) as usize];
     let fail = |e: String| SynthError::internal(format!("drawing {}: {e}", path.display()));
@@ -162,7 +162,7 @@ pub fn curves(r: &SearchReport, path: &Path) -> Result<()> {
                         .filter(|x| &x.method == m && x.episode == e)
                         .map(|x| x.best_so_far)
                         .collect();
-                    (!v.is_empty()).then(|| ((e + 1) as f64, 100.0 * crate::eval::stats::mean(&v)))
+                    (!v.is_empty()).then(|| ((e + 1) as f64, 100.0 * crate::report::stats::mean(&v)))
                 })
                 .collect();
             (m.clone(), pts)
@@ -214,7 +214,7 @@ pub fn curves(r: &SearchReport, path: &Path) -> Result<()> {
             .map_err(|e| fail(e.to_string()))?;
         root.present().map_err(|e| fail(e.to_string()))?;
     }
-    crate::eval::report::save_rgb_png(buffer, (w, h), path)
+    crate::report::chart::save_rgb_png(buffer, (w, h), path)
 }
 
 /// Writes report.json, report.md, curves.png and best.toml into `dir`.

@@ -13,7 +13,6 @@ use crate::augment::{Pipeline, apply_all};
 use crate::classifier::{ClassifierConfig, FitMonitor, PreparedSet, build_model, fit};
 use crate::dataset::{Dataset, Image};
 use crate::error::{Result, SynthError};
-use crate::eval::experiment::conform;
 
 /// The search methods.
 pub const METHODS: [&str; 3] = ["rl", "random", "grid"];
@@ -102,7 +101,7 @@ pub fn child_reward(data: &ChildData, policy: &Policy, seed: u64) -> Result<f64>
             per,
             crate::seed::derive(seed, &[0x5E7]),
         ) {
-            images.push(conform(&set.samples[k].image, channels, side));
+            images.push(Image::conform(&set.samples[k].image, channels, side));
             labels.push(set.samples[k].label);
         }
     }

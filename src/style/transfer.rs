@@ -251,21 +251,7 @@ pub fn preserve_color(stylised: &Image, content: &Image) -> Image {
 
 /// Luminance of an RGB image as one grey channel (for grey datasets, so outputs keep their shape).
 pub fn luminance(img: &Image) -> Image {
-    if img.channels == 1 {
-        return img.clone();
-    }
-    let mut out = Image::zeros(1, img.height, img.width);
-    for y in 0..img.height {
-        for x in 0..img.width {
-            out.set(
-                0,
-                y,
-                x,
-                0.299 * img.get(0, y, x) + 0.587 * img.get(1, y, x) + 0.114 * img.get(2, y, x),
-            );
-        }
-    }
-    out
+    img.luminance()
 }
 
 /// `(width, height)` with the longest side `size`, keeping the aspect ratio.
