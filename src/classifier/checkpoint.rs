@@ -45,11 +45,12 @@ pub fn build_model(
     let (channels, side) = input;
     let (backbone, features, hidden) = match config.backbone {
         BackboneKind::Vgg16 => {
-            let path = if config.backbone_weights.is_empty() {
-                bundled_weights()
-            } else {
-                PathBuf::from(&config.backbone_weights)
-            };
+            // An empty path is how runs before the Option recorded "the bundled weights".
+            let path = config
+                .backbone_weights
+                .as_ref()
+                .filter(|p| !p.is_empty())
+                .map_or_else(bundled_weights, PathBuf::from);
             (Backbone::Vgg16(Vgg16::load(&path, device)?), 512, None)
         }
         BackboneKind::Cnn => {

@@ -20,7 +20,8 @@ pub struct ClassifierConfig {
     pub per_class: usize,
     pub backbone: BackboneKind,
     /// VGG16 weights (torchvision layout, .safetensors or .pth); empty = the bundled ImageNet weights.
-    pub backbone_weights: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backbone_weights: Option<String>,
     /// Side VGG16 inputs are resized to (the cnn uses the dataset's own size).
     pub input_size: usize,
     /// Early VGG blocks that are never trained; their outputs are computed once per image and cached.
@@ -63,7 +64,7 @@ impl Default for ClassifierConfig {
             split: SplitConfig::default(),
             per_class: 0,
             backbone: BackboneKind::Vgg16,
-            backbone_weights: String::new(),
+            backbone_weights: None,
             input_size: 64,
             freeze_blocks: 4,
             finetune_blocks: 1,

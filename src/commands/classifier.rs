@@ -36,7 +36,7 @@ fn effective_config(args: &ClassifierTrainArgs) -> anyhow::Result<ClassifierConf
         seed
     );
     if let Some(w) = &args.backbone_weights {
-        c.backbone_weights = w.display().to_string();
+        c.backbone_weights = Some(w.display().to_string());
     }
     let adv = &mut c.adversarial;
     if let Some(v) = args.adversarial {

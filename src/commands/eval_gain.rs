@@ -146,7 +146,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
             make_policy(&exp, policy, &dir)?;
         }
         let mut source = load_source(&exp, "policy", &dir)?;
-        source.policy = true;
+        source.role = synth::eval::experiment::SourceRole::Policy;
         infos.push(SourceInfo {
             name: "policy".into(),
             kind: format!("augment policy {}", path.display()),

@@ -45,9 +45,24 @@ pub struct Source {
     pub kind: SourceKind,
     pub root: PathBuf,
     pub dataset: Dataset,
+    pub role: SourceRole,
+}
+
+/// How a set takes part in the experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceRole {
+    /// A synthetic set: `mix` images per real image in `real + X`, its share of `real + all`, and its own fit.
+    Set,
     /// A searched policy's set: its condition takes every image (the policy sets its own amount), and it stays out
     /// of `real + all` and of the synthetic-only fits.
-    pub policy: bool,
+    Policy,
+}
+
+impl Source {
+    /// Whether this is a searched policy's set.
+    pub fn is_policy(&self) -> bool {
+        self.role == SourceRole::Policy
+    }
 }
 
 /// An image converted to `channels` and resized to `side` x `side` ([`Image::conform`]).
@@ -445,10 +460,10 @@ impl Experiment {
     /// on fewer synthetic images than promised (the class-balanced draw takes what there is), and the report's
     /// train-images column shows the counts actually used.
     pub fn shortfalls(&self, sources: &[Source]) -> Vec<String> {
-        let regular = sources.iter().filter(|x| !x.policy).count();
+        let regular = sources.iter().filter(|x| !x.is_policy()).count();
         let (one, shares) = self.shares(regular);
         let mut warnings = Vec::new();
-        for (source, &all) in sources.iter().filter(|s| !s.policy).zip(&shares) {
+        for (source, &all) in sources.iter().filter(|s| !s.is_policy()).zip(&shares) {
             let mut per_class = vec![0usize; self.classes()];
             for s in &source.dataset.samples {
                 if let Some(n) = per_class.get_mut(s.label) {
@@ -486,14 +501,14 @@ impl Experiment {
 
     /// The draws of source `s` for each seed: for its own conditions and for `real + all`.
     fn draws(&self, sources: &[Source], s: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
-        let regular = sources.iter().filter(|x| !x.policy).count();
+        let regular = sources.iter().filter(|x| !x.is_policy()).count();
         let (one, shares) = self.shares(regular);
         let stream = crate::seed::derive(0x5_0C, &[s as u64]);
-        if sources[s].policy {
+        if sources[s].is_policy() {
             let every: Vec<usize> = (0..sources[s].dataset.len()).collect();
             return (0..self.config.seeds).map(|_| (every.clone(), Vec::new())).collect();
         }
-        let all = shares[sources[..s].iter().filter(|x| !x.policy).count()];
+        let all = shares[sources[..s].iter().filter(|x| !x.is_policy()).count()];
         (0..self.config.seeds as u64)
             .map(|seed| {
                 (
@@ -557,7 +572,7 @@ impl Experiment {
                 source_names: vec![s.name.clone()],
             });
         }
-        let regular: Vec<usize> = (0..sources.len()).filter(|&i| !sources[i].policy).collect();
+        let regular: Vec<usize> = (0..sources.len()).filter(|&i| !sources[i].is_policy()).collect();
         if regular.len() > 1 {
             out.push(Condition {
                 name: "real + all".into(),

@@ -184,7 +184,7 @@ pub fn load_source(exp: &Experiment, name: &str, root: &Path) -> Result<Source> 
         kind: origin.source,
         root: root.to_path_buf(),
         dataset,
-        policy: false,
+        role: super::experiment::SourceRole::Set,
     })
 }
 
