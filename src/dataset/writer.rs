@@ -259,6 +259,25 @@ impl Drop for OutDir {
     }
 }
 
+/// File name of the Hugging Face `datasets` imagefolder metadata beside the manifest.
+pub const METADATA_FILE: &str = "metadata.jsonl";
+
+/// One metadata.jsonl row: what `datasets.load_dataset("imagefolder", data_dir=...)` reads as columns next to each
+/// image (`file_name` relative to the root is how it finds the image). The seed is a string, since seeds use all 64
+/// bits and Arrow's JSON reader takes integers as signed 64-bit; `params` is the manifest's JSON as a string, so every
+/// row has one type whatever its ops.
+fn metadata_row(entry: &ManifestEntry) -> serde_json::Value {
+    serde_json::json!({
+        "file_name": entry.path,
+        "label": entry.label,
+        "class": entry.class,
+        "source": entry.source,
+        "parent": entry.parent,
+        "seed": entry.seed.to_string(),
+        "params": entry.params.to_string(),
+    })
+}
+
 /// What a finished expanded dataset must carry besides its images: where it comes from (origin.json), the split it
 /// derives from (split.json), the effective config (config.toml) and a preview grid. [`ExpandedWriter::finish`]
 /// takes it, so a set cannot appear without its provenance.
@@ -275,6 +294,7 @@ pub struct Provenance<'a> {
 pub struct ExpandedWriter {
     out: OutDir,
     manifest: BufWriter<File>,
+    metadata: BufWriter<File>,
     classes: Vec<String>,
     source: SourceKind,
     count: usize,
@@ -295,9 +315,12 @@ impl ExpandedWriter {
         }
         let manifest_path = out.path().join(MANIFEST_FILE);
         let manifest = BufWriter::new(File::create(&manifest_path).at(&manifest_path, "creating")?);
+        let metadata_path = out.path().join(METADATA_FILE);
+        let metadata = BufWriter::new(File::create(&metadata_path).at(&metadata_path, "creating")?);
         Ok(ExpandedWriter {
             out,
             manifest,
+            metadata,
             classes: classes.to_vec(),
             source,
             count: 0,
@@ -337,6 +360,8 @@ impl ExpandedWriter {
         };
         let line = serde_json::to_string(&entry).map_err(|e| SynthError::internal(e.to_string()))?;
         writeln!(self.manifest, "{line}").at(&self.out.path().join(MANIFEST_FILE), "writing")?;
+        let meta = serde_json::to_string(&metadata_row(&entry)).map_err(|e| SynthError::internal(e.to_string()))?;
+        writeln!(self.metadata, "{meta}").at(&self.out.path().join(METADATA_FILE), "writing")?;
         self.count += 1;
         Ok(())
     }
@@ -379,6 +404,8 @@ impl ExpandedWriter {
     pub fn finish(mut self, provenance: Provenance) -> Result<PathBuf> {
         let manifest_path = self.out.path().join(MANIFEST_FILE);
         self.manifest.flush().at(&manifest_path, "writing")?;
+        let metadata_path = self.out.path().join(METADATA_FILE);
+        self.metadata.flush().at(&metadata_path, "writing")?;
         self.write_file(ORIGIN_FILE, pretty_json(provenance.origin)?.as_bytes())?;
         self.write_file(super::split::SPLIT_FILE, pretty_json(provenance.split)?.as_bytes())?;
         if let Some(config) = &provenance.config_toml {
@@ -457,8 +484,28 @@ mod tests {
         }
         assert!(!root.exists(), "nothing appears before finish");
         finish(w);
-        for side in [ORIGIN_FILE, "split.json", "config.toml", PREVIEW_FILE] {
+        for side in [ORIGIN_FILE, "split.json", "config.toml", PREVIEW_FILE, METADATA_FILE] {
             assert!(root.join(side).is_file(), "{side} is written with the set");
+        }
+        // metadata.jsonl: one row per image, in manifest order, with the columns the HF imagefolder loader reads.
+        let rows: Vec<serde_json::Value> = std::fs::read_to_string(root.join(METADATA_FILE))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let manifest = super::super::manifest::read_manifest(&root).unwrap();
+        assert_eq!(rows.len(), manifest.len());
+        for (row, entry) in rows.iter().zip(&manifest) {
+            assert_eq!(row["file_name"], entry.path.as_str());
+            assert!(root.join(row["file_name"].as_str().unwrap()).is_file());
+            assert_eq!(row["label"], entry.label);
+            assert_eq!(row["class"], entry.class.as_str());
+            assert_eq!(row["source"], "augment");
+            assert_eq!(row["seed"], entry.seed.to_string().as_str());
+            let params: serde_json::Value = serde_json::from_str(row["params"].as_str().unwrap()).unwrap();
+            assert_eq!(params, entry.params);
+            let keys: Vec<&str> = row.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys.len(), 7, "{keys:?}");
         }
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
