@@ -327,28 +327,7 @@ fn run_phase(
         )));
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for batch in order.chunks(config.batch_size) {
-            let idx = Tensor::<1, Int>::from_data(
-                TensorData::new(batch.iter().map(|&i| i as i64).collect::<Vec<_>>(), [batch.len()]),
-                &phase.train.device(),
-            );
-            let labels: Vec<usize> = batch.iter().map(|&i| train.labels[i]).collect();
-            let x = match train.images.filter(|_| transforms.any()) {
-                Some(pixels) => {
-                    let seeds: Vec<u64> = batch
-                        .iter()
-                        .map(|&i| crate::seed::derive(config.seed, &[phase.index as u64, epoch as u64, i as u64]))
-                        .collect();
-                    transforms.features(
-                        &model,
-                        pixels.clone().select(0, idx),
-                        &labels,
-                        &seeds,
-                        config,
-                        phase.from,
-                    )?
-                }
-                None => phase.train.clone().select(0, idx),
-            };
+            let (x, labels) = batch_inputs(&model, phase, train, &transforms, config, epoch, batch)?;
             let logits = model.forward_from(x, phase.from, nb);
             let targets = crate::dataset::tensor::labels_to_tensor(&labels, &device);
             let loss = loss_fn.forward(logits.clone(), targets);
@@ -378,13 +357,7 @@ fn run_phase(
             val_accuracy,
         };
         bar.set_message(format!("loss {:.4} val acc {:.4}", stats.train_loss, val_accuracy));
-        if let Some(log) = monitor.log.as_deref_mut() {
-            let step = report.history.len();
-            log.scalar("classifier/train_loss", stats.train_loss, step);
-            log.scalar("classifier/train_accuracy", stats.train_accuracy, step);
-            log.scalar("classifier/val_accuracy", val_accuracy, step);
-        }
-        report.history.push(stats);
+        record_epoch(report, monitor, stats);
         if val_accuracy > best.1 {
             best = (model.clone(), val_accuracy, report.history.len() - 1);
             report.best_val_accuracy = val_accuracy;
@@ -399,6 +372,53 @@ fn run_phase(
     }
     bar.finish_and_clear();
     Ok(best.0)
+}
+
+/// One training batch's network input (cached features, or pixels changed on the fly and run through the blocks
+/// before the phase's first trained one) and its labels.
+fn batch_inputs(
+    model: &Classifier,
+    phase: &Phase,
+    train: &CachedPart,
+    transforms: &BatchTransforms,
+    config: &ClassifierConfig,
+    epoch: usize,
+    batch: &[usize],
+) -> Result<(Tensor<4>, Vec<usize>)> {
+    let idx = Tensor::<1, Int>::from_data(
+        TensorData::new(batch.iter().map(|&i| i as i64).collect::<Vec<_>>(), [batch.len()]),
+        &phase.train.device(),
+    );
+    let labels: Vec<usize> = batch.iter().map(|&i| train.labels[i]).collect();
+    let x = match train.images.filter(|_| transforms.any()) {
+        Some(pixels) => {
+            let seeds: Vec<u64> = batch
+                .iter()
+                .map(|&i| crate::seed::derive(config.seed, &[phase.index as u64, epoch as u64, i as u64]))
+                .collect();
+            transforms.features(
+                model,
+                pixels.clone().select(0, idx),
+                &labels,
+                &seeds,
+                config,
+                phase.from,
+            )?
+        }
+        None => phase.train.clone().select(0, idx),
+    };
+    Ok((x, labels))
+}
+
+/// Appends an epoch to the report and logs it to TensorBoard.
+fn record_epoch(report: &mut FitReport, monitor: &mut FitMonitor, stats: EpochStats) {
+    if let Some(log) = monitor.log.as_deref_mut() {
+        let step = report.history.len();
+        log.scalar("classifier/train_loss", stats.train_loss, step);
+        log.scalar("classifier/train_accuracy", stats.train_accuracy, step);
+        log.scalar("classifier/val_accuracy", stats.val_accuracy, step);
+    }
+    report.history.push(stats);
 }
 
 /// How long a phase runs and when early stopping may end it. Epochs are a poor clock on small data: 30 images at

@@ -222,50 +222,7 @@ pub fn train(config: &GanConfig, plan: &RunPlan) -> Result<TrainSummary> {
         )));
     }
 
-    // Samples, then quality.
-    let sampler = trainer.sampler();
-    let spec = SampleSpec {
-        per_class: config.per_class,
-        seed: config.seed,
-        truncation: config.truncation,
-        checkpoint: plan.out.join(CHECKPOINT_DIR).display().to_string(),
-        weights: if config.ema { "ema" } else { "generator" }.into(),
-    };
-    let written = write_set(
-        &sampler,
-        &trainer.meta,
-        &data,
-        &spec,
-        &dir.join(SAMPLES_DIR),
-        true,
-        plan.quiet,
-    )?;
-    let grid = class_grid(
-        &sampler,
-        trainer.meta.classes.len(),
-        GRID_COLS,
-        config.seed,
-        config.truncation,
-    )?;
-    let grid_path = dir.join(GRID_FILE);
-    std::fs::write(&grid_path, grid.to_png()?).at(&grid_path, "writing")?;
-    log.image("gan/final_samples", &grid, trainer.state.epoch);
-    let quality = if config.metrics {
-        let fid_net = dir.join(FID_NET_DIR);
-        let q = quality(&trainer.meta, &data, &written, &fid_net, &dir, plan.quiet)?;
-        log.scalar("gan/cas", q.cas, trainer.state.global_step);
-        log.scalar("gan/fid", q.fid as f32, trainer.state.global_step);
-        Some(q)
-    } else {
-        None
-    };
-    log.flush();
-    let history_path = dir.join("history.json");
-    std::fs::write(
-        &history_path,
-        crate::dataset::manifest::pretty_json(&trainer.state.history)?,
-    )
-    .at(&history_path, "writing")?;
+    let (written, quality) = write_outputs(config, plan, &trainer, &data, &dir, &mut log)?;
     folder.finish()?;
 
     Ok(TrainSummary {
@@ -283,6 +240,63 @@ pub fn train(config: &GanConfig, plan: &RunPlan) -> Result<TrainSummary> {
         last_epoch: trainer.state.history.last().cloned(),
         quality,
     })
+}
+
+/// After training: the samples as an expanded dataset, the per-class grid, CAS and FID when asked, and the loss
+/// history, all into the run folder `dir`.
+fn write_outputs(
+    config: &GanConfig,
+    plan: &RunPlan,
+    trainer: &Trainer,
+    data: &TrainData,
+    dir: &Path,
+    log: &mut EventLog,
+) -> Result<(Vec<(Image, usize)>, Option<Quality>)> {
+    // Samples, then quality.
+    let sampler = trainer.sampler();
+    let spec = SampleSpec {
+        per_class: config.per_class,
+        seed: config.seed,
+        truncation: config.truncation,
+        checkpoint: plan.out.join(CHECKPOINT_DIR).display().to_string(),
+        weights: if config.ema { "ema" } else { "generator" }.into(),
+    };
+    let written = write_set(
+        &sampler,
+        &trainer.meta,
+        data,
+        &spec,
+        &dir.join(SAMPLES_DIR),
+        true,
+        plan.quiet,
+    )?;
+    let grid = class_grid(
+        &sampler,
+        trainer.meta.classes.len(),
+        GRID_COLS,
+        config.seed,
+        config.truncation,
+    )?;
+    let grid_path = dir.join(GRID_FILE);
+    std::fs::write(&grid_path, grid.to_png()?).at(&grid_path, "writing")?;
+    log.image("gan/final_samples", &grid, trainer.state.epoch);
+    let quality = if config.metrics {
+        let fid_net = dir.join(FID_NET_DIR);
+        let q = quality(&trainer.meta, data, &written, &fid_net, dir, plan.quiet)?;
+        log.scalar("gan/cas", q.cas, trainer.state.global_step);
+        log.scalar("gan/fid", q.fid as f32, trainer.state.global_step);
+        Some(q)
+    } else {
+        None
+    };
+    log.flush();
+    let history_path = dir.join("history.json");
+    std::fs::write(
+        &history_path,
+        crate::dataset::manifest::pretty_json(&trainer.state.history)?,
+    )
+    .at(&history_path, "writing")?;
+    Ok((written, quality))
 }
 
 /// What a run records about itself beside its weights.
