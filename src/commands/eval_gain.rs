@@ -37,6 +37,9 @@ fn effective_config(args: &EvalGainArgs) -> anyhow::Result<EvalGainConfig> {
     if let Some(v) = args.robust_mode {
         c.robust_mode = v;
     }
+    if let Some(v) = args.robust_attack {
+        c.robust_attack.attack = v;
+    }
     if let Some(v) = args.eps {
         c.robust_attack.eps = v;
     }
