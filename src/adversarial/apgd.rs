@@ -151,16 +151,30 @@ fn choose(kept: Tensor<4>, new: Tensor<4>, take: &[bool]) -> Tensor<4> {
 
 /// The outcome of one APGD run on a batch.
 struct RunResult {
-    /// Per image: its last misclassified iterate if one was found, else its point of highest loss.
-    adversarial: Tensor<4>,
+    /// `[batch * per]` values, per image: its first misclassified iterate if one was found, else its point of
+    /// highest loss.
+    adversarial: Vec<f32>,
     /// Per image: whether some iterate was misclassified.
     fooled: Vec<bool>,
     /// Per image: the highest loss reached.
     best_loss: Vec<f32>,
 }
 
+/// The rows `keep` of a `[batch, c, h, w]` tensor.
+fn rows(t: Tensor<4>, keep: &[usize]) -> Tensor<4> {
+    let device = t.device();
+    t.select(0, labels_to_tensor(keep, &device))
+}
+
+/// The entries `keep` of a per-image vector.
+fn entries<T: Copy>(v: &[T], keep: &[usize]) -> Vec<T> {
+    keep.iter().map(|&k| v[k]).collect()
+}
+
 /// One APGD run from `start` around the clean images `x`: `steps` momentum steps with per-image step sizes halved at
-/// the checkpoints under the two conditions of the paper (see the module documentation).
+/// the checkpoints under the two conditions of the paper (see the module documentation). An image leaves the run
+/// at its first misclassified iterate (AutoAttack's code keeps stepping it, which changes which misclassifying
+/// point is kept but not whether one exists), so a batch gets cheaper as it falls.
 ///
 /// # Shapes
 /// `x`, `start`: `[batch, c, h, w]`; `labels` (and a DLR loss's targets): `batch` entries
@@ -175,17 +189,35 @@ fn apgd_run<M: AttackModel>(
     steps: usize,
 ) -> Result<RunResult> {
     let device = x.device();
-    let n = labels.len();
-    let first = probe(model, &start, labels, loss)?;
-    let mut fooled: Vec<bool> = first.predicted.iter().zip(labels).map(|(p, y)| p != y).collect();
-    let mut x_fooled = start.clone();
+    let [n, c, h, w] = x.dims();
+    let per = c * h * w;
+    let mut result = RunResult {
+        adversarial: vec![0.0; n * per],
+        fooled: vec![false; n],
+        best_loss: vec![f32::NEG_INFINITY; n],
+    };
+    let mut targets: Option<Vec<usize>> = match loss {
+        ApgdLoss::CrossEntropy => None,
+        ApgdLoss::TargetedDlr(t) => Some(t.to_vec()),
+    };
+    // The images still in the run (indices into the batch) and their state, row k for image active[k].
+    let mut active: Vec<usize> = (0..n).collect();
+    let mut x_clean = x.clone();
+    let mut labels: Vec<usize> = labels.to_vec();
+    let mut x_k = start;
+    let first = probe(
+        model,
+        &x_k,
+        &labels,
+        targets.as_deref().map_or(ApgdLoss::CrossEntropy, ApgdLoss::TargetedDlr),
+    )?;
+    let mut fooled_now: Vec<bool> = first.predicted.iter().zip(&labels).map(|(p, y)| p != y).collect();
     let mut current_loss = first.loss.clone();
     let mut best_loss = first.loss;
     let mut grad = first.grad;
     let mut grad_best = grad.clone();
-    let mut x_best = start.clone();
-    let mut x_k = start.clone();
-    let mut x_prev = start;
+    let mut x_best = x_k.clone();
+    let mut x_prev = x_k.clone();
     let mut step_size = vec![2.0 * eps; n];
 
     let checkpoints = apgd_checkpoints(steps);
@@ -196,30 +228,64 @@ fn apgd_run<M: AttackModel>(
     // AutoAttack counts the start as a reduction, so the second condition first applies at the second checkpoint.
     let mut reduced_at_checkpoint = vec![true; n];
 
-    for step in 1..=steps {
+    let mut step = 0;
+    loop {
+        // Images misclassified at the current iterate leave the run with it.
+        if fooled_now.iter().any(|&f| f) {
+            let values = tensor_values(x_k.clone())?;
+            for (k, &i) in active.iter().enumerate() {
+                if fooled_now[k] {
+                    result.adversarial[i * per..(i + 1) * per].copy_from_slice(&values[k * per..(k + 1) * per]);
+                    result.fooled[i] = true;
+                    result.best_loss[i] = best_loss[k];
+                }
+            }
+            let keep: Vec<usize> = (0..active.len()).filter(|&k| !fooled_now[k]).collect();
+            if keep.is_empty() {
+                return Ok(result);
+            }
+            active = entries(&active, &keep);
+            labels = entries(&labels, &keep);
+            targets = targets.map(|t| entries(&t, &keep));
+            step_size = entries(&step_size, &keep);
+            current_loss = entries(&current_loss, &keep);
+            best_loss = entries(&best_loss, &keep);
+            increases = entries(&increases, &keep);
+            best_at_checkpoint = entries(&best_at_checkpoint, &keep);
+            reduced_at_checkpoint = entries(&reduced_at_checkpoint, &keep);
+            x_clean = rows(x_clean, &keep);
+            x_k = rows(x_k, &keep);
+            x_prev = rows(x_prev, &keep);
+            x_best = rows(x_best, &keep);
+            grad = rows(grad, &keep);
+            grad_best = rows(grad_best, &keep);
+        }
+        if step == steps {
+            break;
+        }
+        step += 1;
+        let m = active.len();
+
         let eta = column(&step_size, &device);
-        let z = project(x_k.clone() + steepest(grad, norm, 1.0) * eta, x, eps, norm);
+        let z = project(x_k.clone() + steepest(grad, norm, 1.0) * eta, &x_clean, eps, norm);
         let a = if step == 1 { 1.0 } else { APGD_MOMENTUM };
         let moved = x_k.clone() + (z - x_k.clone()) * a + (x_k.clone() - x_prev) * (1.0 - a);
         x_prev = x_k;
-        x_k = project(moved, x, eps, norm);
+        x_k = project(moved, &x_clean, eps, norm);
 
-        let p = probe(model, &x_k, labels, loss)?;
+        let goal = targets.as_deref().map_or(ApgdLoss::CrossEntropy, ApgdLoss::TargetedDlr);
+        let p = probe(model, &x_k, &labels, goal)?;
         grad = p.grad;
-        let newly: Vec<bool> = p.predicted.iter().zip(labels).map(|(p, y)| p != y).collect();
-        x_fooled = choose(x_fooled, x_k.clone(), &newly);
-        for (f, &now) in fooled.iter_mut().zip(&newly) {
-            *f |= now;
-        }
+        fooled_now = p.predicted.iter().zip(&labels).map(|(p, y)| p != y).collect();
         let improved: Vec<bool> = p.loss.iter().zip(&best_loss).map(|(l, b)| l > b).collect();
         x_best = choose(x_best, x_k.clone(), &improved);
         grad_best = choose(grad_best, grad.clone(), &improved);
-        for i in 0..n {
-            if improved[i] {
-                best_loss[i] = p.loss[i];
+        for k in 0..m {
+            if improved[k] {
+                best_loss[k] = p.loss[k];
             }
-            if p.loss[i] > current_loss[i] {
-                increases[i] += 1;
+            if p.loss[k] > current_loss[k] {
+                increases[k] += 1;
             }
         }
         current_loss = p.loss;
@@ -227,17 +293,17 @@ fn apgd_run<M: AttackModel>(
         if next_checkpoint.peek() == Some(&step) {
             next_checkpoint.next();
             let period = (step - last_checkpoint) as f32;
-            let halve: Vec<bool> = (0..n)
-                .map(|i| {
-                    let oscillating = increases[i] as f32 <= APGD_RHO * period;
-                    let stalled = !reduced_at_checkpoint[i] && best_at_checkpoint[i] >= best_loss[i];
+            let halve: Vec<bool> = (0..m)
+                .map(|k| {
+                    let oscillating = increases[k] as f32 <= APGD_RHO * period;
+                    let stalled = !reduced_at_checkpoint[k] && best_at_checkpoint[k] >= best_loss[k];
                     oscillating || stalled
                 })
                 .collect();
-            for i in 0..n {
-                if halve[i] {
-                    step_size[i] /= 2.0;
-                    current_loss[i] = best_loss[i];
+            for k in 0..m {
+                if halve[k] {
+                    step_size[k] /= 2.0;
+                    current_loss[k] = best_loss[k];
                 }
             }
             x_k = choose(x_k, x_best.clone(), &halve);
@@ -248,11 +314,13 @@ fn apgd_run<M: AttackModel>(
             last_checkpoint = step;
         }
     }
-    Ok(RunResult {
-        adversarial: choose(x_best, x_fooled, &fooled),
-        fooled,
-        best_loss,
-    })
+    // The images never misclassified end at their point of highest loss.
+    let values = tensor_values(x_best)?;
+    for (k, &i) in active.iter().enumerate() {
+        result.adversarial[i * per..(i + 1) * per].copy_from_slice(&values[k * per..(k + 1) * per]);
+        result.best_loss[i] = best_loss[k];
+    }
+    Ok(result)
 }
 
 /// Each image's worst case so far across runs, kept on the host so runs on subsets of the batch can be merged.
@@ -286,8 +354,8 @@ impl WorstCase {
 
     /// Takes a run's result on the images `rows` where it misclassifies an image, or (when `by_loss`) where it
     /// reaches a higher loss than the point kept.
-    fn offer(&mut self, rows: &[usize], run: RunResult, by_loss: bool) -> Result<()> {
-        let values = tensor_values(run.adversarial)?;
+    fn offer(&mut self, rows: &[usize], run: RunResult, by_loss: bool) {
+        let values = run.adversarial;
         for (k, &i) in rows.iter().enumerate() {
             let better = run.fooled[k] || (by_loss && run.best_loss[k] > self.loss[i]);
             if better {
@@ -297,7 +365,6 @@ impl WorstCase {
                 self.loss[i] = run.best_loss[k];
             }
         }
-        Ok(())
     }
 
     fn into_tensor(self, like: &Tensor<4>) -> Tensor<4> {
@@ -341,7 +408,7 @@ fn restarts<M: AttackModel>(
             Some(t) => ApgdLoss::TargetedDlr(t),
         };
         let run = apgd_run(model, &x, start, &sub_labels, loss, eps, config.norm, config.steps)?;
-        kept.offer(&rows, run, by_loss)?;
+        kept.offer(&rows, run, by_loss);
     }
     Ok(())
 }
