@@ -12,13 +12,14 @@
 //! the checkpoints of [`apgd_checkpoints`] halves the step size of an image (restarting it from its best point) when
 //! its loss rose in at most 75% of the steps since the last checkpoint, or when neither its step size was cut nor
 //! its best loss improved at the last checkpoint. As in AutoAttack, only images classified correctly are attacked,
-//! and each restart or target only attacks the images no earlier run has misclassified. All outputs lie inside the
-//! eps-ball and [0, 1]; eps = 0 returns the input unchanged.
+//! and each restart or target only attacks the images no earlier run has misclassified; an image also leaves a run
+//! at its first misclassified iterate, so a falling batch gets cheaper. All outputs lie inside the eps-ball and
+//! [0, 1]; eps = 0 returns the input unchanged.
 
 use burn::prelude::*;
 
 use super::attack::{AttackModel, TINY, cross_entropy, project, random_start, steepest};
-use super::config::{AttackConfig, Norm};
+use super::config::AttackConfig;
 use crate::dataset::tensor::{labels_to_tensor, tensor_values};
 use crate::error::{Result, SynthError};
 
@@ -184,10 +185,9 @@ fn apgd_run<M: AttackModel>(
     start: Tensor<4>,
     labels: &[usize],
     loss: ApgdLoss,
-    eps: f32,
-    norm: Norm,
-    steps: usize,
+    config: &AttackConfig,
 ) -> Result<RunResult> {
+    let (eps, norm, steps) = (config.eps as f32, config.norm, config.steps);
     let device = x.device();
     let [n, c, h, w] = x.dims();
     let per = c * h * w;
@@ -407,7 +407,7 @@ fn restarts<M: AttackModel>(
             None => ApgdLoss::CrossEntropy,
             Some(t) => ApgdLoss::TargetedDlr(t),
         };
-        let run = apgd_run(model, &x, start, &sub_labels, loss, eps, config.norm, config.steps)?;
+        let run = apgd_run(model, &x, start, &sub_labels, loss, config)?;
         kept.offer(&rows, run, by_loss);
     }
     Ok(())
@@ -520,7 +520,7 @@ pub fn auto_attack<M: AttackModel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adversarial::config::{AttackKind, Target};
+    use crate::adversarial::config::{AttackKind, Norm, Target};
     use crate::adversarial::{Goal, attack, perturbation_norms};
     use burn::nn::{Linear, LinearConfig};
     use burn::tensor::Distribution;
