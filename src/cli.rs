@@ -157,8 +157,9 @@ pub struct ClassifierEvalArgs {
     /// Which part of the model's split to evaluate on [default: test]
     #[arg(long, value_enum, default_value_t = synth::dataset::SplitName::Test)]
     pub split: synth::dataset::SplitName,
-    /// Also report robust accuracy: the accuracy on adversarial versions of the images made by this attack (fgsm or
-    /// pgd) [default: none]
+    /// Also report robust accuracy: the accuracy on adversarial versions of the images made by this attack: fgsm, pgd,
+    /// apgd-ce, apgd-t or auto (APGD-CE, then APGD-T on the images left correct: AutoAttack's APGD part, the figure
+    /// robustness claims are compared on; use --steps 100 for its budget) [default: none]
     #[arg(long, value_enum)]
     pub attack: Option<synth::adversarial::AttackKind>,
     #[command(flatten)]
@@ -177,19 +178,21 @@ pub struct AttackArgs {
     /// Radius of the perturbation ball in [0, 1] pixel units (at most 1 for linf) [default: 0.3]
     #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f64>,
-    /// PGD step size, 0 for 2.5 * eps / steps [default: 0.01]
+    /// PGD step size, 0 for 2.5 * eps / steps (APGD adapts its own) [default: 0.01]
     #[arg(long, allow_negative_numbers = true)]
     pub alpha: Option<f64>,
-    /// PGD steps, at most 1000000 [default: 40]
+    /// PGD steps; APGD iterations, per target for apgd-t (AutoAttack runs 100); at most 1000000 [default: 40]
     #[arg(long)]
     pub steps: Option<usize>,
-    /// PGD starts from a random point of the ball (`--random-start false` starts from the image) [default: true]
+    /// PGD and APGD start from a random point of the ball (`--random-start false` starts from the image)
+    /// [default: true]
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub random_start: Option<bool>,
-    /// PGD random restarts; each image keeps its strongest result [default: 1]
+    /// PGD and APGD random restarts; each image keeps its strongest result [default: 1]
     #[arg(long)]
     pub restarts: Option<usize>,
-    /// Targeted attack: a class index, `random` (a seeded wrong class per image) or `none` [default: none]
+    /// Targeted attack (fgsm and pgd): a class index, `random` (a seeded wrong class per image) or `none`
+    /// [default: none]
     #[arg(long)]
     pub target: Option<synth::adversarial::Target>,
 }
@@ -242,7 +245,9 @@ pub struct AdversarialArgs {
     /// refused as training data [default: train]
     #[arg(long, value_enum)]
     pub split: Option<synth::dataset::SplitName>,
-    /// Attack: fgsm (one step of eps) or pgd (projected gradient descent) [default: pgd]
+    /// Attack: fgsm (one step of eps), pgd (projected gradient descent), apgd-ce (Auto-PGD on the cross-entropy:
+    /// no step size to tune), apgd-t (Auto-PGD on the targeted DLR loss toward the 9 most likely wrong classes) or
+    /// auto (apgd-ce, then apgd-t on the images left correct; AutoAttack without FAB-T and Square) [default: pgd]
     #[arg(long, value_enum)]
     pub attack: Option<synth::adversarial::AttackKind>,
     #[command(flatten)]
@@ -593,7 +598,12 @@ pub struct EvalGainArgs {
     /// on those images) or white-box (against each model; minutes per VGG16 model on a CPU) [default: transfer]
     #[arg(long, value_enum)]
     pub robust_mode: Option<synth::eval::config::RobustMode>,
-    /// L-inf radius of the PGD attack of the robust accuracy, in [0, 1]; 0 skips it [default: 0.1]
+    /// Attack of the robust accuracy: pgd (PGD-10 with a random start), apgd-ce, apgd-t or auto (APGD-CE, then
+    /// APGD-T on the images left correct: the AutoAttack-style figure; it runs the [robust_attack] steps, 10 by
+    /// default, and costs several times PGD's) [default: pgd]
+    #[arg(long, value_enum)]
+    pub robust_attack: Option<synth::adversarial::AttackKind>,
+    /// L-inf radius of the robust accuracy's attack, in [0, 1]; 0 skips it [default: 0.1]
     #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f64>,
     /// Test images the robust accuracy is measured on, 0 for all [default: 200]
@@ -752,6 +762,7 @@ impl EvalGainArgs {
         set(&mut c.mix, &self.mix);
         set(&mut c.synthetic_only, &self.synthetic_only);
         set(&mut c.robust_mode, &self.robust_mode);
+        set(&mut c.robust_attack.attack, &self.robust_attack);
         set(&mut c.robust_attack.eps, &self.eps);
         set(&mut c.robust_images, &self.robust_images);
         let shift = self

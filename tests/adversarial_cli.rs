@@ -233,6 +233,102 @@ fn bad_attack_settings_are_refused_before_any_work() {
     assert!(files_below(dir.path()).is_empty(), "nothing written");
 }
 
+/// APGD-CE, APGD-T and auto through `synth adversarial` and `classifier eval --attack`: images inside the ball, the
+/// attack recorded per image, and a chosen target refused (APGD-T picks its own).
+#[test]
+fn apgd_attacks_write_sets_inside_the_ball_and_refuse_chosen_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    tiny_classifier(&model, &[]);
+    let mnist = synth::dataset::load_dataset("mnist", &Default::default()).unwrap();
+    let mut adversarial_accuracy = Vec::new();
+    for attack in ["apgd-ce", "apgd-t", "auto"] {
+        let out = dir.path().join(attack);
+        let o = adversarial(
+            &out,
+            &[
+                "--model",
+                model.to_str().unwrap(),
+                "--split",
+                "test",
+                "--limit",
+                "30",
+                "--attack",
+                attack,
+                "--eps",
+                "0.15",
+                "--steps",
+                "10",
+                "--json",
+            ],
+        );
+        assert!(o.status.success(), "{attack}: {}", stderr(&o));
+        let summary: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        assert_eq!(summary["images"], 30);
+        assert_eq!(summary["attack"]["attack"], attack);
+        assert!(summary["max_linf"].as_f64().unwrap() <= 0.15 + 1e-6, "{summary}");
+        let adv = summary["adversarial_accuracy"].as_f64().unwrap();
+        assert!(adv <= summary["clean_accuracy"].as_f64().unwrap(), "{summary}");
+        adversarial_accuracy.push(adv);
+        for e in manifest(&out) {
+            let params = &e["params"];
+            assert_eq!(params["attack"], attack);
+            assert_eq!(params["steps"], 10);
+            assert!(params["alpha"].is_null(), "APGD has no fixed step: {e}");
+            assert_eq!(params["target"], Value::Null, "an untargeted evaluation");
+            let parent = e["parent"].as_str().unwrap();
+            let sample = mnist.samples.iter().find(|s| s.id == parent).unwrap();
+            let written = synth::dataset::Image::load(&out.join(e["path"].as_str().unwrap())).unwrap();
+            let linf = written
+                .data
+                .iter()
+                .zip(&sample.image.data)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(linf <= 0.15 + 1e-6, "{attack} {parent}: {linf}");
+        }
+    }
+    assert!(
+        adversarial_accuracy[2] <= adversarial_accuracy[0],
+        "auto keeps APGD-CE's result where APGD-T does not fool: {adversarial_accuracy:?}"
+    );
+
+    let o = synth(&[
+        "classifier",
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--attack",
+        "auto",
+        "--eps",
+        "0.1",
+        "--steps",
+        "5",
+        "--json",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let eval: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(eval["robust"]["attack"]["attack"], "auto");
+    let robust = eval["robust"]["adversarial_accuracy"].as_f64().unwrap();
+    assert!(robust <= eval["accuracy"].as_f64().unwrap(), "{eval}");
+
+    let refused = dir.path().join("refused");
+    for (flags, needle) in [
+        (vec!["--attack", "apgd-t", "--target", "3"], "picks its own"),
+        (
+            vec!["--attack", "auto", "--steps", "0"],
+            "steps must be at least 1 for auto",
+        ),
+        (vec!["--attack", "apgd-ce", "--eps", "inf"], "eps inf"),
+    ] {
+        let mut args = vec!["--model", model.to_str().unwrap()];
+        args.extend(flags);
+        assert_bad_input(&adversarial(&refused, &args), needle);
+    }
+    assert!(files_below(&refused).is_empty());
+}
+
 /// Without --model the default classifier (cnn) is trained first, and the command says so. Bundled 8x8 digits
 /// keep it quick.
 #[test]

@@ -61,6 +61,31 @@ fn same_seeds_same_report() {
     }
 }
 
+/// The robust column under AutoAttack's APGD part, white-box against each cnn: it runs, the report says which
+/// attack made the number, and the effective config records it.
+#[test]
+fn robust_accuracy_under_auto_white_box_with_the_cnn() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("auto");
+    let o = tiny_eval_gain(
+        &out,
+        &dir.path().join("cache"),
+        &["--robust-mode", "white-box", "--robust-attack", "auto"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = report(&out);
+    for c in r["conditions"].as_array().unwrap() {
+        for s in c["seeds"].as_array().unwrap() {
+            let (clean, robust) = (s["clean"].as_f64().unwrap(), s["robust"].as_f64().unwrap());
+            assert!((0.0..=1.0).contains(&robust) && clean > 0.1, "{s}");
+        }
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("white-box auto (apgd-ce, then apgd-t"), "{md}");
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("attack = \"auto\""), "{config}");
+}
+
 /// Trains a tiny cnn classifier (for the attacks below).
 fn tiny_classifier(out: &Path) {
     let o = synth(&[

@@ -7,6 +7,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
+use super::apgd::{apgd_ce, apgd_t, auto_attack};
 use super::config::{AttackConfig, AttackKind, Norm};
 use crate::classifier::Classifier;
 use crate::dataset::tensor::{labels_to_tensor, tensor_values};
@@ -51,10 +52,10 @@ impl Goal<'_> {
 }
 
 /// Smallest norm divided by, so an all-zero gradient or perturbation stays zero instead of becoming NaN.
-const TINY: f32 = 1e-12;
+pub(super) const TINY: f32 = 1e-12;
 
 /// Per-image cross-entropy of `classes`, `[batch]`.
-fn cross_entropy(logits: Tensor<2>, classes: &[usize]) -> Tensor<1> {
+pub(super) fn cross_entropy(logits: Tensor<2>, classes: &[usize]) -> Tensor<1> {
     let device = logits.device();
     let idx = labels_to_tensor(classes, &device).unsqueeze_dim::<2>(1);
     log_softmax(logits, 1).gather(1, idx).neg().squeeze_dim::<1>(1)
@@ -120,7 +121,7 @@ pub fn project(x_adv: Tensor<4>, x: &Tensor<4>, eps: f32, norm: Norm) -> Tensor<
 }
 
 /// The step direction for a gradient: its sign (L-inf) or its L2-normalised value (L2), pointed up or down the loss.
-fn steepest(g: Tensor<4>, norm: Norm, direction: f32) -> Tensor<4> {
+pub(super) fn steepest(g: Tensor<4>, norm: Norm, direction: f32) -> Tensor<4> {
     match norm {
         Norm::Linf => g.sign() * direction,
         Norm::L2 => l2_normalize(g) * direction,
@@ -267,7 +268,7 @@ pub fn pgd<M: AttackModel>(
         .ok_or_else(|| SynthError::internal("pgd ran no restart"))
 }
 
-/// Runs the configured attack (FGSM or PGD) on one batch.
+/// Runs the configured attack (FGSM, PGD, or one of the APGD family, which must be untargeted) on one batch.
 pub fn attack<M: AttackModel>(
     model: &M,
     images: &Tensor<4>,
@@ -275,9 +276,23 @@ pub fn attack<M: AttackModel>(
     config: &AttackConfig,
     seeds: &[u64],
 ) -> Result<Tensor<4>> {
+    let untargeted = |labels: &'_ [usize]| -> Result<()> {
+        match goal {
+            Goal::Untargeted(_) if labels.len() == images.dims()[0] => Ok(()),
+            Goal::Untargeted(_) => Err(SynthError::internal("an APGD attack needs one label per image")),
+            Goal::Targeted(_) => Err(SynthError::bad_input(format!(
+                "{} is an untargeted evaluation and picks its own targets",
+                config.attack
+            ))),
+        }
+    };
+    let labels = goal.classes();
     match config.attack {
         AttackKind::Fgsm => fgsm(model, images, goal, config.eps as f32, config.norm),
         AttackKind::Pgd => pgd(model, images, goal, config, seeds),
+        AttackKind::ApgdCe => untargeted(labels).and_then(|()| apgd_ce(model, images, labels, config, seeds)),
+        AttackKind::ApgdT => untargeted(labels).and_then(|()| apgd_t(model, images, labels, config, seeds)),
+        AttackKind::Auto => untargeted(labels).and_then(|()| auto_attack(model, images, labels, config, seeds)),
     }
 }
 

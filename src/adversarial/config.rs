@@ -11,7 +11,7 @@ use crate::error::{Result, SynthError};
 /// Which attack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum AttackKind {
     /// Fast gradient sign method (Goodfellow et al. 2015): one step of size eps along the gradient's sign (L-inf),
     /// or along the L2-normalised gradient (L2, the "fast gradient method").
@@ -19,6 +19,27 @@ pub enum AttackKind {
     /// Projected gradient descent (Madry et al. 2018): `steps` steps of size `alpha`, each projected back onto the
     /// eps-ball and [0, 1].
     Pgd,
+    /// APGD-CE (Croce & Hein 2020): PGD on the cross-entropy with a step size it adapts itself (no alpha), momentum
+    /// and the best point kept; `steps` iterations (AutoAttack uses 100), `restarts` restarts.
+    ApgdCe,
+    /// APGD-T (Croce & Hein 2020): APGD on the targeted DLR loss toward each of the 9 most likely wrong classes in
+    /// turn, `steps` iterations each; picks its own targets.
+    ApgdT,
+    /// AutoAttack's APGD part: APGD-CE, then APGD-T on the images still classified correctly, each image keeping
+    /// its worst case (AutoAttack's FAB-T and Square are not run).
+    Auto,
+}
+
+impl AttackKind {
+    /// Whether the attack is one of the APGD family (adaptive step, untargeted evaluation, its own targets).
+    pub fn is_apgd(&self) -> bool {
+        matches!(self, AttackKind::ApgdCe | AttackKind::ApgdT | AttackKind::Auto)
+    }
+
+    /// Whether the attack uses the targeted DLR loss (which needs at least four classes).
+    pub fn uses_dlr(&self) -> bool {
+        matches!(self, AttackKind::ApgdT | AttackKind::Auto)
+    }
 }
 
 impl std::fmt::Display for AttackKind {
@@ -26,6 +47,9 @@ impl std::fmt::Display for AttackKind {
         f.write_str(match self {
             AttackKind::Fgsm => "fgsm",
             AttackKind::Pgd => "pgd",
+            AttackKind::ApgdCe => "apgd-ce",
+            AttackKind::ApgdT => "apgd-t",
+            AttackKind::Auto => "auto",
         })
     }
 }
@@ -104,21 +128,23 @@ impl std::fmt::Display for Target {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AttackConfig {
-    /// fgsm or pgd.
+    /// fgsm, pgd, apgd-ce, apgd-t or auto.
     pub attack: AttackKind,
     /// linf or l2.
     pub norm: Norm,
     /// Radius of the perturbation ball, in [0, 1] pixel units (at most 1 for L-inf).
     pub eps: f64,
-    /// PGD step size; 0 means 2.5 * eps / steps (Madry et al.).
+    /// PGD step size; 0 means 2.5 * eps / steps (Madry et al.). APGD adapts its own and ignores it.
     pub alpha: f64,
-    /// PGD steps.
+    /// PGD steps; APGD iterations (per target for APGD-T; for each of the two attacks of auto).
     pub steps: usize,
-    /// PGD starts from a uniformly drawn point of the ball instead of the image itself.
+    /// PGD and APGD start from a uniformly drawn point of the ball instead of the image itself.
     pub random_start: bool,
-    /// PGD runs from this many random starts and keeps, per image, the strongest result.
+    /// PGD and APGD run from this many random starts and keep, per image, the strongest result (APGD restarts only
+    /// the images not yet misclassified).
     pub restarts: usize,
-    /// `none` (untargeted), a class index, or `random` (a seeded wrong class per image).
+    /// `none` (untargeted), a class index, or `random` (a seeded wrong class per image). fgsm and pgd only: APGD-T
+    /// picks its own targets.
     pub target: Target,
 }
 
@@ -171,9 +197,16 @@ impl AttackConfig {
         }
         crate::limits::check_count("steps", self.steps, crate::limits::MAX_COUNT)?;
         crate::limits::check_count("restarts", self.restarts, MAX_RESTARTS)?;
-        if self.attack == AttackKind::Pgd {
+        if self.attack.is_apgd() && self.target != Target::Untargeted {
+            return bad(format!(
+                "target {} cannot be combined with {}: APGD attacks are untargeted evaluations (apgd-t picks its own \
+                 targets, the most likely wrong classes); --target applies to fgsm and pgd",
+                self.target, self.attack
+            ));
+        }
+        if self.attack != AttackKind::Fgsm {
             if self.steps == 0 {
-                return bad("steps must be at least 1 for pgd".into());
+                return bad(format!("steps must be at least 1 for {}", self.attack));
             }
             if self.restarts == 0 {
                 return bad("restarts must be at least 1".into());
@@ -198,6 +231,14 @@ impl AttackConfig {
             Target::Random if classes < 2 => Err(SynthError::bad_input(
                 "target random needs a model with at least 2 classes",
             )),
+            _ if self.attack.uses_dlr() && classes < super::apgd::DLR_MIN_CLASSES => {
+                Err(SynthError::bad_input(format!(
+                    "{} needs a model with at least {} classes (its targeted DLR loss ranks four logits); this one \
+                     has {classes}: use apgd-ce",
+                    self.attack,
+                    super::apgd::DLR_MIN_CLASSES
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -223,6 +264,12 @@ impl AttackConfig {
             Target::Class(k) => format!("target class {k}"),
             Target::Random => "random wrong target".to_string(),
         };
+        let restarts = if self.restarts > 1 {
+            format!(", best of {} restarts", self.restarts)
+        } else {
+            String::new()
+        };
+        let start = if self.random_start { ", random start" } else { "" };
         match self.attack {
             AttackKind::Fgsm => format!("fgsm {} eps {}, {goal}", self.norm, self.eps),
             AttackKind::Pgd => format!(
@@ -232,11 +279,28 @@ impl AttackConfig {
                 self.steps,
                 self.step_size(),
                 if self.random_start { ", random start" } else { "" },
-                if self.restarts > 1 {
-                    format!(", best of {} restarts", self.restarts)
-                } else {
-                    String::new()
-                }
+                restarts
+            ),
+            AttackKind::ApgdCe => format!(
+                "apgd-ce {} eps {}, {} steps{}{restarts}, untargeted",
+                self.norm, self.eps, self.steps, start
+            ),
+            AttackKind::ApgdT => format!(
+                "apgd-t {} eps {}, {} steps per target on the {} most likely wrong classes{}{restarts}",
+                self.norm,
+                self.eps,
+                self.steps,
+                super::apgd::APGD_T_TARGETS,
+                start
+            ),
+            AttackKind::Auto => format!(
+                "auto (apgd-ce, then apgd-t on the {} most likely wrong classes of the images left correct) {} eps {}, \
+                 {} steps each{}{restarts}",
+                super::apgd::APGD_T_TARGETS,
+                self.norm,
+                self.eps,
+                self.steps,
+                start
             ),
         }
     }

@@ -104,21 +104,26 @@ pub struct AttackOptions {
 /// The manifest parameters of one adversarial image.
 pub fn manifest_params(config: &AttackConfig, outcome: &ImageOutcome) -> serde_json::Value {
     let pgd = config.attack == AttackKind::Pgd;
-    serde_json::json!({
+    let iterative = config.attack != AttackKind::Fgsm;
+    let mut params = serde_json::json!({
         "attack": config.attack,
         "norm": config.norm,
         "eps": config.eps,
         "alpha": pgd.then(|| config.step_size()),
-        "steps": pgd.then_some(config.steps),
-        "random_start": pgd && config.random_start,
-        "restarts": pgd.then_some(config.restarts),
+        "steps": iterative.then_some(config.steps),
+        "random_start": iterative && config.random_start,
+        "restarts": iterative.then_some(config.restarts),
         "target": outcome.target,
         "success": outcome.success,
         "clean_prediction": outcome.clean_prediction,
         "adversarial_prediction": outcome.adversarial_prediction,
         "linf": outcome.linf,
         "l2": outcome.l2,
-    })
+    });
+    if config.attack.uses_dlr() {
+        params["target_classes"] = serde_json::json!(super::apgd::APGD_T_TARGETS);
+    }
+    params
 }
 
 /// The class a `random` target picks for an image: uniform among the classes other than its label.
@@ -376,6 +381,59 @@ mod tests {
             targeted.success_rate > 0.5,
             "targeted PGD reaches most targets: {targeted:?}"
         );
+    }
+
+    /// APGD on the same real model: every output inside the ball and [0, 1]; eps = 0 changes nothing; and the
+    /// AutoAttack sequence is never weaker than PGD-40 on the same images (the reason it exists).
+    #[test]
+    fn apgd_properties_and_auto_no_weaker_than_pgd40_on_a_trained_cnn() {
+        let (model, set, keys) = trained();
+        let clean = tensor_values(set.images.clone()).unwrap();
+        let config = |attack, norm, eps, steps| AttackConfig {
+            attack,
+            norm,
+            eps,
+            steps,
+            ..Default::default()
+        };
+        for (attack, norm, eps) in [
+            (AttackKind::ApgdCe, Norm::L2, 1.5),
+            (AttackKind::ApgdT, Norm::Linf, 0.2),
+            (AttackKind::Auto, Norm::L2, 0.0),
+        ] {
+            let config = config(attack, norm, eps, 10);
+            let out = run(&model, &set, &keys, &config);
+            let adv: Vec<f32> = out.images.iter().flat_map(|i| i.data.clone()).collect();
+            assert!(
+                adv.iter().all(|v| (0.0..=1.0).contains(v)),
+                "{config:?}: outside [0, 1]"
+            );
+            for (linf, l2) in perturbation_norms(&adv, &clean, 28 * 28) {
+                let size = if norm == Norm::Linf { linf } else { l2 };
+                assert!(size <= eps as f32 + 1e-6, "{config:?}: perturbation {size} > eps");
+            }
+            if eps == 0.0 {
+                assert_eq!(adv, clean, "{config:?}: eps 0 returns the input unchanged");
+            }
+            let summary = out.summary();
+            eprintln!("{}: {summary:?}", config.describe());
+            assert!(summary.adversarial_accuracy <= summary.clean_accuracy, "{summary:?}");
+        }
+        for eps in [0.1, 0.15] {
+            let pgd = run(&model, &set, &keys, &config(AttackKind::Pgd, Norm::Linf, eps, 40)).summary();
+            let auto = run(&model, &set, &keys, &config(AttackKind::Auto, Norm::Linf, eps, 40)).summary();
+            eprintln!("eps {eps}: PGD-40 {pgd:?}\nauto {auto:?}");
+            assert!(
+                pgd.adversarial_accuracy < pgd.clean_accuracy,
+                "eps {eps} is a real test: {pgd:?}"
+            );
+            assert!(
+                auto.adversarial_accuracy <= pgd.adversarial_accuracy,
+                "eps {eps}: auto ({}) is never weaker than PGD-40 ({})",
+                auto.adversarial_accuracy,
+                pgd.adversarial_accuracy
+            );
+        }
     }
 
     #[test]
