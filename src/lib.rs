@@ -5,6 +5,7 @@
 //! writes (ImageFolder tree + manifest.jsonl + origin.json).
 
 pub mod adversarial;
+pub mod attack;
 pub mod augment;
 pub mod backend;
 pub mod classifier;

@@ -22,6 +22,15 @@ pub fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }
 
+/// One N(0, 1) draw (Box-Muller from two uniforms): the one normal sampler of synth (augmentation noise, attack
+/// random starts, GAN latents), so the same stream gives the same draws everywhere.
+pub fn standard_normal(rng: &mut impl rand::Rng) -> f32 {
+    use rand::RngExt;
+    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.random::<f64>();
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@ use burn::module::Module;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::attack::{Goal, attack, perturbation_norms, quantize_within};
-use super::config::{AdversarialConfig, AttackConfig, AttackKind, Target};
+use super::config::AdversarialConfig;
+use crate::attack::{AttackConfig, AttackKind, Goal, Target, attack, perturbation_norms, quantize_within};
 use crate::classifier::run::{per_class_subset, prepare_experiment, train_and_test};
 use crate::classifier::{Classifier, ClassifierConfig, FitMonitor, PreparedSet, argmax_rows};
 use crate::dataset::tensor::tensor_values;
@@ -276,7 +276,7 @@ pub fn train_default_classifier(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adversarial::config::{AttackKind, Norm};
+    use crate::attack::{AttackKind, Norm};
     use crate::classifier::BackboneKind;
     use crate::dataset::{LoadOptions, SplitConfig, load_dataset};
 

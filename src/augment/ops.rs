@@ -1,7 +1,7 @@
 //! The classic augmentations as pure image functions. Randomness is decided before these run (see
 //! [`super::Transform`]), so each function is a deterministic map that tests can check exactly.
 
-use rand::{Rng, RngExt};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Image;
@@ -102,12 +102,7 @@ pub fn gaussian_noise(img: &Image, std: f32, rng: &mut impl Rng) -> Image {
     out
 }
 
-/// One N(0, 1) draw (Box-Muller).
-pub fn standard_normal(rng: &mut impl Rng) -> f32 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random::<f64>();
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-}
+pub use crate::seed::standard_normal;
 
 fn centre(img: &Image) -> (f32, f32) {
     ((img.height as f32 - 1.0) / 2.0, (img.width as f32 - 1.0) / 2.0)

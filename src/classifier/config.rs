@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::BackboneKind;
-use crate::adversarial::AdversarialTraining;
+use crate::attack::AdversarialTraining;
 use crate::dataset::SplitConfig;
 use crate::error::{Result, SynthError};
 

@@ -124,20 +124,7 @@ pub fn predict_from(model: &Classifier, features: &Tensor<4>, from: usize, batch
     Ok(out)
 }
 
-/// Row-wise argmax of a `[batch, classes]` tensor.
-pub fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>> {
-    let classes = logits.dims()[1];
-    let values = tensor_values(logits)?;
-    Ok(values
-        .chunks_exact(classes)
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
-                .0
-        })
-        .collect())
-}
+pub use crate::dataset::tensor::argmax_rows;
 
 /// Fraction of equal entries.
 pub fn accuracy(predicted: &[usize], labels: &[usize]) -> f32 {
@@ -467,7 +454,7 @@ impl PhaseSchedule {
 /// bypasses the frozen-feature cache, because the pixels differ every epoch.
 struct BatchTransforms {
     augment: Option<crate::augment::Pipeline>,
-    adversarial: Option<crate::adversarial::AttackConfig>,
+    adversarial: Option<crate::attack::AttackConfig>,
 }
 
 impl BatchTransforms {
@@ -499,8 +486,8 @@ impl BatchTransforms {
         if let Some(attack) = &self.adversarial {
             let n = labels.len();
             let k = ((n as f64 * config.adversarial.ratio).round() as usize).clamp(1, n);
-            let goal = crate::adversarial::Goal::Untargeted(&labels[..k]);
-            let crafted = crate::adversarial::attack(&frozen, &images.clone().slice(0..k), goal, attack, &seeds[..k])?;
+            let goal = crate::attack::Goal::Untargeted(&labels[..k]);
+            let crafted = crate::attack::attack(&frozen, &images.clone().slice(0..k), goal, attack, &seeds[..k])?;
             images = if k < n {
                 Tensor::cat(vec![crafted, images.slice(k..n)], 0)
             } else {

@@ -149,3 +149,10 @@ impl Classifier {
         self.head.embed(self.features(images, n))
     }
 }
+
+/// The classifier is what every attack targets: its logits on [0, 1] images.
+impl crate::attack::AttackModel for Classifier {
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
+    }
+}

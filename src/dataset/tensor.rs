@@ -53,6 +53,21 @@ pub fn tensor_values<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| SynthError::internal(format!("reading tensor: {e:?}")))
 }
 
+/// Row-wise argmax of a `[batch, classes]` tensor.
+pub fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>> {
+    let classes = logits.dims()[1];
+    let values = tensor_values(logits)?;
+    Ok(values
+        .chunks_exact(classes)
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b })
+                .0
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

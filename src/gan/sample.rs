@@ -3,7 +3,6 @@
 //! writing an expanded dataset of `per_class` images per class.
 
 use burn::prelude::*;
-use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::model::Generator;
@@ -20,20 +19,13 @@ const LERP_STREAM: u64 = 0x4C45_5250;
 /// Batch size of generation; fixed, so a request gives the same bytes however it is split across calls.
 pub const SAMPLE_BATCH: usize = 100;
 
-/// One standard normal draw (Box-Muller, from two uniforms).
-fn normal(rng: &mut ChaCha8Rng) -> f32 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random::<f64>();
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-}
-
 /// A latent vector drawn from `rng`: standard normal, with components beyond `truncation` redrawn when it is
 /// positive (the truncation trick: less variety, more typical images).
 pub fn latent_from(rng: &mut ChaCha8Rng, dim: usize, truncation: f64) -> Vec<f32> {
     (0..dim)
         .map(|_| {
             loop {
-                let v = normal(rng);
+                let v = crate::seed::standard_normal(rng);
                 if truncation <= 0.0 || (v as f64).abs() <= truncation {
                     break v;
                 }

@@ -18,8 +18,8 @@
 
 use burn::prelude::*;
 
-use super::attack::{AttackModel, TINY, cross_entropy, project, random_start, steepest};
 use super::config::AttackConfig;
+use super::gradient::{AttackModel, TINY, cross_entropy, project, random_start, steepest};
 use crate::dataset::tensor::{labels_to_tensor, tensor_values};
 use crate::error::{Result, SynthError};
 
@@ -115,7 +115,7 @@ struct Probe {
 fn probe<M: AttackModel>(model: &M, x: &Tensor<4>, labels: &[usize], loss: ApgdLoss) -> Result<Probe> {
     let leaf = x.clone().detach().inner().autodiff().require_grad();
     let logits = model.logits(leaf.clone());
-    let predicted = crate::classifier::argmax_rows(logits.clone())?;
+    let predicted = crate::dataset::tensor::argmax_rows(logits.clone())?;
     let per_image = match loss {
         ApgdLoss::CrossEntropy => cross_entropy(logits, labels),
         ApgdLoss::TargetedDlr(targets) => dlr_loss_targeted(logits, labels, targets)?,
@@ -338,7 +338,7 @@ impl WorstCase {
     /// The clean images, marked fooled where the model already misclassifies them.
     fn clean<M: AttackModel>(model: &M, images: &Tensor<4>, labels: &[usize]) -> Result<Self> {
         let [n, c, h, w] = images.dims();
-        let predicted = crate::classifier::argmax_rows(model.logits(images.clone()))?;
+        let predicted = crate::dataset::tensor::argmax_rows(model.logits(images.clone()))?;
         Ok(WorstCase {
             values: tensor_values(images.clone())?,
             per: c * h * w,
@@ -520,8 +520,8 @@ pub fn auto_attack<M: AttackModel>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adversarial::config::{AttackKind, Norm, Target};
-    use crate::adversarial::{Goal, attack, perturbation_norms};
+    use crate::attack::config::{AttackKind, Norm, Target};
+    use crate::attack::{Goal, attack, perturbation_norms};
     use burn::nn::{Linear, LinearConfig};
     use burn::tensor::Distribution;
 
@@ -650,7 +650,7 @@ mod tests {
         let x = Tensor::<4>::random([n, 1, 4, 4], Distribution::Uniform(0.4, 0.6), &device);
         let clean = values(x.clone());
         // The labels the model gives the clean images: APGD leaves an image it already misclassifies alone.
-        let labels = crate::classifier::argmax_rows(model.logits(x.clone())).unwrap();
+        let labels = crate::dataset::tensor::argmax_rows(model.logits(x.clone())).unwrap();
         let seeds: Vec<u64> = (0..n as u64).collect();
         for (norm, eps, random_start) in [
             (Norm::Linf, 0.1f32, true),

@@ -9,7 +9,6 @@ use burn::tensor::activation::log_softmax;
 
 use super::apgd::{apgd_ce, apgd_t, auto_attack};
 use super::config::{AttackConfig, AttackKind, Norm};
-use crate::classifier::Classifier;
 use crate::dataset::tensor::{labels_to_tensor, tensor_values};
 use crate::error::{Result, SynthError};
 
@@ -18,12 +17,6 @@ use crate::error::{Result, SynthError};
 pub trait AttackModel: Module {
     /// Logits for `[batch, channels, h, w]` images in [0, 1].
     fn logits(&self, images: Tensor<4>) -> Tensor<2>;
-}
-
-impl AttackModel for Classifier {
-    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
-        self.forward(images)
-    }
 }
 
 /// What the attack does with each image's class.
@@ -175,9 +168,7 @@ pub fn random_start(x: &Tensor<4>, eps: f32, norm: Norm, seeds: &[u64]) -> Tenso
                 noise.extend((0..per).map(|_| (2.0 * rand::RngExt::random::<f32>(&mut rng) - 1.0) * eps));
             }
             Norm::L2 => {
-                let d: Vec<f32> = (0..per)
-                    .map(|_| crate::augment::ops::standard_normal(&mut rng))
-                    .collect();
+                let d: Vec<f32> = (0..per).map(|_| crate::seed::standard_normal(&mut rng)).collect();
                 let len = d.iter().map(|v| v * v).sum::<f32>().sqrt().max(TINY);
                 let radius = eps * rand::RngExt::random::<f32>(&mut rng);
                 noise.extend(d.iter().map(|v| v / len * radius));
@@ -193,7 +184,7 @@ pub fn random_start(x: &Tensor<4>, eps: f32, norm: Norm, seeds: &[u64]) -> Tenso
 /// target's, lower is stronger).
 fn strength<M: AttackModel>(model: &M, x_adv: &Tensor<4>, goal: Goal) -> Result<Vec<(bool, f32)>> {
     let logits = model.logits(x_adv.clone());
-    let predicted = crate::classifier::argmax_rows(logits.clone())?;
+    let predicted = crate::dataset::tensor::argmax_rows(logits.clone())?;
     let losses = tensor_values(cross_entropy(logits, goal.classes()))?;
     Ok(predicted
         .iter()
