@@ -836,7 +836,11 @@ mod tests {
         let gain = plus.gain_clean_vs_augment.as_ref().unwrap();
         assert!((gain.gain.mean - (plus.clean.mean - augment.clean.mean)).abs() < 1e-12);
         let (sa, sp) = (&augment.seeds[0], &plus.seeds[0]);
-        assert_eq!(sp.synthetic_images, 2 * sa.synthetic_images, "augment's draw plus X's draw of the same size");
+        assert_eq!(
+            sp.synthetic_images,
+            2 * sa.synthetic_images,
+            "augment's draw plus X's draw of the same size"
+        );
         let synthetic: usize = exp.banked.values().map(|b| b.len()).sum();
         let (passes, most) = exp.bank.pass_counts();
         assert_eq!(most, 1, "no image went through the frozen prefix twice");
@@ -895,7 +899,11 @@ mod tests {
         let mut augment_rows = Vec::new();
         for seed in 0..3 {
             let rows = |name: &str| exp.training_rows(&sources, &draws, named(name), seed);
-            let (augment, other, both) = (rows("real + augment"), rows("real + other"), rows("real + augment + other"));
+            let (augment, other, both) = (
+                rows("real + augment"),
+                rows("real + other"),
+                rows("real + augment + other"),
+            );
             assert_eq!(both.len(), 3, "real, augment, other: {both:?}");
             assert_eq!(both[0], augment[0], "the same real subset");
             assert_eq!(both[1], augment[1], "seed {seed}: the augment images of real + augment");
@@ -903,6 +911,9 @@ mod tests {
             assert_eq!(both[1].1.len(), 3 * 10, "mix 1: one augment image per real image");
             augment_rows.push(both[1].1.clone());
         }
-        assert_ne!(augment_rows[0], augment_rows[1], "each seed draws its own augment images");
+        assert_ne!(
+            augment_rows[0], augment_rows[1],
+            "each seed draws its own augment images"
+        );
     }
 }

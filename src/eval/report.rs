@@ -95,7 +95,8 @@ pub fn mde_line(report: &Report) -> String {
         return "MDE: not computed (it needs at least two seeds and one gain)".into();
     }
     format!(
-        "MDE (the smallest paired gain a two-sided t-test at alpha 0.05 resolves with 80% power at {} seeds and          this run's spread): {}",
+        "MDE (the smallest paired gain a two-sided t-test at alpha 0.05 resolves with 80% power at {} seeds and \
+         this run's spread): {}",
         report.config.seeds,
         parts.join(", ")
     )

@@ -238,7 +238,10 @@ mod tests {
         let five = minimum_detectable_effect(&[0.01], 5).unwrap();
         close(five.spread, 0.01, 1e-12);
         close(five.effect, 0.016_624_8, 1e-6);
-        assert!(minimum_detectable_effect(&[0.01], 1).is_none(), "one seed has no spread");
+        assert!(
+            minimum_detectable_effect(&[0.01], 1).is_none(),
+            "one seed has no spread"
+        );
         assert!(minimum_detectable_effect(&[], 3).is_none(), "no gains, no spread");
     }
 
