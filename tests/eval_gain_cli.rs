@@ -171,7 +171,8 @@ fn cached_set(cache: &Path, source: &str) -> std::path::PathBuf {
 
 /// A set smaller than `--mix` asks for is used as it is, with a one-line warning, and the table's train-images
 /// column shows the counts used; given sets are named by their origin.json source kind (a second one of a kind
-/// gets `-2`) or by `NAME=DIR`; report.md says accuracy intervals are clamped.
+/// gets `-2`) or by `NAME=DIR`; report.md says accuracy intervals are clamped. Each given set also gets
+/// `real + augment + X`, whose gain over `real + augment` the table leads with, and the run states its MDE.
 #[test]
 fn set_names_mix_shortfall_and_clamped_intervals() {
     let dir = tempfile::tempdir().unwrap();
@@ -226,7 +227,47 @@ fn set_names_mix_shortfall_and_clamped_intervals() {
             "real + augment",
             "real + augment-2",
             "real + mine",
+            "real + augment + augment-2",
+            "real + augment + mine",
             "real + all"
         ]
     );
+    // What each given set adds beyond the pipeline's augment set: a table column the table leads with, the gain
+    // with its half-width in report.json, and the run's MDE per metric.
+    let out_text = stdout(&o);
+    assert!(
+        out_text
+            .contains("| condition | train images (real + synthetic) | gain vs real + augment (pp) | clean acc % |"),
+        "{out_text}"
+    );
+    assert!(out_text.contains("| real + augment + mine | 50 + 100 | "), "{out_text}");
+    assert!(
+        out_text.contains("\nMDE (") && out_text.contains("at 2 seeds"),
+        "{out_text}"
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("gain vs real + augment (pp)") && md.contains("\nMDE ("),
+        "{md}"
+    );
+    assert!(md.contains("**mine beyond classic augmentation**"), "{md}");
+    let r = report(&out);
+    for c in r["conditions"].as_array().unwrap() {
+        let beside = c["name"].as_str().unwrap().starts_with("real + augment + ");
+        let vs = &c["gain_clean_vs_augment"];
+        assert_eq!(vs.is_object(), beside, "{c}");
+        if beside {
+            let (low, high, half) = (
+                vs["gain"]["ci_low"].as_f64().unwrap(),
+                vs["gain"]["ci_high"].as_f64().unwrap(),
+                vs["half_width"].as_f64().unwrap(),
+            );
+            assert!((high - low - 2.0 * half).abs() < 1e-9, "{vs}");
+        }
+    }
+    for metric in ["clean", "robust", "shifted"] {
+        let mde = &r["mde"][metric];
+        assert_eq!(mde["n"].as_u64(), Some(2), "{mde}");
+        assert!(mde["effect"].as_f64().is_some_and(|e| e >= 0.0), "{mde}");
+    }
 }

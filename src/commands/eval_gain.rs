@@ -7,7 +7,7 @@ use crate::cli::EvalGainArgs;
 use synth::config;
 use synth::dataset::Split;
 use synth::error::{IoContext, SynthError};
-use synth::eval::experiment::{SHIFT, TEST, VAL};
+use synth::eval::experiment::{SHIFT, SourceRole, TEST, VAL};
 use synth::eval::report::{Report, SourceInfo};
 use synth::eval::sources::{
     cache_root, load_source, make_adversarial, make_augment, make_policy, make_style, name_sets, policy_dir,
@@ -96,9 +96,15 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     }
     let names = name_sets(&kinds, &to_make)?;
     let policy = args.policy.as_deref().map(synth::policy::Policy::load).transpose()?;
+    // real, real + X per set, real + augment + X per other set (augment is always made), real + all, X only, policy
+    // (a first count; set exactly from the experiment's conditions once the sets are loaded).
     let sets = to_make.len() + args.synthetic.len();
-    let conditions =
-        1 + sets + usize::from(sets > 1) + if config.synthetic_only { sets } else { 0 } + usize::from(policy.is_some());
+    let conditions = 1
+        + sets
+        + sets.saturating_sub(1)
+        + usize::from(sets > 1)
+        + if config.synthetic_only { sets } else { 0 }
+        + usize::from(policy.is_some());
     let bar = progress_bar(
         (to_make.len() + conditions * config.seeds) as u64,
         "eval-gain",
@@ -113,7 +119,10 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     for name in &to_make {
         bar.set_message(format!("making the {name} set"));
         let (root, made_now, seconds) = default_source(&exp, name, &cache)?;
-        let source = load_source(&exp, name, &root)?;
+        let mut source = load_source(&exp, name, &root)?;
+        if name == "augment" {
+            source.role = SourceRole::Augment;
+        }
         infos.push(SourceInfo {
             name: name.clone(),
             kind: source.kind.to_string(),
@@ -146,7 +155,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
             make_policy(&exp, policy, &dir)?;
         }
         let mut source = load_source(&exp, "policy", &dir)?;
-        source.role = synth::eval::experiment::SourceRole::Policy;
+        source.role = SourceRole::Policy;
         infos.push(SourceInfo {
             name: "policy".into(),
             kind: format!("augment policy {}", path.display()),
@@ -158,6 +167,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         sources.push(source);
     }
 
+    bar.set_length((to_make.len() + exp.conditions(&sources).len() * config.seeds) as u64);
     for warning in exp.shortfalls(&sources) {
         bar.suspend(|| eprintln!("{warning}"));
     }
@@ -167,6 +177,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
     let (frozen_passes, max_passes_per_image) = exp.bank.pass_counts();
+    let mde = synth::eval::report::power(&results);
     let report = Report {
         config: config.clone(),
         dataset: exp.dataset.name.clone(),
@@ -177,6 +188,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
         shift_images: exp.scored_images(SHIFT),
         sources: infos,
         conditions: results,
+        mde,
         surrogate: exp.surrogate.clone(),
         frozen_passes,
         max_passes_per_image,
@@ -205,8 +217,9 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     log.flush();
 
     let human = format!(
-        "{}\nreport: {} (report.md, report.json, gain.png) in {:.0} s; TensorBoard: {}",
+        "{}\n{}\nreport: {} (report.md, report.json, gain.png) in {:.0} s; TensorBoard: {}",
         synth::eval::report::table(&report),
+        synth::eval::report::mde_line(&report),
         out.display(),
         report.seconds,
         tb_dir.display()

@@ -56,6 +56,10 @@ pub enum SourceRole {
     /// A searched policy's set: its condition takes every image (the policy sets its own amount), and it stays out
     /// of `real + all` and of the synthetic-only fits.
     Policy,
+    /// The pipeline's classic augmentation set: a set like any other, and also the practitioner's baseline: every
+    /// other set X gets the condition `real + augment + X`, whose gain over `real + augment` says whether X adds
+    /// anything beyond the augmentation one already uses.
+    Augment,
 }
 
 impl Source {
@@ -63,6 +67,11 @@ impl Source {
     pub fn is_policy(&self) -> bool {
         self.role == SourceRole::Policy
     }
+}
+
+/// The augment baseline among `sources` (the first with [`SourceRole::Augment`]), if any.
+pub fn augment_source(sources: &[Source]) -> Option<usize> {
+    sources.iter().position(|s| s.role == SourceRole::Augment)
 }
 
 /// An image converted to `channels` and resized to `side` x `side` ([`Image::conform`]).
@@ -95,6 +104,9 @@ pub enum ConditionKind {
     RealPlus,
     /// The real subset plus every source, in equal shares.
     RealPlusAll,
+    /// The real subset, the augment set's draw of `real + augment` and another source's draw of `real + X` (same
+    /// seed, same draws): the practitioner's baseline plus X, so its paired gain over `real + augment` isolates X.
+    AugmentPlus,
     /// One source's images alone (its classification accuracy score).
     SyntheticOnly,
 }
@@ -142,6 +154,11 @@ pub struct ConditionResult {
     pub gain_clean: Option<PairedGain>,
     pub gain_robust: Option<PairedGain>,
     pub gain_shifted: Option<PairedGain>,
+    /// Gains of `real + augment + X` over `real + augment`, paired by seed: what X adds beyond classic
+    /// augmentation (absent for every other condition).
+    pub gain_clean_vs_augment: Option<PairedGain>,
+    pub gain_robust_vs_augment: Option<PairedGain>,
+    pub gain_shifted_vs_augment: Option<PairedGain>,
     /// Seeds whose model has not learned the task: a condition with any is flagged, and its numbers are noise.
     pub seeds_not_learned: usize,
 }
@@ -573,6 +590,16 @@ impl Experiment {
             });
         }
         let regular: Vec<usize> = (0..sources.len()).filter(|&i| !sources[i].is_policy()).collect();
+        if let Some(a) = augment_source(sources) {
+            for &i in regular.iter().filter(|&&i| i != a) {
+                out.push(Condition {
+                    name: format!("real + {} + {}", sources[a].name, sources[i].name),
+                    kind: ConditionKind::AugmentPlus,
+                    sources: vec![a, i],
+                    source_names: vec![sources[a].name.clone(), sources[i].name.clone()],
+                });
+            }
+        }
         if regular.len() > 1 {
             out.push(Condition {
                 name: "real + all".into(),
@@ -595,45 +622,55 @@ impl Experiment {
         out
     }
 
+    /// What a condition trains on for one seed: (bank group, rows) for the real subset and each of its sources,
+    /// from the sources' per-seed `draws` (every condition that takes a source at a seed takes the same draw of it,
+    /// so `real + augment + X` holds exactly the augment images of `real + augment` and the X images of `real + X`).
+    fn training_rows(
+        &self,
+        sources: &[Source],
+        draws: &[Vec<(Vec<usize>, Vec<usize>)>],
+        condition: &Condition,
+        seed: usize,
+    ) -> Vec<(String, Vec<usize>)> {
+        let mut parts = Vec::new();
+        if condition.kind != ConditionKind::SyntheticOnly {
+            parts.push((REAL.to_string(), (0..self.subset.len()).collect()));
+        }
+        for &s in &condition.sources {
+            let banked = &self.banked[&sources[s].name];
+            let (one, every) = &draws[s][seed];
+            let drawn = if condition.kind == ConditionKind::RealPlusAll {
+                every
+            } else {
+                one
+            };
+            parts.push((
+                format!("source:{}", sources[s].name),
+                drawn.iter().map(|i| banked[i]).collect(),
+            ));
+        }
+        parts
+    }
+
     /// Fits and scores every condition for every seed. `progress` hears each finished fit's condition name.
     pub fn run(&mut self, sources: &[Source], mut progress: impl FnMut(&str)) -> Result<Vec<ConditionResult>> {
         for s in 0..sources.len() {
             self.bank_source(sources, s)?;
         }
         let draws: Vec<Vec<(Vec<usize>, Vec<usize>)>> = (0..sources.len()).map(|s| self.draws(sources, s)).collect();
-        let real_rows: Vec<usize> = (0..self.subset.len()).collect();
+        let real_rows = self.subset.len();
         let mut results: Vec<ConditionResult> = Vec::new();
         for condition in self.conditions(sources) {
             let mut seeds = Vec::new();
             for seed in 0..self.config.seeds as u64 {
-                let rows_of = |s: usize, all: bool| -> Vec<usize> {
-                    let banked = &self.banked[&sources[s].name];
-                    let (one, every) = &draws[s][seed as usize];
-                    (if all { every } else { one }).iter().map(|i| banked[i]).collect()
-                };
-                let groups: Vec<String> = condition
-                    .sources
-                    .iter()
-                    .map(|&s| format!("source:{}", sources[s].name))
-                    .collect();
-                let rows: Vec<Vec<usize>> = condition
-                    .sources
-                    .iter()
-                    .map(|&s| rows_of(s, condition.kind == ConditionKind::RealPlusAll))
-                    .collect();
-                let mut parts: Vec<(&str, &[usize])> = Vec::new();
-                if condition.kind != ConditionKind::SyntheticOnly {
-                    parts.push((REAL, &real_rows));
-                }
-                for (g, r) in groups.iter().zip(&rows) {
-                    parts.push((g.as_str(), r.as_slice()));
-                }
+                let rows = self.training_rows(sources, &draws, &condition, seed as usize);
+                let parts: Vec<(&str, &[usize])> = rows.iter().map(|(g, r)| (g.as_str(), r.as_slice())).collect();
                 let started = std::time::Instant::now();
                 let (model, report, images) = self.fit(&parts, seed)?;
                 let real_images = if condition.kind == ConditionKind::SyntheticOnly {
                     0
                 } else {
-                    real_rows.len()
+                    real_rows
                 };
                 let test = self.group_evaluation(&model, TEST)?;
                 seeds.push(SeedResult {
@@ -653,7 +690,16 @@ impl Experiment {
                 });
                 progress(&condition.name);
             }
-            results.push(summarise_condition(condition, seeds, results.first()));
+            // `real + augment + X` is paired with `real + augment` (its augment source alone, added to real).
+            let augment = (condition.kind == ConditionKind::AugmentPlus)
+                .then(|| {
+                    results.iter().find(|r| {
+                        r.condition.kind == ConditionKind::RealPlus && r.condition.sources == condition.sources[..1]
+                    })
+                })
+                .flatten();
+            let result = summarise_condition(condition, seeds, results.first(), augment);
+            results.push(result);
         }
         Ok(results)
     }
@@ -681,10 +727,13 @@ fn rows_of(set: &PreparedSet, rows: &[usize], indices: &[usize]) -> (PreparedSet
     (picked, rows.iter().map(|&r| indices[r] as u64).collect())
 }
 
+/// A condition's summaries and its gains over `baseline` (`real`) and, for `real + augment + X`, over `augment`
+/// (`real + augment`), each paired by seed.
 fn summarise_condition(
     condition: Condition,
     seeds: Vec<SeedResult>,
     baseline: Option<&ConditionResult>,
+    augment: Option<&ConditionResult>,
 ) -> ConditionResult {
     let clean: Vec<f64> = seeds.iter().map(|s| s.clean).collect();
     let robust: Option<Vec<f64>> = seeds.iter().map(|s| s.robust).collect();
@@ -693,13 +742,16 @@ fn summarise_condition(
         (Some(m), Some(t)) => Some(paired_gain(m, &t)),
         _ => None,
     };
-    let base = |f: fn(&SeedResult) -> Option<f64>| -> Option<Vec<f64>> {
-        baseline.and_then(|b| b.seeds.iter().map(f).collect())
+    let over = |b: Option<&ConditionResult>, f: fn(&SeedResult) -> Option<f64>| -> Option<Vec<f64>> {
+        b.and_then(|b| b.seeds.iter().map(f).collect())
     };
     ConditionResult {
-        gain_clean: gain(Some(&clean), base(|s| Some(s.clean))),
-        gain_robust: gain(robust.as_ref(), base(|s| s.robust)),
-        gain_shifted: gain(shifted.as_ref(), base(|s| s.shifted)),
+        gain_clean: gain(Some(&clean), over(baseline, |s| Some(s.clean))),
+        gain_robust: gain(robust.as_ref(), over(baseline, |s| s.robust)),
+        gain_shifted: gain(shifted.as_ref(), over(baseline, |s| s.shifted)),
+        gain_clean_vs_augment: gain(Some(&clean), over(augment, |s| Some(s.clean))),
+        gain_robust_vs_augment: gain(robust.as_ref(), over(augment, |s| s.robust)),
+        gain_shifted_vs_augment: gain(shifted.as_ref(), over(augment, |s| s.shifted)),
         clean: summarise_accuracy(&clean),
         robust: robust.as_deref().map(summarise_accuracy),
         shifted: shifted.as_deref().map(summarise_accuracy),
@@ -758,6 +810,7 @@ mod tests {
             let root = make_augment(&exp, &dir.path().join(name)).unwrap();
             sources.push(load_source(&exp, name, &root).unwrap());
         }
+        sources[0].role = SourceRole::Augment;
         let results = exp.run(&sources, |_| {}).unwrap();
         let names: Vec<&str> = results.iter().map(|r| r.condition.name.as_str()).collect();
         assert_eq!(
@@ -766,15 +819,101 @@ mod tests {
                 "real",
                 "real + augment",
                 "real + augment-again",
+                "real + augment + augment-again",
                 "real + all",
                 "augment only",
                 "augment-again only"
             ]
         );
         assert!(results.iter().all(|r| r.seeds.len() == 2 && r.clean.n == 2));
+        for r in &results {
+            let beside = r.condition.kind == ConditionKind::AugmentPlus;
+            assert_eq!(r.gain_clean_vs_augment.is_some(), beside, "{}", r.condition.name);
+            assert_eq!(r.gain_shifted_vs_augment.is_some(), beside, "{}", r.condition.name);
+        }
+        // Paired with `real + augment` seed by seed: the gain's mean is the difference of the two means.
+        let (augment, plus) = (&results[1], &results[3]);
+        let gain = plus.gain_clean_vs_augment.as_ref().unwrap();
+        assert!((gain.gain.mean - (plus.clean.mean - augment.clean.mean)).abs() < 1e-12);
+        let (sa, sp) = (&augment.seeds[0], &plus.seeds[0]);
+        assert_eq!(
+            sp.synthetic_images,
+            2 * sa.synthetic_images,
+            "augment's draw plus X's draw of the same size"
+        );
         let synthetic: usize = exp.banked.values().map(|b| b.len()).sum();
         let (passes, most) = exp.bank.pass_counts();
         assert_eq!(most, 1, "no image went through the frozen prefix twice");
         assert_eq!(passes, 20 + val + test + 40 + synthetic);
+    }
+
+    /// `real + augment + X` trains, at every seed, on exactly the augment images `real + augment` draws and the X
+    /// images `real + X` draws (so its paired gain over `real + augment` isolates X); the draws differ between
+    /// seeds. No fit: only the draws and bank rows are compared.
+    #[test]
+    fn real_plus_augment_plus_x_reuses_the_draws_of_its_two_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EvalGainConfig {
+            per_class: 3,
+            seeds: 3,
+            split: SplitConfig {
+                val: 0.02,
+                test: 0.02,
+                seed: 0,
+            },
+            ..Default::default()
+        };
+        config.robust_attack.eps = 0.0;
+        config.classifier.backbone = BackboneKind::Cnn;
+        let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
+        let split = Split::stratified(&mnist, &config.split).unwrap();
+        let mut exp = Experiment::prepare(&config, mnist, split, None).unwrap();
+        let mut sources = Vec::new();
+        for name in ["augment", "other", "more"] {
+            let root = make_augment(&exp, &dir.path().join(name)).unwrap();
+            sources.push(load_source(&exp, name, &root).unwrap());
+        }
+        sources[0].role = SourceRole::Augment;
+        sources[2].role = SourceRole::Policy;
+        for s in 0..sources.len() {
+            exp.bank_source(&sources, s).unwrap();
+        }
+        let conditions = exp.conditions(&sources);
+        let names: Vec<&str> = conditions.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "real",
+                "real + augment",
+                "real + other",
+                "real + more",
+                "real + augment + other",
+                "real + all",
+                "augment only",
+                "other only"
+            ],
+            "no `real + augment + X` for the augment set itself nor for a policy set"
+        );
+        let draws: Vec<_> = (0..sources.len()).map(|s| exp.draws(&sources, s)).collect();
+        let named = |name: &str| conditions.iter().find(|c| c.name == name).unwrap();
+        let mut augment_rows = Vec::new();
+        for seed in 0..3 {
+            let rows = |name: &str| exp.training_rows(&sources, &draws, named(name), seed);
+            let (augment, other, both) = (
+                rows("real + augment"),
+                rows("real + other"),
+                rows("real + augment + other"),
+            );
+            assert_eq!(both.len(), 3, "real, augment, other: {both:?}");
+            assert_eq!(both[0], augment[0], "the same real subset");
+            assert_eq!(both[1], augment[1], "seed {seed}: the augment images of real + augment");
+            assert_eq!(both[2], other[1], "seed {seed}: the other images of real + other");
+            assert_eq!(both[1].1.len(), 3 * 10, "mix 1: one augment image per real image");
+            augment_rows.push(both[1].1.clone());
+        }
+        assert_ne!(
+            augment_rows[0], augment_rows[1],
+            "each seed draws its own augment images"
+        );
     }
 }

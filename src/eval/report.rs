@@ -12,7 +12,7 @@ use super::config::EvalGainConfig;
 use super::experiment::{ConditionKind, ConditionResult};
 use crate::error::{IoContext, Result, SynthError};
 use crate::report::chart::{FONT, save_rgb_png};
-use crate::report::stats::{PairedGain, Summary};
+use crate::report::stats::{MinimumDetectableEffect, PairedGain, Summary, minimum_detectable_effect};
 
 /// A source as the report lists it.
 #[derive(Clone, Debug, Serialize)]
@@ -40,10 +40,66 @@ pub struct Report {
     pub conditions: Vec<ConditionResult>,
     /// Transfer robust mode: the surrogate the attack was crafted against.
     pub surrogate: Option<super::experiment::SurrogateInfo>,
+    /// The run's minimum detectable effect per metric (see [`power`]): a gain smaller than this is one the seeds
+    /// cannot resolve, so "no gain" reads as "none above this".
+    pub mde: Power,
     /// Images passed through the frozen backbone prefix, and the most passes of any one image (1: each once).
     pub frozen_passes: usize,
     pub max_passes_per_image: usize,
     pub seconds: f64,
+}
+
+/// The minimum detectable effect of each metric (absent when the metric was not measured or with one seed).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Power {
+    pub clean: Option<MinimumDetectableEffect>,
+    pub robust: Option<MinimumDetectableEffect>,
+    pub shifted: Option<MinimumDetectableEffect>,
+}
+
+/// The run's minimum detectable effect per metric: the paired gain a two-sided paired t-test at alpha 0.05 with
+/// 80% power resolves at this run's seeds, at the spread of its gains (the root-mean-square of the standard
+/// deviations of the per-seed differences). It pools every gain the report reads, over `real` and over
+/// `real + augment`, of the conditions that train on the real images; synthetic-only fits are left out, since a
+/// model that never saw a real image varies in another regime and would inflate the spread of the gains that matter.
+pub fn power(conditions: &[ConditionResult]) -> Power {
+    let pooled = |f: fn(&ConditionResult) -> [Option<&PairedGain>; 2]| {
+        let gains: Vec<&PairedGain> = conditions
+            .iter()
+            .filter(|c| c.condition.kind != ConditionKind::SyntheticOnly)
+            .flat_map(f)
+            .flatten()
+            .collect();
+        let n = gains.first().map_or(0, |g| g.gain.n);
+        let stds: Vec<f64> = gains.iter().map(|g| g.gain.std).collect();
+        minimum_detectable_effect(&stds, n)
+    };
+    Power {
+        clean: pooled(|c| [c.gain_clean.as_ref(), c.gain_clean_vs_augment.as_ref()]),
+        robust: pooled(|c| [c.gain_robust.as_ref(), c.gain_robust_vs_augment.as_ref()]),
+        shifted: pooled(|c| [c.gain_shifted.as_ref(), c.gain_shifted_vs_augment.as_ref()]),
+    }
+}
+
+/// The MDE in one line (report.md and the printed summary), e.g. `MDE (...): clean 1.83 pp, robust 5.10 pp`.
+pub fn mde_line(report: &Report) -> String {
+    let m = &report.mde;
+    let parts: Vec<String> = [("clean", &m.clean), ("robust", &m.robust), ("shifted", &m.shifted)]
+        .into_iter()
+        .filter_map(|(what, e)| {
+            e.as_ref()
+                .map(|e| format!("{what} {:.2} pp (s_d {:.2} pp)", 100.0 * e.effect, 100.0 * e.spread))
+        })
+        .collect();
+    if parts.is_empty() {
+        return "MDE: not computed (it needs at least two seeds and one gain)".into();
+    }
+    format!(
+        "MDE (the smallest paired gain a two-sided t-test at alpha 0.05 resolves with 80% power at {} seeds and \
+         this run's spread): {}",
+        report.config.seeds,
+        parts.join(", ")
+    )
 }
 
 fn pct(v: f64) -> String {
@@ -70,16 +126,18 @@ fn gain_text(g: &Option<PairedGain>) -> String {
     }
 }
 
-/// The results table in Markdown (accuracies in %, mean [95% CI]; gains paired by seed; significant in bold).
+/// The results table in Markdown (accuracies in %, mean [95% CI]; gains paired by seed; significant in bold). When
+/// the run has `real + augment + X` conditions it leads with their clean gain over `real + augment`: the
+/// practitioner's question is whether X adds anything beyond the classic augmentation they already use.
 pub fn table(report: &Report) -> String {
     let robust = report.conditions.first().is_some_and(|c| c.robust.is_some());
     let shifted = report.conditions.first().is_some_and(|c| c.shifted.is_some());
-    let mut head = vec![
-        "condition",
-        "train images (real + synthetic)",
-        "clean acc %",
-        "gain vs real (pp)",
-    ];
+    let beyond = report.conditions.iter().any(|c| c.gain_clean_vs_augment.is_some());
+    let mut head = vec!["condition", "train images (real + synthetic)"];
+    if beyond {
+        head.push("gain vs real + augment (pp)");
+    }
+    head.extend(["clean acc %", "gain vs real (pp)"]);
     if robust {
         head.extend(["robust acc %", "robust gain (pp)"]);
     }
@@ -100,7 +158,11 @@ pub fn table(report: &Report) -> String {
         } else {
             c.condition.name.clone()
         };
-        let mut row = vec![name, images, interval(&c.clean), gain_text(&c.gain_clean)];
+        let mut row = vec![name, images];
+        if beyond {
+            row.push(gain_text(&c.gain_clean_vs_augment));
+        }
+        row.extend([interval(&c.clean), gain_text(&c.gain_clean)]);
         if robust {
             row.push(c.robust.as_ref().map_or(String::new(), interval));
             row.push(gain_text(&c.gain_robust));
@@ -126,6 +188,44 @@ pub fn reading(report: &Report) -> String {
         );
         return out;
     }
+    // The practitioner's question first: does X add anything to the classic augmentation they already use?
+    for c in report
+        .conditions
+        .iter()
+        .filter(|c| c.condition.kind == ConditionKind::AugmentPlus && c.seeds_not_learned == 0)
+    {
+        let x = c.condition.source_names.last().map_or("", String::as_str);
+        let augment = c.condition.source_names.first().map_or("", String::as_str);
+        let said = |g: &Option<PairedGain>, what: &str| -> Option<String> {
+            let g = g.as_ref()?;
+            let word = if !g.significant {
+                "adds nothing the seeds can resolve"
+            } else if g.gain.mean > 0.0 {
+                "adds"
+            } else {
+                "takes away"
+            };
+            Some(format!(
+                "{what} {word} ({:+.2} +- {:.2} pp)",
+                100.0 * g.gain.mean,
+                100.0 * g.half_width
+            ))
+        };
+        let parts: Vec<String> = [
+            said(&c.gain_clean_vs_augment, "clean:"),
+            said(&c.gain_robust_vs_augment, "robust:"),
+            said(&c.gain_shifted_vs_augment, "shifted:"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let _ = writeln!(
+            out,
+            "- **{x} beyond classic augmentation** ({} against real + {augment}): {}",
+            c.condition.name,
+            parts.join("; ")
+        );
+    }
     for c in report
         .conditions
         .iter()
@@ -140,7 +240,11 @@ pub fn reading(report: &Report) -> String {
             } else {
                 "hurts"
             };
-            Some(format!("{what} {word} ({:+.2} pp)", 100.0 * g.gain.mean))
+            Some(format!(
+                "{what} {word} ({:+.2} +- {:.2} pp)",
+                100.0 * g.gain.mean,
+                100.0 * g.half_width
+            ))
         };
         let parts: Vec<String> = [
             verdict(&c.gain_clean, "clean:"),
@@ -271,8 +375,10 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
         "Accuracies are % on the real test split, mean over seeds with the 95% Student-t interval, clamped to \
          [0, 100] (with few seeds the t-interval can reach past what an accuracy can be). Gains are in percentage \
          points over `real`, paired by seed, with their 95% interval (not clamped: a gain is a difference) and paired \
-         t-test p-value; bold = the interval excludes 0. The train-images column counts the real and synthetic \
-         images each fit used. Robust: {} on {} test images. Shifted: {} ({} images), the same classes from \
+         t-test p-value; bold = the interval excludes 0. `real + augment + X` trains on the real subset, the same \
+         augment images as `real + augment` and the same X images as `real + X` at each seed; its gain vs \
+         `real + augment` is what X adds beyond classic augmentation. The train-images column counts the real and \
+         synthetic images each fit used. Robust: {} on {} test images. Shifted: {} ({} images), the same classes from \
          another source.\n",
         robust_text(report),
         report.robust_images,
@@ -280,6 +386,7 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
         report.shift_images
     );
     out.push_str(&table(report));
+    let _ = writeln!(out, "\n{}.", mde_line(report));
     out.push_str("\n![gain](gain.png)\n\n## Reading\n\n");
     out.push_str(&reading(report));
     out.push_str("\n## Sources\n\n");
@@ -392,6 +499,7 @@ pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
                 let colour = match report.conditions[k].condition.kind {
                     ConditionKind::Real => RGBColor(120, 120, 120),
                     ConditionKind::SyntheticOnly => RGBColor(230, 160, 60),
+                    ConditionKind::AugmentPlus => RGBColor(60, 150, 110),
                     _ => RGBColor(70, 130, 180),
                 };
                 chart

@@ -29,6 +29,24 @@ pub struct PairedGain {
     pub p_value: f64,
     /// Whether the 95% interval of the gain excludes 0.
     pub significant: bool,
+    /// Half the width of the gain's 95% interval (0 for fewer than two seeds): the run's resolution for this gain,
+    /// so a reader sees at once whether "no gain" means "none" or "none these seeds could see".
+    pub half_width: f64,
+}
+
+/// The smallest paired gain a run would resolve: a two-sided paired t-test at alpha 0.05 with 80% power, at the
+/// run's seeds and observed spread of the per-seed differences. A verdict of "no gain" means only "no gain larger
+/// than this"; the effects synthetic data typically brings (1-2 pp) need an MDE below them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MinimumDetectableEffect {
+    /// The effect, in the metric's unit (a fraction for accuracies).
+    pub effect: f64,
+    /// s_d: root-mean-square of the standard deviations of the paired differences it pools.
+    pub spread: f64,
+    /// Seeds (pairs) per gain.
+    pub n: usize,
+    /// Gains pooled into the spread.
+    pub gains: usize,
 }
 
 /// Arithmetic mean (0 for no values).
@@ -51,6 +69,30 @@ pub fn sample_std(values: &[f64]) -> f64 {
 /// The two-sided `level` quantile of Student's t with `df` degrees of freedom (e.g. 4.303 for 0.95 and df 2).
 pub fn t_quantile(level: f64, df: f64) -> f64 {
     StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |t| t.inverse_cdf(0.5 + level / 2.0))
+}
+
+/// The `p` quantile of Student's t with `df` degrees of freedom (one-sided: 0.80 gives 1.061 for df 2).
+pub fn t_inverse_cdf(p: f64, df: f64) -> f64 {
+    StudentsT::new(0.0, 1.0, df).map_or(f64::NAN, |t| t.inverse_cdf(p))
+}
+
+/// The minimum detectable effect of paired gains at `n` seeds whose differences have the standard deviations
+/// `stds` (one per gain): (t_{0.975, n-1} + t_{0.80, n-1}) * s_d / sqrt(n), with s_d their root-mean-square (the
+/// spread of a typical gain: the variances are averaged, as a pooled estimate would). None for fewer than two seeds
+/// (no spread can be estimated) or no gains.
+pub fn minimum_detectable_effect(stds: &[f64], n: usize) -> Option<MinimumDetectableEffect> {
+    if n < 2 || stds.is_empty() {
+        return None;
+    }
+    let spread = (stds.iter().map(|s| s * s).sum::<f64>() / stds.len() as f64).sqrt();
+    let df = (n - 1) as f64;
+    let effect = (t_inverse_cdf(0.975, df) + t_inverse_cdf(0.80, df)) * spread / (n as f64).sqrt();
+    Some(MinimumDetectableEffect {
+        effect,
+        spread,
+        n,
+        gains: stds.len(),
+    })
 }
 
 /// Mean, standard deviation and 95% t-interval of `values`.
@@ -104,6 +146,7 @@ pub fn paired_gain(condition: &[f64], baseline: &[f64]) -> PairedGain {
     };
     let significant = n >= 2 && (gain.ci_low > 0.0 || gain.ci_high < 0.0);
     PairedGain {
+        half_width: (gain.ci_high - gain.ci_low) / 2.0,
         gain,
         t,
         p_value,
@@ -170,6 +213,45 @@ mod tests {
             gain.gain.ci_high > 1.0,
             "gains are differences and are not clamped: {gain:?}"
         );
+    }
+
+    /// One-sided quantiles (scipy.stats.t.ppf): t_{0.975,2} = 4.302653, t_{0.80,2} = 1.060660, t_{0.975,4} =
+    /// 2.776445, t_{0.80,4} = 0.940965.
+    #[test]
+    fn one_sided_t_quantiles() {
+        close(t_inverse_cdf(0.975, 2.0), 4.302_653, 1e-5);
+        close(t_inverse_cdf(0.80, 2.0), 1.060_660, 1e-5);
+        close(t_inverse_cdf(0.975, 4.0), 2.776_445, 1e-5);
+        close(t_inverse_cdf(0.80, 4.0), 0.940_965, 1e-5);
+    }
+
+    /// The MDE by hand. Three seeds, differences with sds 0.01 and 0.02: s_d = sqrt((0.0001 + 0.0004) / 2) =
+    /// 0.0158114; MDE = (4.302653 + 1.060660) * 0.0158114 / sqrt(3) = 5.363313 * 0.0091287 = 0.0489600. Five seeds,
+    /// one sd 0.01: (2.776445 + 0.940965) * 0.01 / sqrt(5) = 3.717410 * 0.0044721 = 0.0166248. Five seeds shrink it
+    /// by 0.34 at the same spread (t falls and sqrt(n) grows).
+    #[test]
+    fn minimum_detectable_effect_by_hand() {
+        let three = minimum_detectable_effect(&[0.01, 0.02], 3).unwrap();
+        close(three.spread, 0.015_811_4, 1e-7);
+        close(three.effect, 0.048_960_0, 1e-6);
+        assert_eq!((three.n, three.gains), (3, 2));
+        let five = minimum_detectable_effect(&[0.01], 5).unwrap();
+        close(five.spread, 0.01, 1e-12);
+        close(five.effect, 0.016_624_8, 1e-6);
+        assert!(
+            minimum_detectable_effect(&[0.01], 1).is_none(),
+            "one seed has no spread"
+        );
+        assert!(minimum_detectable_effect(&[], 3).is_none(), "no gains, no spread");
+    }
+
+    /// The half-width is the interval's: t_{0.975,2} * sd / sqrt(3) for three pairs, 0 for one.
+    #[test]
+    fn half_width_of_a_gain() {
+        let g = paired_gain(&[1.0, 2.0, 3.0], &[0.0, 0.0, 0.0]);
+        close(g.half_width, 2.484_138, 1e-5);
+        close(g.gain.ci_high - g.gain.mean, g.half_width, 1e-12);
+        assert_eq!(paired_gain(&[0.9], &[0.8]).half_width, 0.0);
     }
 
     #[test]
