@@ -222,7 +222,7 @@ pub fn train(config: &GanConfig, plan: &RunPlan) -> Result<TrainSummary> {
         )));
     }
 
-    let (written, quality) = write_outputs(config, plan, &trainer, &data, &dir, &mut log)?;
+    let RunOutputs { written, quality } = write_outputs(config, plan, &trainer, &data, &dir, &mut log)?;
     folder.finish()?;
 
     Ok(TrainSummary {
@@ -251,7 +251,7 @@ fn write_outputs(
     data: &TrainData,
     dir: &Path,
     log: &mut EventLog,
-) -> Result<(Vec<(Image, usize)>, Option<Quality>)> {
+) -> Result<RunOutputs> {
     // Samples, then quality.
     let sampler = trainer.sampler();
     let spec = SampleSpec {
@@ -296,7 +296,13 @@ fn write_outputs(
         crate::dataset::manifest::pretty_json(&trainer.state.history)?,
     )
     .at(&history_path, "writing")?;
-    Ok((written, quality))
+    Ok(RunOutputs { written, quality })
+}
+
+/// What a run wrote after training: the generated images with their labels, and their quality when measured.
+struct RunOutputs {
+    written: Vec<(Image, usize)>,
+    quality: Option<Quality>,
 }
 
 /// What a run records about itself beside its weights.
