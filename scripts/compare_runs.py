@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Compares two output trees of scripts/same_bytes.sh: every file byte for byte, except that JSON files are compared
 with their timing fields (seconds, *_seconds) removed, wall times in Markdown ("35 s") are masked, TensorBoard folders
-are skipped (event files hold clock times) and burn's .bpk records are skipped: they carry random parameter ids that
+are skipped (event files hold clock times), safetensors are compared by header content and tensor bytes (burn
+writes the metadata map in a varying order) and burn's .bpk records are skipped: they carry random parameter ids that
 differ on every run even of the same binary (the weights they hold are compared through the images they make).
 Prints each difference and exits 1 when there is one."""
 import json, os, re, sys
@@ -12,6 +13,12 @@ def strip(v):
     if isinstance(v, list):
         return [strip(x) for x in v]
     return v
+
+def safetensors(b):
+    """The header (metadata order is a hash map's, so it varies run to run) as a dict, and the tensor bytes."""
+    import struct
+    n = struct.unpack("<Q", b[:8])[0]
+    return json.loads(b[8:8 + n]), b[8 + n:]
 
 def files(root):
     out = {}
@@ -36,6 +43,8 @@ for rel in sorted(set(a) | set(b)):
             same = lines(x) == lines(y)
         except Exception:
             same = x == y
+    elif rel.endswith(".safetensors"):
+        same = safetensors(x) == safetensors(y)
     elif rel.endswith(".md"):
         mask = lambda t: re.sub(rb"\d+ s\b", b"N s", t)
         same = mask(x) == mask(y)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the same tiny commands (augment, gan, style dataset mode, adversarial, eval-gain with the cnn) with a synth
-# binary into a folder, so two builds can be compared byte for byte with scripts/compare_runs.py. A refactor must
+# Runs the same tiny commands (augment, gan, style dataset mode, adversarial, eval-gain with the cnn, classifier
+# train and eval) with a synth binary into a folder, so two builds can be compared byte for byte with
+# scripts/compare_runs.py. A refactor must
 # leave every image, manifest and report unchanged.
 # Usage: scripts/same_bytes.sh SYNTH_BINARY OUT_DIR   (run from the repository root: it reads the bundled data)
 set -euo pipefail
@@ -18,4 +19,9 @@ $s style --quiet --content digits --style styles --max-images 4 --dataset-iterat
 $s adversarial --quiet --dataset digits --backbone cnn --limit 40 --steps 3 --out "$r/adversarial" --tb-dir "$tb/v"
 $s eval-gain --quiet --backbone cnn --per-class 5 --seeds 2 --sources augment --robust-images 20 \
   --out "$r/eval-gain" --cache-dir "$r/cache" --tb-dir "$tb/e"
+$s classifier train --quiet --dataset digits --backbone cnn --per-class 10 --head-epochs 2 --min-steps 4 \
+  --out "$r/classifier" --tb-dir "$tb/c"
+$s --json classifier eval --quiet --model "$r/classifier" --attack pgd --eps 0.1 --steps 3 | python3 -c \
+  'import json,sys; d=json.load(sys.stdin); d["robust"].pop("seconds"); print(json.dumps(d, sort_keys=True))' \
+  > "$r/classifier-eval.json"
 mv "$r"/* "$out"/

@@ -200,27 +200,13 @@ pub struct AttackArgs {
 impl AttackArgs {
     /// Applies the flags given over `config`.
     pub fn apply(&self, config: &mut synth::adversarial::AttackConfig) {
-        if let Some(v) = self.norm {
-            config.norm = v;
-        }
-        if let Some(v) = self.eps {
-            config.eps = v;
-        }
-        if let Some(v) = self.alpha {
-            config.alpha = v;
-        }
-        if let Some(v) = self.steps {
-            config.steps = v;
-        }
-        if let Some(v) = self.random_start {
-            config.random_start = v;
-        }
-        if let Some(v) = self.restarts {
-            config.restarts = v;
-        }
-        if let Some(v) = self.target {
-            config.target = v;
-        }
+        set(&mut config.norm, &self.norm);
+        set(&mut config.eps, &self.eps);
+        set(&mut config.alpha, &self.alpha);
+        set(&mut config.steps, &self.steps);
+        set(&mut config.random_start, &self.random_start);
+        set(&mut config.restarts, &self.restarts);
+        set(&mut config.target, &self.target);
     }
 }
 
@@ -686,6 +672,13 @@ fn set<T: Clone>(dst: &mut T, flag: &Option<T>) {
     }
 }
 
+/// Sets an optional setting when its flag was given.
+fn set_some<T: Clone>(dst: &mut Option<T>, flag: &Option<T>) {
+    if flag.is_some() {
+        dst.clone_from(flag);
+    }
+}
+
 impl DataArgs {
     /// Applies the data flags over a config's dataset, resize and split settings.
     pub fn apply(&self, dataset: &mut String, resize: &mut String, split: &mut synth::dataset::SplitConfig) {
@@ -694,6 +687,72 @@ impl DataArgs {
         set(&mut split.val, &self.val);
         set(&mut split.test, &self.test);
         set(&mut split.seed, &self.split_seed);
+    }
+}
+
+impl ClassifierTrainArgs {
+    /// Applies the flags given over `c`.
+    pub fn apply(&self, c: &mut synth::classifier::ClassifierConfig) {
+        self.data.apply(&mut c.dataset, &mut c.resize, &mut c.split);
+        set(&mut c.per_class, &self.per_class);
+        set(&mut c.backbone, &self.backbone);
+        set_some(
+            &mut c.backbone_weights,
+            &self.backbone_weights.as_ref().map(|w| w.display().to_string()),
+        );
+        set(&mut c.input_size, &self.input_size);
+        set(&mut c.freeze_blocks, &self.freeze_blocks);
+        set(&mut c.finetune_blocks, &self.finetune_blocks);
+        set(&mut c.head_epochs, &self.head_epochs);
+        set(&mut c.finetune_epochs, &self.finetune_epochs);
+        set(&mut c.head_lr, &self.head_lr);
+        set(&mut c.finetune_lr, &self.finetune_lr);
+        set(&mut c.patience, &self.patience);
+        set(&mut c.min_steps, &self.min_steps);
+        set(&mut c.batch_size, &self.batch_size);
+        set(&mut c.seed, &self.seed);
+        let adv = &mut c.adversarial;
+        set(&mut adv.attack, &self.adversarial);
+        set(&mut adv.eps, &self.eps);
+        set(&mut adv.alpha, &self.alpha);
+        set(&mut adv.steps, &self.steps);
+        set(&mut adv.norm, &self.norm);
+        set(&mut adv.ratio, &self.adv_ratio);
+        if let Some(ops) = &self.augment {
+            c.augment = ops
+                .split(',')
+                .map(|op| op.trim().to_string())
+                .filter(|op| !op.is_empty())
+                .collect();
+        }
+    }
+}
+
+impl AdversarialArgs {
+    /// Applies the flags given over `c`. The split flags are refused with --model: the model's own split is used,
+    /// so its test images stay unseen.
+    pub fn apply(&self, c: &mut synth::adversarial::AdversarialConfig) -> Result<(), synth::SynthError> {
+        set_some(&mut c.model, &self.model.as_ref().map(|m| m.display().to_string()));
+        let split_flags = self.data.val.is_some() || self.data.test.is_some() || self.data.split_seed.is_some();
+        if c.model.is_some() && split_flags {
+            return Err(synth::SynthError::bad_input(
+                "--val, --test and --split-seed cannot be combined with --model: the model's own split is used, so \
+                 its test images stay unseen",
+            ));
+        }
+        set_some(&mut c.dataset, &self.data.dataset);
+        set_some(&mut c.resize, &self.data.resize);
+        set(&mut c.split.val, &self.data.val);
+        set(&mut c.split.test, &self.data.test);
+        set(&mut c.split.seed, &self.data.split_seed);
+        set(&mut c.backbone, &self.backbone);
+        set(&mut c.source_split, &self.split);
+        set(&mut c.attack.attack, &self.attack);
+        self.attack_args.apply(&mut c.attack);
+        set(&mut c.limit, &self.limit);
+        set(&mut c.batch_size, &self.batch_size);
+        set(&mut c.seed, &self.seed);
+        Ok(())
     }
 }
 
@@ -765,11 +824,9 @@ impl EvalGainArgs {
         set(&mut c.robust_attack.attack, &self.robust_attack);
         set(&mut c.robust_attack.eps, &self.eps);
         set(&mut c.robust_images, &self.robust_images);
-        let shift = self
-            .shift
-            .as_ref()
-            .map(|v| if v == "none" { String::new() } else { v.clone() });
-        set(&mut c.shift, &shift);
+        if let Some(v) = &self.shift {
+            c.shift = synth::config::optional_name(v);
+        }
         set(&mut c.classifier.backbone, &self.backbone);
         set(&mut c.classifier.input_size, &self.input_size);
         set(

@@ -12,12 +12,15 @@ use crate::error::Result;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdversarialConfig {
-    /// Bundled dataset name or path; empty = the dataset the model was trained on.
-    pub dataset: String,
-    /// `keep`, `N` or `WxH`; empty = the model's setting.
-    pub resize: String,
-    /// A classifier run folder (`synth classifier train`); empty = train the default classifier first.
-    pub model: String,
+    /// Bundled dataset name or path; none = the dataset the model was trained on (mnist without a model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// `keep`, `N` or `WxH`; none = the model's setting (keep without a model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resize: Option<String>,
+    /// A classifier run folder (`synth classifier train`); none = train the default classifier first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// Backbone of the classifier trained when no model is given (cnn: two conv layers, so a PGD-40 run over 1,000
     /// MNIST images takes about a minute; vgg16's thirteen take many times longer).
     pub backbone: BackboneKind,
@@ -38,9 +41,9 @@ pub struct AdversarialConfig {
 impl Default for AdversarialConfig {
     fn default() -> Self {
         AdversarialConfig {
-            dataset: String::new(),
-            resize: String::new(),
-            model: String::new(),
+            dataset: None,
+            resize: None,
+            model: None,
             backbone: BackboneKind::Cnn,
             source_split: SplitName::Train,
             limit: 0,

@@ -10,7 +10,11 @@ use crate::attack::{AttackConfig, AttackKind, Goal, Target, attack, perturbation
 use crate::classifier::run::{per_class_subset, prepare_experiment, train_and_test};
 use crate::classifier::{Classifier, ClassifierConfig, FitMonitor, PreparedSet, argmax_rows};
 use crate::dataset::tensor::tensor_values;
-use crate::dataset::{Dataset, Image, Split, SplitName};
+use std::path::{Path, PathBuf};
+
+use crate::dataset::{
+    Dataset, ExpandedWriter, Image, Origin, OutDir, Provenance, SourceKind, Split, SplitName, image_grid,
+};
 use crate::error::{Result, SynthError};
 
 /// What the attack did to one image.
@@ -260,7 +264,7 @@ pub fn train_default_classifier(
 ) -> Result<(Classifier, ClassifierConfig, f32)> {
     let classifier = ClassifierConfig {
         dataset: dataset.name.clone(),
-        resize: config.resize.clone(),
+        resize: config.resize.clone().unwrap_or_else(|| "keep".into()),
         split: config.split.clone(),
         backbone: config.backbone,
         seed: config.seed,
@@ -271,6 +275,195 @@ pub fn train_default_classifier(
     let data = prepare_experiment(dataset, split, &train, &[], &classifier, &crate::backend::device())?;
     let (model, _, test) = train_and_test(&classifier, &data, &mut FitMonitor { quiet, log: None })?;
     Ok((model.valid(), classifier, test.accuracy))
+}
+
+/// Adds the attacked versions of the dataset's images at `indices` (in the order attacked) with their true labels,
+/// each named after its source image and recording the attack's outcome and seed in the manifest.
+pub fn add_attacked(
+    writer: &mut ExpandedWriter,
+    dataset: &Dataset,
+    indices: &[usize],
+    attacked: &AttackRun,
+    attack: &AttackConfig,
+) -> Result<()> {
+    for ((&i, image), outcome) in indices.iter().zip(&attacked.images).zip(&attacked.outcomes) {
+        let sample = &dataset.samples[i];
+        let stem = format!("adv-{}", crate::dataset::id_file_stem(&sample.id));
+        let params = manifest_params(attack, outcome);
+        writer.add(
+            image,
+            sample.label,
+            &stem,
+            Some(sample.id.clone()),
+            params,
+            outcome.seed,
+        )?;
+    }
+    Ok(())
+}
+
+/// Clean/adversarial pairs shown in preview.png.
+const PREVIEW_PAIRS: usize = 32;
+
+/// The classifier under attack and what to say about it.
+pub struct UnderAttack {
+    pub model: Classifier,
+    /// Height and width the model takes.
+    pub input: (usize, usize),
+    /// Where it came from, for origin.json and the summary.
+    pub description: serde_json::Value,
+}
+
+/// What a `synth adversarial` run wrote and measured.
+pub struct AdversarialOutcome {
+    /// The committed expanded dataset.
+    pub out: PathBuf,
+    /// The effective config, with the dataset, size policy and split the model brought filled in.
+    pub config: AdversarialConfig,
+    /// The classifier under attack (origin.json's `classifier`).
+    pub model: serde_json::Value,
+    pub numbers: AttackSummary,
+    /// Images written.
+    pub written: usize,
+    /// Clean/adversarial pairs side by side.
+    pub preview: Option<Image>,
+    pub attack_seconds: f64,
+}
+
+/// `synth adversarial`: loads `config.model` (or trains the default classifier), attacks the chosen part of the
+/// split and writes the adversarial images, with their true labels and every image's attack outcome, into `out`.
+pub fn run(mut config: AdversarialConfig, out: OutDir, quiet: bool) -> Result<AdversarialOutcome> {
+    config.validate()?;
+    let (target, dataset, split) = classifier_under_attack(&mut config, quiet)?;
+    let indices = images_to_attack(&dataset, &split, config.source_split, config.limit, config.seed)?;
+    let side = target.input.1;
+    let images: Vec<&Image> = indices.iter().map(|&i| &dataset.samples[i].image).collect();
+    let resize = images
+        .iter()
+        .any(|i| i.height != side || i.width != side)
+        .then_some(side);
+    let labels = indices.iter().map(|&i| dataset.samples[i].label).collect();
+    let set = PreparedSet::new(&images, labels, resize, &crate::backend::device())?;
+    let keys: Vec<u64> = indices.iter().map(|&i| i as u64).collect();
+
+    let attack_started = std::time::Instant::now();
+    let bar = crate::telemetry::progress_bar(set.len() as u64, &config.attack.attack.to_string(), quiet);
+    let options = AttackOptions {
+        batch_size: config.batch_size,
+        seed: config.seed,
+        quantize: true,
+    };
+    let classes = dataset.classes.len();
+    let attacked = attack_set(&target.model, &set, &keys, classes, &config.attack, options, |n| {
+        bar.inc(n as u64)
+    })?;
+    bar.finish_and_clear();
+    let attack_seconds = attack_started.elapsed().as_secs_f64();
+
+    let mut writer = ExpandedWriter::new(out, &dataset.classes, SourceKind::Adversarial)?;
+    add_attacked(&mut writer, &dataset, &indices, &attacked, &config.attack)?;
+    let mut preview = Vec::with_capacity(2 * PREVIEW_PAIRS);
+    for (&i, image) in indices.iter().zip(&attacked.images).take(PREVIEW_PAIRS) {
+        let clean = &dataset.samples[i].image;
+        preview.push(resize.map_or_else(|| clean.clone(), |s| clean.resize(s, s)));
+        preview.push(image.clone());
+    }
+    let mut origin_config = crate::config::to_json(&config);
+    origin_config["classifier"] = target.description.clone();
+    let origin = Origin::describe(
+        &dataset,
+        &split,
+        config.source_split,
+        SourceKind::Adversarial,
+        origin_config,
+    );
+    let preview = image_grid(&preview, 8);
+    let written = writer.count();
+    let out = writer.finish(Provenance {
+        origin: &origin,
+        split: &split,
+        config_toml: Some(crate::config::to_toml(&config)?),
+        preview: preview.clone(),
+    })?;
+    Ok(AdversarialOutcome {
+        out,
+        config,
+        model: target.description,
+        numbers: attacked.summary(),
+        written,
+        preview,
+        attack_seconds,
+    })
+}
+
+/// Loads `config.model`, or trains the default classifier (saying so); refuses a model whose classes are not the
+/// dataset's, and a target class the model does not have, before any long work. Fills in the dataset, size policy
+/// and split the model brought.
+pub fn classifier_under_attack(config: &mut AdversarialConfig, quiet: bool) -> Result<(UnderAttack, Dataset, Split)> {
+    match config.model.clone() {
+        None => train_under_attack(config, quiet),
+        Some(dir) => load_under_attack(config, Path::new(&dir)),
+    }
+}
+
+fn train_under_attack(config: &mut AdversarialConfig, quiet: bool) -> Result<(UnderAttack, Dataset, Split)> {
+    let name = config.dataset.get_or_insert_with(|| "mnist".into()).clone();
+    let resize = config.resize.get_or_insert_with(|| "keep".into()).clone();
+    let dataset = crate::dataset::load_named(&name, &resize)?;
+    config.attack.validate_for_classes(dataset.classes.len())?;
+    let split = Split::stratified(&dataset, &config.split)?;
+    crate::classifier::run::check_trainable(&dataset, &split, split.ids(SplitName::Train).len())?;
+    eprintln!(
+        "no --model given: training the default {} classifier on the train split of {name} first (seed {}; pass \
+         --model <run of synth classifier train> to attack a saved one)",
+        config.backbone, config.seed
+    );
+    let (model, classifier, test_accuracy) = train_default_classifier(config, &dataset, &split, quiet)?;
+    eprintln!("trained: test accuracy {test_accuracy:.4}");
+    let input = crate::classifier::run::input_shape(&classifier, dataset.require_uniform_shape()?)?;
+    let description = serde_json::json!({
+        "trained_in_this_run": true,
+        "backbone": classifier.backbone,
+        "seed": classifier.seed,
+        "test_accuracy": test_accuracy,
+    });
+    let target = UnderAttack {
+        model,
+        input,
+        description,
+    };
+    Ok((target, dataset, split))
+}
+
+fn load_under_attack(config: &mut AdversarialConfig, dir: &Path) -> Result<(UnderAttack, Dataset, Split)> {
+    let (meta, model) = crate::classifier::Checkpoint::load(dir, &crate::backend::device())?;
+    let name = config.dataset.get_or_insert_with(|| meta.dataset.clone()).clone();
+    let resize = config.resize.get_or_insert_with(|| meta.config.resize.clone()).clone();
+    config.split = meta.config.split.clone();
+    let dataset = crate::dataset::load_named(&name, &resize)?;
+    if dataset.classes != meta.classes {
+        return Err(SynthError::bad_input(format!(
+            "model {} was trained on classes [{}], dataset {name} has [{}]",
+            dir.display(),
+            meta.classes.join(", "),
+            dataset.classes.join(", ")
+        )));
+    }
+    config.attack.validate_for_classes(meta.classes.len())?;
+    let input = crate::classifier::run::input_shape(&meta.config, dataset.require_uniform_shape()?)?;
+    let split = Split::stratified(&dataset, &config.split)?;
+    let description = serde_json::json!({
+        "path": dir.display().to_string(),
+        "backbone": meta.config.backbone,
+        "dataset": meta.dataset,
+        "test_accuracy": meta.test_accuracy,
+    });
+    let target = UnderAttack {
+        model,
+        input,
+        description,
+    };
+    Ok((target, dataset, split))
 }
 
 #[cfg(test)]
@@ -299,6 +492,25 @@ mod tests {
             labels: data.test.labels[..64].to_vec(),
         };
         (model.valid(), test, keys)
+    }
+
+    /// Every adversarial image inside [0, 1] and the config's eps-ball around its clean image; eps 0 changes nothing.
+    fn assert_in_ball(out: &AttackRun, clean: &[f32], config: &AttackConfig) {
+        let adv: Vec<f32> = out.images.iter().flat_map(|i| i.data.clone()).collect();
+        assert!(
+            adv.iter().all(|v| (0.0..=1.0).contains(v)),
+            "{config:?}: outside [0, 1]"
+        );
+        for (linf, l2) in perturbation_norms(&adv, clean, 28 * 28) {
+            let size = if config.norm == Norm::Linf { linf } else { l2 };
+            assert!(
+                size <= config.eps as f32 + 1e-6,
+                "{config:?}: perturbation {size} > eps"
+            );
+        }
+        if config.eps == 0.0 {
+            assert_eq!(adv, clean, "{config:?}: eps 0 returns the input unchanged");
+        }
     }
 
     fn run(model: &Classifier, set: &PreparedSet, keys: &[u64], config: &AttackConfig) -> AttackRun {
@@ -338,18 +550,7 @@ mod tests {
                 ..Default::default()
             };
             let out = run(&model, &set, &keys, &config);
-            let adv: Vec<f32> = out.images.iter().flat_map(|i| i.data.clone()).collect();
-            assert!(
-                adv.iter().all(|v| (0.0..=1.0).contains(v)),
-                "{config:?}: outside [0, 1]"
-            );
-            for (linf, l2) in perturbation_norms(&adv, &clean, 28 * 28) {
-                let size = if norm == Norm::Linf { linf } else { l2 };
-                assert!(size <= eps as f32 + 1e-6, "{config:?}: perturbation {size} > eps");
-            }
-            if eps == 0.0 {
-                assert_eq!(adv, clean, "{config:?}: eps 0 returns the input unchanged");
-            }
+            assert_in_ball(&out, &clean, &config);
             for o in &out.outcomes {
                 if let Some(t) = o.target {
                     assert_ne!(t, o.label, "a random target is a wrong class");
@@ -403,18 +604,7 @@ mod tests {
         ] {
             let config = config(attack, norm, eps, 10);
             let out = run(&model, &set, &keys, &config);
-            let adv: Vec<f32> = out.images.iter().flat_map(|i| i.data.clone()).collect();
-            assert!(
-                adv.iter().all(|v| (0.0..=1.0).contains(v)),
-                "{config:?}: outside [0, 1]"
-            );
-            for (linf, l2) in perturbation_norms(&adv, &clean, 28 * 28) {
-                let size = if norm == Norm::Linf { linf } else { l2 };
-                assert!(size <= eps as f32 + 1e-6, "{config:?}: perturbation {size} > eps");
-            }
-            if eps == 0.0 {
-                assert_eq!(adv, clean, "{config:?}: eps 0 returns the input unchanged");
-            }
+            assert_in_ball(&out, &clean, &config);
             let summary = out.summary();
             eprintln!("{}: {summary:?}", config.describe());
             assert!(summary.adversarial_accuracy <= summary.clean_accuracy, "{summary:?}");
@@ -453,4 +643,61 @@ mod tests {
             "{counts:?}"
         );
     }
+}
+
+/// Accuracy under attack of a model on a prepared set (`synth classifier eval --attack`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RobustAccuracy {
+    pub attack: AttackConfig,
+    pub step_size: f64,
+    #[serde(flatten)]
+    pub numbers: AttackSummary,
+    pub seconds: f64,
+}
+
+/// A saved model's clean evaluation and, when `attack` is given, its robust accuracy on the same images (in
+/// [0, 1] pixels, not quantised: the model's own robustness, not that of 8-bit files).
+pub struct ModelEvaluation {
+    pub clean: crate::classifier::run::CheckpointEvaluation,
+    pub robust: Option<RobustAccuracy>,
+}
+
+/// `synth classifier eval`: scores the saved model, then attacks the scored images with `attack` (validated for the
+/// model's classes before any image is prepared), seeded by `seed`.
+pub fn evaluate_model(
+    request: &crate::classifier::run::EvalRequest,
+    attack: Option<&AttackConfig>,
+    seed: u64,
+    quiet: bool,
+) -> Result<ModelEvaluation> {
+    let clean = crate::classifier::run::evaluate_checkpoint(request, |classes| match attack {
+        Some(a) => a.validate_for_classes(classes),
+        None => Ok(()),
+    })?;
+    let Some(attack) = attack else {
+        return Ok(ModelEvaluation { clean, robust: None });
+    };
+    let started = std::time::Instant::now();
+    let bar = crate::telemetry::progress_bar(clean.set.len() as u64, &attack.attack.to_string(), quiet);
+    let keys: Vec<u64> = clean.indices.iter().map(|&i| i as u64).collect();
+    let options = AttackOptions {
+        batch_size: 256,
+        seed,
+        quantize: false,
+    };
+    let classes = clean.classes.len();
+    let attacked = attack_set(&clean.model, &clean.set, &keys, classes, attack, options, |n| {
+        bar.inc(n as u64)
+    })?;
+    bar.finish_and_clear();
+    let robust = RobustAccuracy {
+        attack: attack.clone(),
+        step_size: attack.step_size(),
+        numbers: attacked.summary(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok(ModelEvaluation {
+        clean,
+        robust: Some(robust),
+    })
 }

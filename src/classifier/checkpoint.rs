@@ -33,6 +33,26 @@ pub struct Checkpoint {
     pub test_accuracy: Option<f32>,
 }
 
+impl Checkpoint {
+    /// The metadata of a model fitted with `config` on `data` (drawn from `dataset` under `split`).
+    pub fn of_fit(
+        config: &ClassifierConfig,
+        data: &super::run::ExperimentData,
+        dataset: &crate::dataset::Dataset,
+        split: &crate::dataset::Split,
+        test_accuracy: f32,
+    ) -> Checkpoint {
+        Checkpoint {
+            config: config.clone(),
+            classes: data.classes.clone(),
+            input: data.input,
+            dataset: dataset.name.clone(),
+            split_seed: split.config.seed,
+            test_accuracy: Some(test_accuracy),
+        }
+    }
+}
+
 /// Builds an untrained network for `classes` and `(channels, side)` inputs; VGG16 gets its weights (the bundled
 /// ImageNet file unless the config names another).
 pub fn build_model(
@@ -116,7 +136,7 @@ impl Checkpoint {
             .save_file(&bpk)
             .map_err(|e| SynthError::internal(format!("saving {}: {e}", bpk.display())))?;
         let meta = dir.join(META_FILE);
-        std::fs::write(&meta, crate::dataset::manifest::pretty_json(self)?).at(&meta, "writing")?;
+        std::fs::write(&meta, crate::config::pretty_json(self)?).at(&meta, "writing")?;
         let export = dir.join(EXPORT_FILE);
         let mut store = export_store(&export)
             .with_to_adapter(BurnToPyTorchAdapter)

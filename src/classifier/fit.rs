@@ -280,9 +280,6 @@ fn run_phase(
     monitor: &mut FitMonitor,
     report: &mut FitReport,
 ) -> Result<Classifier> {
-    let device = model.head.output.weight.device();
-    let nb = model.backbone.num_blocks();
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let mut optim = AdamConfig::new().init();
     let transforms = BatchTransforms {
         augment: (!config.augment.is_empty())
@@ -306,35 +303,16 @@ fn run_phase(
         monitor.quiet,
     );
     let mut since_best = 0;
+    let pass = TrainingPass {
+        phase,
+        train,
+        transforms: &transforms,
+        config,
+        bar: &bar,
+    };
     for epoch in 0..schedule.epochs {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut crate::seed::rng(crate::seed::derive(
-            config.seed,
-            &[phase.index as u64, epoch as u64],
-        )));
-        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for batch in order.chunks(config.batch_size) {
-            let (x, labels) = batch_inputs(&model, phase, train, &transforms, config, epoch, batch)?;
-            let logits = model.forward_from(x, phase.from, nb);
-            let targets = crate::dataset::tensor::labels_to_tensor(&labels, &device);
-            let loss = loss_fn.forward(logits.clone(), targets);
-            let loss_value = tensor_values(loss.clone())?[0];
-            if !loss_value.is_finite() {
-                return Err(SynthError::internal(format!(
-                    "training loss became {loss_value} in phase {}",
-                    phase.index
-                )));
-            }
-            loss_sum += loss_value as f64 * batch.len() as f64;
-            correct += argmax_rows(logits.inner())?
-                .iter()
-                .zip(&labels)
-                .filter(|(p, l)| p == l)
-                .count();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(phase.lr, model, grads);
-            bar.inc(1);
-        }
+        let (trained, loss_sum, correct) = pass.epoch(model, &mut optim, epoch)?;
+        model = trained;
         let val_accuracy = predict_accuracy(&model, phase, val.labels, config)?;
         let stats = EpochStats {
             phase: phase.index,
@@ -359,6 +337,60 @@ fn run_phase(
     }
     bar.finish_and_clear();
     Ok(best.0)
+}
+
+/// What one epoch of a phase trains on.
+struct TrainingPass<'a> {
+    phase: &'a Phase<'a>,
+    train: &'a CachedPart<'a>,
+    transforms: &'a BatchTransforms,
+    config: &'a ClassifierConfig,
+    bar: &'a indicatif::ProgressBar,
+}
+
+impl TrainingPass<'_> {
+    /// One pass over the training part in an order seeded by (seed, phase, epoch). Returns the model after it, the
+    /// summed loss and the count of correct training predictions; a non-finite loss is an error, not a model.
+    fn epoch(
+        &self,
+        mut model: Classifier,
+        optim: &mut burn::optim::ModuleOptimizer,
+        epoch: usize,
+    ) -> Result<(Classifier, f64, usize)> {
+        let (phase, config) = (self.phase, self.config);
+        let device = model.head.output.weight.device();
+        let nb = model.backbone.num_blocks();
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let mut order: Vec<usize> = (0..self.train.labels.len()).collect();
+        order.shuffle(&mut crate::seed::rng(crate::seed::derive(
+            config.seed,
+            &[phase.index as u64, epoch as u64],
+        )));
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for batch in order.chunks(config.batch_size) {
+            let (x, labels) = batch_inputs(&model, phase, self.train, self.transforms, config, epoch, batch)?;
+            let logits = model.forward_from(x, phase.from, nb);
+            let targets = crate::dataset::tensor::labels_to_tensor(&labels, &device);
+            let loss = loss_fn.forward(logits.clone(), targets);
+            let loss_value = tensor_values(loss.clone())?[0];
+            if !loss_value.is_finite() {
+                return Err(SynthError::internal(format!(
+                    "training loss became {loss_value} in phase {}",
+                    phase.index
+                )));
+            }
+            loss_sum += loss_value as f64 * batch.len() as f64;
+            correct += argmax_rows(logits.inner())?
+                .iter()
+                .zip(&labels)
+                .filter(|(p, l)| p == l)
+                .count();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(phase.lr, model, grads);
+            self.bar.inc(1);
+        }
+        Ok((model, loss_sum, correct))
+    }
 }
 
 /// One training batch's network input (cached features, or pixels changed on the fly and run through the blocks

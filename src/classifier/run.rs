@@ -151,3 +151,134 @@ pub fn evaluate(model: &Classifier, set: &PreparedSet, classes: usize, batch: us
     let predicted = predict(&model.valid(), set, batch)?;
     Ok(Evaluation::new(&predicted, &set.labels, classes))
 }
+
+/// What `synth classifier train` wrote and measured.
+pub struct TrainOutcome {
+    /// The committed run folder (weights, meta.json, split.json, fit.json, config.toml).
+    pub out: std::path::PathBuf,
+    pub train_images: usize,
+    pub report: FitReport,
+    pub test: Evaluation,
+}
+
+/// `synth classifier train`: fits `config` on its train split (plus the `extras` sets, each through the leakage
+/// guard), tests it, and writes the checkpoint with its split, fit history and config into `out`. With `tb_dir`,
+/// the fit's curves and the test accuracy go to a TensorBoard log there (created once the data has loaded).
+pub fn train_run(
+    config: &ClassifierConfig,
+    extras: &[std::path::PathBuf],
+    out: crate::dataset::OutDir,
+    tb_dir: Option<&std::path::Path>,
+    quiet: bool,
+) -> Result<TrainOutcome> {
+    use crate::error::IoContext;
+    config.validate()?;
+    let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
+    let split = Split::stratified(&dataset, &config.split)?;
+    let train = per_class_subset(
+        &dataset,
+        &split.indices(&dataset, SplitName::Train)?,
+        config.per_class,
+        config.seed,
+    );
+    let extras: Vec<Dataset> = extras
+        .iter()
+        .map(|p| crate::dataset::expanded::open_for_training(p, &dataset, &split).map(|set| set.dataset))
+        .collect::<Result<_>>()?;
+    let extra_refs: Vec<&Dataset> = extras.iter().collect();
+    let data = prepare_experiment(&dataset, &split, &train, &extra_refs, config, &crate::backend::device())?;
+    let mut log = tb_dir.map(crate::telemetry::EventLog::create).transpose()?;
+    let mut monitor = FitMonitor {
+        quiet,
+        log: log.as_mut(),
+    };
+    let (model, report, test) = train_and_test(config, &data, &mut monitor)?;
+    if let Some(log) = &mut log {
+        log.scalar("classifier/test_accuracy", test.accuracy, 0);
+        log.flush();
+    }
+
+    let staging = out.path();
+    let checkpoint = super::Checkpoint::of_fit(config, &data, &dataset, &split, test.accuracy);
+    checkpoint.save(&model, staging)?;
+    split.save(&staging.join(crate::dataset::split::SPLIT_FILE))?;
+    let report_path = staging.join("fit.json");
+    std::fs::write(&report_path, crate::config::pretty_json(&report)?).at(&report_path, "writing")?;
+    std::fs::write(staging.join("config.toml"), crate::config::to_toml(config)?).at(staging, "writing")?;
+    Ok(TrainOutcome {
+        out: out.commit()?,
+        train_images: data.train.len(),
+        report,
+        test,
+    })
+}
+
+/// Which saved model `synth classifier eval` scores, on what.
+pub struct EvalRequest<'a> {
+    /// A run folder of `synth classifier train`.
+    pub model: &'a std::path::Path,
+    /// Dataset to score; none = the one the model was trained on.
+    pub dataset: Option<String>,
+    /// Size policy; none = the model's.
+    pub resize: Option<String>,
+    /// The part of the model's own split to score.
+    pub split: SplitName,
+}
+
+/// A saved model scored on a part of its split, with what a robust evaluation needs to go on.
+pub struct CheckpointEvaluation {
+    pub model: Classifier,
+    pub dataset: String,
+    pub classes: Vec<String>,
+    /// The images scored, prepared at the model's input size, and their dataset indices (the attack's seed keys).
+    pub set: PreparedSet,
+    pub indices: Vec<usize>,
+    pub evaluation: Evaluation,
+    /// The confusion matrix, written into the model's folder.
+    pub confusion_png: std::path::PathBuf,
+}
+
+/// Scores a saved model on `request.split` of its own split (so its test images stay the unseen ones) and writes
+/// confusion-<split>.png beside it. `check` runs on the model's class count before any image is prepared.
+pub fn evaluate_checkpoint(
+    request: &EvalRequest,
+    check: impl FnOnce(usize) -> Result<()>,
+) -> Result<CheckpointEvaluation> {
+    use crate::error::IoContext;
+    let device = crate::backend::device();
+    let (meta, model) = super::Checkpoint::load(request.model, &device)?;
+    let spec = request.dataset.clone().unwrap_or_else(|| meta.dataset.clone());
+    let resize = request.resize.clone().unwrap_or_else(|| meta.config.resize.clone());
+    let dataset = crate::dataset::load_named(&spec, &resize)?;
+    if dataset.classes != meta.classes {
+        return Err(SynthError::bad_input(format!(
+            "model {} was trained on classes [{}], dataset {spec} has [{}]",
+            request.model.display(),
+            meta.classes.join(", "),
+            dataset.classes.join(", ")
+        )));
+    }
+    check(meta.classes.len())?;
+    let split = Split::stratified(&dataset, &meta.config.split)?;
+    let indices = split.indices(&dataset, request.split)?;
+    let shape = dataset.require_uniform_shape()?;
+    let input = input_shape(&meta.config, shape)?;
+    let images: Vec<_> = indices.iter().map(|&i| &dataset.samples[i].image).collect();
+    let labels = indices.iter().map(|&i| dataset.samples[i].label).collect();
+    let side = (shape.1 != input.1 || shape.2 != input.1).then_some(input.1);
+    let set = PreparedSet::new(&images, labels, side, &device)?;
+    let evaluation = evaluate(&model, &set, meta.classes.len(), meta.config.batch_size)?;
+    let png = request.model.join(format!("confusion-{}.png", request.split));
+    let tmp = png.with_extension("png.tmp");
+    std::fs::write(&tmp, evaluation.confusion_image().to_png()?).at(&tmp, "writing")?;
+    std::fs::rename(&tmp, &png).at(&png, "writing")?;
+    Ok(CheckpointEvaluation {
+        model,
+        dataset: spec,
+        classes: meta.classes,
+        set,
+        indices,
+        evaluation,
+        confusion_png: png,
+    })
+}

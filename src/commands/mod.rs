@@ -12,8 +12,7 @@ mod style;
 
 use serde::Serialize;
 
-use crate::cli::{ClassifierCommand, Cli, Command, DataArgs};
-use synth::dataset::SplitConfig;
+use crate::cli::{ClassifierCommand, Cli, Command};
 
 /// How a command reports: quiet bars, JSON summary.
 #[derive(Clone, Copy, Debug)]
@@ -65,11 +64,6 @@ pub(crate) fn default_tb_dir(command: &str, out: &std::path::Path) -> std::path:
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_else(|| "run".into());
     std::path::Path::new("outputs").join("tb").join(command).join(name)
-}
-
-/// Applies the shared data flags over a config's dataset, resize and split settings.
-pub(crate) fn apply_data_args(args: &DataArgs, dataset: &mut String, resize: &mut String, split: &mut SplitConfig) {
-    args.apply(dataset, resize, split);
 }
 
 pub(crate) use synth::dataset::{dataset_slug, load_named as load};

@@ -166,11 +166,6 @@ impl Origin {
     }
 }
 
-/// Pretty-printed JSON of a record.
-pub fn pretty_json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string_pretty(value).map_err(|e| SynthError::internal(e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

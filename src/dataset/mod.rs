@@ -25,7 +25,7 @@ pub use imagefolder::read_image_folder;
 pub use load::{LoadOptions, ResizePolicy, dataset_slug, load_dataset, load_named};
 pub use manifest::{ManifestEntry, Origin, SourceKind};
 pub use split::{Split, SplitConfig, SplitName};
-pub use writer::{ExpandedWriter, OutDir, Provenance, id_file_stem};
+pub use writer::{ExpandedWriter, OutDir, OutFile, Provenance, id_file_stem};
 
 use crate::error::{Result, SynthError};
 

@@ -146,7 +146,7 @@ impl Split {
 
     /// Writes split.json.
     pub fn save(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, super::manifest::pretty_json(self)?).at(path, "writing")
+        std::fs::write(path, crate::config::pretty_json(self)?).at(path, "writing")
     }
 
     /// Reads a split.json.

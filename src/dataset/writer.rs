@@ -5,8 +5,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::manifest::{MANIFEST_FILE, ManifestEntry, ORIGIN_FILE, Origin, SourceKind, pretty_json};
+use super::manifest::{MANIFEST_FILE, ManifestEntry, ORIGIN_FILE, Origin, SourceKind};
 use super::{Image, Split};
+use crate::config::pretty_json;
 use crate::error::{IoContext, Result, SynthError};
 
 /// File name of an expanded dataset's preview grid.
@@ -255,6 +256,70 @@ impl Drop for OutDir {
         if !self.committed {
             let _ = std::fs::remove_dir_all(&self.staging);
             crate::interrupt::forget(&self.staging);
+        }
+    }
+}
+
+/// One output file (`synth style`'s single-image mode), claimed like [`OutDir`]: before the work, a non-empty
+/// `<file>.partial` beside it proves the folder is writable; [`OutFile::commit`] writes and renames it into place,
+/// and dropped uncommitted (an error, Ctrl-C) it leaves nothing.
+pub struct OutFile {
+    path: PathBuf,
+    partial: PathBuf,
+    committed: bool,
+}
+
+impl OutFile {
+    /// Claims `path`: a folder there is refused (`what` names the mode that writes one), an existing file needs
+    /// `force`.
+    pub fn claim(path: &Path, force: bool, what: &str) -> Result<OutFile> {
+        if path.is_dir() {
+            return Err(SynthError::bad_input(format!(
+                "--out {} is a folder; {what}",
+                path.display()
+            )));
+        }
+        if path.exists() && !force {
+            return Err(SynthError::bad_input(format!(
+                "--out {} exists; pass --force to replace it",
+                path.display()
+            )));
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).at(parent, "creating")?;
+        }
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        std::fs::write(&partial, b"").at(&partial, "writing")?;
+        crate::interrupt::remove_on_interrupt(&partial);
+        Ok(OutFile {
+            path: path.to_path_buf(),
+            partial,
+            committed: false,
+        })
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `bytes` and renames them into place; returns the final path.
+    pub fn commit(mut self, bytes: &[u8]) -> Result<PathBuf> {
+        std::fs::write(&self.partial, bytes).at(&self.partial, "writing")?;
+        std::fs::rename(&self.partial, &self.path).at(&self.path, "writing")?;
+        self.committed = true;
+        crate::interrupt::forget(&self.partial);
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for OutFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.partial);
+            crate::interrupt::forget(&self.partial);
         }
     }
 }

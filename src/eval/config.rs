@@ -55,8 +55,9 @@ pub struct EvalGainConfig {
     pub robust_attack: AttackConfig,
     /// Test images the robust accuracy is measured on (evenly spread over the test split; 0 = all).
     pub robust_images: usize,
-    /// A second real dataset with the same classes, for the shifted-domain accuracy (empty = none).
-    pub shift: String,
+    /// A second real dataset with the same classes, for the shifted-domain accuracy (`"none"` in TOML = none).
+    #[serde(with = "crate::config::none_keyword")]
+    pub shift: Option<String>,
     /// Shift images used (evenly spread over the set; 0 = all).
     pub shift_images: usize,
     /// The shift set's images are resized to the real images' side minus twice this margin, then padded with
@@ -101,7 +102,7 @@ impl Default for EvalGainConfig {
             robust_mode: RobustMode::Transfer,
             robust_attack: robust_attack(),
             robust_images: 200,
-            shift: "digits".into(),
+            shift: Some("digits".into()),
             shift_images: 500,
             shift_margin: 4,
             styles: vec!["styles".into()],

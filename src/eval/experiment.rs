@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use burn::module::Module;
+use burn::prelude::Device;
 use serde::Serialize;
 
 use super::bank::FeatureBank;
@@ -181,6 +182,52 @@ pub struct Experiment {
     banked: BTreeMap<String, BTreeMap<usize, usize>>,
 }
 
+/// Real images at `idx`, conformed to the network input `(channels, side)`.
+fn prepared_real(dataset: &Dataset, idx: &[usize], input: (usize, usize), device: &Device) -> Result<PreparedSet> {
+    let images: Vec<Image> = idx
+        .iter()
+        .map(|&i| conform(&dataset.samples[i].image, input.0, input.1))
+        .collect();
+    let refs: Vec<&Image> = images.iter().collect();
+    let labels = idx.iter().map(|&i| dataset.samples[i].label).collect();
+    PreparedSet::new(&refs, labels, None, device)
+}
+
+/// The shift set (`shift_images` of it, evenly spread), framed like the real images and conformed to the input;
+/// refused when its classes are not the real dataset's.
+fn prepared_shift(
+    config: &EvalGainConfig,
+    dataset: &Dataset,
+    shift: &Dataset,
+    input: (usize, usize),
+    device: &Device,
+) -> Result<(Vec<String>, PreparedSet)> {
+    if shift.classes != dataset.classes {
+        return Err(SynthError::bad_input(format!(
+            "shift dataset {} has classes [{}], not the real dataset's [{}]",
+            shift.name,
+            shift.classes.join(", "),
+            dataset.classes.join(", ")
+        )));
+    }
+    let side = dataset.require_uniform_shape()?.1;
+    let chosen = crate::dataset::split::spread(shift.len(), config.shift_images);
+    let images: Vec<Image> = chosen
+        .iter()
+        .map(|&i| &shift.samples[i])
+        .map(|s| framed(&conform(&s.image, input.0, side), input.0, side, config.shift_margin))
+        .map(|i| conform(&i, input.0, input.1))
+        .collect();
+    let refs: Vec<&Image> = images.iter().collect();
+    let labels = chosen.iter().map(|&i| shift.samples[i].label).collect();
+    let set = PreparedSet::new(&refs, labels, None, device)?;
+    let keys = chosen
+        .iter()
+        .map(|&i| format!("shift:{}", shift.samples[i].id))
+        .collect();
+    Ok((keys, set))
+}
+
 impl Experiment {
     /// Draws the subset, builds the bank and computes the real subset's, validation, test and shift features.
     pub fn prepare(config: &EvalGainConfig, dataset: Dataset, split: Split, shift: Option<&Dataset>) -> Result<Self> {
@@ -201,19 +248,7 @@ impl Experiment {
         let pretrained = classifier.backbone == BackboneKind::Vgg16;
         let block = cache_block(&classifier, pretrained, frozen.backbone.num_blocks());
         let mut bank = FeatureBank::new(&frozen, block, classifier.batch_size);
-        let prepare = |idx: &[usize]| -> Result<PreparedSet> {
-            let images: Vec<Image> = idx
-                .iter()
-                .map(|&i| conform(&dataset.samples[i].image, input.0, input.1))
-                .collect();
-            let refs: Vec<&Image> = images.iter().collect();
-            PreparedSet::new(
-                &refs,
-                idx.iter().map(|&i| dataset.samples[i].label).collect(),
-                None,
-                &device,
-            )
-        };
+        let prepare = |idx: &[usize]| prepared_real(&dataset, idx, input, &device);
         let keys =
             |idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| format!("real:{}", dataset.samples[i].id)).collect() };
         bank.add(REAL, keys(&subset), &prepare(&subset)?)?;
@@ -232,39 +267,7 @@ impl Experiment {
         let test_set = prepare(&test)?;
         bank.add(TEST, keys(&test), &test_set)?;
         if let Some(shift) = shift {
-            if shift.classes != dataset.classes {
-                return Err(SynthError::bad_input(format!(
-                    "shift dataset {} has classes [{}], not the real dataset's [{}]",
-                    shift.name,
-                    shift.classes.join(", "),
-                    dataset.classes.join(", ")
-                )));
-            }
-            let chosen = crate::dataset::split::spread(shift.len(), config.shift_images);
-            let images: Vec<Image> = chosen
-                .iter()
-                .map(|&i| &shift.samples[i])
-                .map(|s| {
-                    framed(
-                        &conform(&s.image, input.0, shape.1),
-                        input.0,
-                        shape.1,
-                        config.shift_margin,
-                    )
-                })
-                .map(|i| conform(&i, input.0, input.1))
-                .collect();
-            let refs: Vec<&Image> = images.iter().collect();
-            let set = PreparedSet::new(
-                &refs,
-                chosen.iter().map(|&i| shift.samples[i].label).collect(),
-                None,
-                &device,
-            )?;
-            let keys = chosen
-                .iter()
-                .map(|&i| format!("shift:{}", shift.samples[i].id))
-                .collect();
+            let (keys, set) = prepared_shift(config, &dataset, shift, input, &device)?;
             bank.add(SHIFT, keys, &set)?;
         }
         let robust_rows = crate::dataset::split::spread(test.len(), config.robust_images);

@@ -6,6 +6,7 @@ pub mod bank;
 pub mod config;
 pub mod experiment;
 pub mod report;
+pub mod run;
 pub mod sources;
 
 pub use config::EvalGainConfig;

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Serialize;
@@ -176,6 +177,33 @@ pub fn table(report: &Report) -> String {
     out
 }
 
+/// How a gain reads: unresolved, positive, negative.
+type GainWords = [&'static str; 3];
+const BEYOND_AUGMENT: GainWords = ["adds nothing the seeds can resolve", "adds", "takes away"];
+const OVER_REAL: GainWords = ["no gain the seeds can resolve", "helps", "hurts"];
+
+/// The clean, robust and shifted gains that were measured, each as `<what> <word> (+g +- h pp)`.
+fn gain_words(gains: [&Option<PairedGain>; 3], words: GainWords) -> Vec<String> {
+    let [unresolved, up, down] = words;
+    gains
+        .into_iter()
+        .zip(["clean:", "robust:", "shifted:"])
+        .filter_map(|(g, what)| {
+            let g = g.as_ref()?;
+            let word = match (g.significant, g.gain.mean > 0.0) {
+                (false, _) => unresolved,
+                (true, true) => up,
+                (true, false) => down,
+            };
+            Some(format!(
+                "{what} {word} ({:+.2} +- {:.2} pp)",
+                100.0 * g.gain.mean,
+                100.0 * g.half_width
+            ))
+        })
+        .collect()
+}
+
 /// A plain-words reading of the gains: which conditions helped, hurt, or showed nothing the seeds can resolve.
 pub fn reading(report: &Report) -> String {
     let mut out = String::new();
@@ -196,29 +224,14 @@ pub fn reading(report: &Report) -> String {
     {
         let x = c.condition.source_names.last().map_or("", String::as_str);
         let augment = c.condition.source_names.first().map_or("", String::as_str);
-        let said = |g: &Option<PairedGain>, what: &str| -> Option<String> {
-            let g = g.as_ref()?;
-            let word = if !g.significant {
-                "adds nothing the seeds can resolve"
-            } else if g.gain.mean > 0.0 {
-                "adds"
-            } else {
-                "takes away"
-            };
-            Some(format!(
-                "{what} {word} ({:+.2} +- {:.2} pp)",
-                100.0 * g.gain.mean,
-                100.0 * g.half_width
-            ))
-        };
-        let parts: Vec<String> = [
-            said(&c.gain_clean_vs_augment, "clean:"),
-            said(&c.gain_robust_vs_augment, "robust:"),
-            said(&c.gain_shifted_vs_augment, "shifted:"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let parts = gain_words(
+            [
+                &c.gain_clean_vs_augment,
+                &c.gain_robust_vs_augment,
+                &c.gain_shifted_vs_augment,
+            ],
+            BEYOND_AUGMENT,
+        );
         let _ = writeln!(
             out,
             "- **{x} beyond classic augmentation** ({} against real + {augment}): {}",
@@ -231,29 +244,7 @@ pub fn reading(report: &Report) -> String {
         .iter()
         .filter(|c| c.condition.kind != ConditionKind::Real)
     {
-        let verdict = |g: &Option<PairedGain>, what: &str| -> Option<String> {
-            let g = g.as_ref()?;
-            let word = if !g.significant {
-                "no gain the seeds can resolve"
-            } else if g.gain.mean > 0.0 {
-                "helps"
-            } else {
-                "hurts"
-            };
-            Some(format!(
-                "{what} {word} ({:+.2} +- {:.2} pp)",
-                100.0 * g.gain.mean,
-                100.0 * g.half_width
-            ))
-        };
-        let parts: Vec<String> = [
-            verdict(&c.gain_clean, "clean:"),
-            verdict(&c.gain_robust, "robust:"),
-            verdict(&c.gain_shifted, "shifted:"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        let parts = gain_words([&c.gain_clean, &c.gain_robust, &c.gain_shifted], OVER_REAL);
         if c.seeds_not_learned > 0 {
             let _ = writeln!(
                 out,
@@ -382,7 +373,7 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
          another source.\n",
         robust_text(report),
         report.robust_images,
-        if c.shift.is_empty() { "none" } else { &c.shift },
+        c.shift.as_deref().unwrap_or("none"),
         report.shift_images
     );
     out.push_str(&table(report));
@@ -433,6 +424,41 @@ fn relative(path: &Path, from: &Path) -> String {
         rel.push(c);
     }
     rel.display().to_string()
+}
+
+/// A condition's bar colour: grey the baseline, orange a set alone, green real + augment + X, blue the rest.
+fn condition_colour(kind: &ConditionKind) -> RGBColor {
+    match kind {
+        ConditionKind::Real => RGBColor(120, 120, 120),
+        ConditionKind::SyntheticOnly => RGBColor(230, 160, 60),
+        ConditionKind::AugmentPlus => RGBColor(60, 150, 110),
+        _ => RGBColor(70, 130, 180),
+    }
+}
+
+/// One condition's mean accuracy as a bar from the axis at `lo`, with its 95% interval as a whisker, at height `y`.
+fn interval_bar<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    lo: f64,
+    y: f64,
+    s: &Summary,
+    colour: RGBColor,
+) -> std::result::Result<(), String> {
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(lo, y - 0.3), (100.0 * s.mean, y + 0.3)],
+            colour.filled(),
+        )))
+        .map_err(|e| e.to_string())?;
+    let (a, b) = ((100.0 * s.ci_low).max(lo), (100.0 * s.ci_high).min(100.0));
+    chart
+        .draw_series([
+            PathElement::new(vec![(a, y), (b, y)], BLACK.stroke_width(2)),
+            PathElement::new(vec![(a, y - 0.15), (a, y + 0.15)], BLACK.stroke_width(2)),
+            PathElement::new(vec![(b, y - 0.15), (b, y + 0.15)], BLACK.stroke_width(2)),
+        ])
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// gain.png: one panel per metric, a horizontal bar per condition at its mean with the 95% interval.
@@ -496,26 +522,8 @@ pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
             for (k, s) in values.iter().enumerate() {
                 let Some(s) = s else { continue };
                 let y = n as f64 - k as f64 - 0.5;
-                let colour = match report.conditions[k].condition.kind {
-                    ConditionKind::Real => RGBColor(120, 120, 120),
-                    ConditionKind::SyntheticOnly => RGBColor(230, 160, 60),
-                    ConditionKind::AugmentPlus => RGBColor(60, 150, 110),
-                    _ => RGBColor(70, 130, 180),
-                };
-                chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(lo, y - 0.3), (100.0 * s.mean, y + 0.3)],
-                        colour.filled(),
-                    )))
-                    .map_err(|e| draw_err(e.to_string()))?;
-                let (a, b) = ((100.0 * s.ci_low).max(lo), (100.0 * s.ci_high).min(100.0));
-                chart
-                    .draw_series([
-                        PathElement::new(vec![(a, y), (b, y)], BLACK.stroke_width(2)),
-                        PathElement::new(vec![(a, y - 0.15), (a, y + 0.15)], BLACK.stroke_width(2)),
-                        PathElement::new(vec![(b, y - 0.15), (b, y + 0.15)], BLACK.stroke_width(2)),
-                    ])
-                    .map_err(|e| draw_err(e.to_string()))?;
+                let colour = condition_colour(&report.conditions[k].condition.kind);
+                interval_bar(&mut chart, lo, y, s, colour).map_err(draw_err)?;
             }
             if let Some(base) = values.first().copied().flatten() {
                 let x = 100.0 * base.mean;
@@ -535,7 +543,7 @@ pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
 /// Writes report.json, report.md and gain.png into `dir` (the staging folder of `final_dir`, which report.md's
 /// links are relative to).
 pub fn write(report: &Report, dir: &Path, final_dir: &Path) -> Result<()> {
-    let json = crate::dataset::manifest::pretty_json(report)?;
+    let json = crate::config::pretty_json(report)?;
     let path = dir.join("report.json");
     std::fs::write(&path, json).at(&path, "writing")?;
     gain_chart(report, &dir.join("gain.png"))?;

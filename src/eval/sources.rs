@@ -154,19 +154,7 @@ pub fn make_adversarial(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     };
     let run = attack_set(&model, &set, &keys, exp.classes(), &defaults.attack, options, |_| {})?;
     let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Adversarial)?;
-    for ((&i, image), outcome) in exp.subset.iter().zip(&run.images).zip(&run.outcomes) {
-        let sample = &exp.dataset.samples[i];
-        let stem = format!("adv-{}", crate::dataset::id_file_stem(&sample.id));
-        let params = crate::adversarial::run::manifest_params(&defaults.attack, outcome);
-        writer.add(
-            image,
-            sample.label,
-            &stem,
-            Some(sample.id.clone()),
-            params,
-            outcome.seed,
-        )?;
-    }
+    crate::adversarial::run::add_attacked(&mut writer, &exp.dataset, &exp.subset, &run, &defaults.attack)?;
     let mut json = crate::config::to_json(&defaults);
     json["classifier"] = serde_json::json!({
         "trained_on": "the real subset", "seed": exp.config.subset_seed, "backbone": defaults.backbone,
@@ -228,6 +216,67 @@ pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path)
     }
     let json = serde_json::to_value(policy).unwrap_or_default();
     finish(exp, writer, SourceKind::Augment, json, grid_of(&preview))
+}
+
+/// Trains `synth gan` with its defaults on the subset (same draw: `train_per_class` with the subset seed) into
+/// `run`, and returns its samples folder.
+pub fn make_gan(config: &super::EvalGainConfig, run: &Path) -> Result<PathBuf> {
+    let gan = crate::gan::GanConfig {
+        dataset: config.dataset.clone(),
+        resize: config.resize.clone(),
+        split: config.split.clone(),
+        train_per_class: config.per_class,
+        metrics: false,
+        seed: config.subset_seed,
+        ..Default::default()
+    };
+    let plan = crate::gan::run::RunPlan {
+        out: run.to_path_buf(),
+        force: true,
+        resume: false,
+        tb_dir: run.join("tb"),
+        quiet: true,
+    };
+    crate::gan::run::train(&gan, &plan)?;
+    Ok(run.join(crate::gan::run::SAMPLES_DIR))
+}
+
+/// One default source, made now or found in the cache.
+pub struct MadeSource {
+    pub root: PathBuf,
+    pub made_now: bool,
+    pub seconds: f64,
+}
+
+/// Makes (or reuses from the cache) the default source `name` (augment, gan, style or adversarial).
+pub fn default_source(exp: &Experiment, name: &str, cache: &Path) -> Result<MadeSource> {
+    let started = std::time::Instant::now();
+    let dir = cache.join(name);
+    let root = if name == "gan" {
+        dir.join(crate::gan::run::SAMPLES_DIR)
+    } else {
+        dir.clone()
+    };
+    if root.join(crate::dataset::manifest::ORIGIN_FILE).is_file() {
+        return Ok(MadeSource {
+            root,
+            made_now: false,
+            seconds: 0.0,
+        });
+    }
+    std::fs::create_dir_all(cache).map_err(|e| SynthError::internal(format!("{}: {e}", cache.display())))?;
+    let root = match name {
+        "augment" => make_augment(exp, &dir)?,
+        "style" => make_style(exp, &dir)?,
+        "adversarial" => make_adversarial(exp, &dir)?,
+        "gan" => make_gan(&exp.config, &dir)?,
+        other => return Err(SynthError::bad_input(format!("unknown source {other}"))),
+    };
+    Ok(MadeSource {
+        root,
+        made_now: true,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 #[cfg(test)]

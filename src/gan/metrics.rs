@@ -229,14 +229,7 @@ pub fn feature_net(
         _ => {
             let mut monitor = FitMonitor { quiet, log: None };
             let (model, _, test) = train_and_test(config, &data, &mut monitor)?;
-            let meta = Checkpoint {
-                config: config.clone(),
-                classes: data.classes.clone(),
-                input: data.input,
-                dataset: dataset.name.clone(),
-                split_seed: split.config.seed,
-                test_accuracy: Some(test.accuracy),
-            };
+            let meta = Checkpoint::of_fit(config, &data, dataset, split, test.accuracy);
             let staging = crate::dataset::writer::stage_dir(dir)?;
             meta.save(&model, &staging)?;
             crate::dataset::writer::commit_dir(&staging, dir)?;

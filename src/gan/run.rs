@@ -291,11 +291,7 @@ fn write_outputs(
     };
     log.flush();
     let history_path = dir.join("history.json");
-    std::fs::write(
-        &history_path,
-        crate::dataset::manifest::pretty_json(&trainer.state.history)?,
-    )
-    .at(&history_path, "writing")?;
+    std::fs::write(&history_path, crate::config::pretty_json(&trainer.state.history)?).at(&history_path, "writing")?;
     Ok(RunOutputs { written, quality })
 }
 
@@ -418,7 +414,7 @@ pub fn quality(
     let net = feature_net(&data.dataset, &data.split, &cfg, fid_net_dir, quiet)?;
     let q = measure(written, &val, &test, &net, &cfg, meta.classes.len(), quiet)?;
     let path = metrics_dir.join(METRICS_FILE);
-    std::fs::write(&path, crate::dataset::manifest::pretty_json(&q)?).at(&path, "writing")?;
+    std::fs::write(&path, crate::config::pretty_json(&q)?).at(&path, "writing")?;
     Ok(q)
 }
 

@@ -490,7 +490,7 @@ impl Trainer {
             state: self.state.clone(),
         };
         let path = dir.join(STATE_FILE);
-        std::fs::write(&path, crate::dataset::manifest::pretty_json(&state)?).at(&path, "writing")
+        std::fs::write(&path, crate::config::pretty_json(&state)?).at(&path, "writing")
     }
 
     /// One D step and one G step on the training images at `batch`, with the random streams of the current

@@ -220,7 +220,7 @@ pub fn curves(r: &SearchReport, path: &Path) -> Result<()> {
 /// Writes report.json, report.md, curves.png and best.toml into `dir`.
 pub fn write(r: &SearchReport, dir: &Path) -> Result<()> {
     let path = dir.join("report.json");
-    std::fs::write(&path, crate::dataset::manifest::pretty_json(r)?).at(&path, "writing")?;
+    std::fs::write(&path, crate::config::pretty_json(r)?).at(&path, "writing")?;
     curves(r, &dir.join("curves.png"))?;
     let path = dir.join("report.md");
     std::fs::write(&path, markdown(r)).at(&path, "writing")?;

@@ -142,3 +142,76 @@ pub fn stylise_dataset(
     }
     Ok(())
 }
+
+/// What `synth style` wrote from one content image.
+pub struct StyledImage {
+    pub out: PathBuf,
+    pub image: Image,
+    /// The loss terms at every evaluation.
+    pub history: Vec<super::transfer::LossTerms>,
+}
+
+/// `synth style`'s single-image mode: stylises `content` with the weighted `styles` and writes the PNG to `out`.
+/// `on_eval` receives the loss terms at every evaluation (for a progress bar and TensorBoard).
+pub fn run_single(
+    net: &StyleNet,
+    content: &Path,
+    styles: &[StyleSource],
+    config: &StyleConfig,
+    out: crate::dataset::OutFile,
+    on_eval: impl FnMut(&super::transfer::LossTerms),
+) -> Result<StyledImage> {
+    let content = Image::load(content)?;
+    let weighted: Vec<(Image, f64)> = styles.iter().map(|s| (s.image.clone(), s.weight)).collect();
+    let result = super::stylise_image(net, &content, &weighted, config, on_eval)?;
+    let out = out.commit(&result.image.to_png()?)?;
+    Ok(StyledImage {
+        out,
+        image: result.image,
+        history: result.history,
+    })
+}
+
+/// What `synth style`'s dataset mode wrote.
+pub struct StyleSetOutcome {
+    pub out: PathBuf,
+    pub images: usize,
+    /// The first images, as a grid.
+    pub preview: Option<Image>,
+}
+
+/// `synth style`'s dataset mode: stylises the train split of `config.dataset` (at most `max_images`, class-balanced)
+/// and writes the expanded dataset into `out`. `on_batch` receives the number of images finished.
+pub fn run_dataset(
+    net: &StyleNet,
+    styles: &[StyleSource],
+    config: &StyleConfig,
+    out: crate::dataset::OutDir,
+    progress: &indicatif::ProgressBar,
+) -> Result<StyleSetOutcome> {
+    use crate::dataset::{Origin, Provenance, SourceKind, Split, SplitName};
+    let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
+    let split = Split::stratified(&dataset, &config.split)?;
+    let mut train = split.indices(&dataset, SplitName::Train)?;
+    if config.max_images > 0 {
+        let per_class = config.max_images.div_ceil(dataset.classes.len());
+        train = crate::classifier::run::per_class_subset(&dataset, &train, per_class, config.seed);
+        train.truncate(config.max_images);
+    }
+    let mut writer = ExpandedWriter::new(out, &dataset.classes, SourceKind::Style)?;
+    progress.set_length((train.len() * config.per_image) as u64);
+    stylise_dataset(net, &dataset, &train, styles, config, &mut writer, |n| {
+        progress.inc(n as u64)
+    })?;
+    let json = crate::config::to_json(config);
+    let origin = Origin::describe(&dataset, &split, SplitName::Train, SourceKind::Style, json);
+    let preview = writer.preview_from_disk(64)?;
+    let images = writer.count();
+    let out = writer.finish(Provenance {
+        origin: &origin,
+        split: &split,
+        config_toml: Some(crate::config::to_toml(config)?),
+        preview: preview.clone(),
+    })?;
+    Ok(StyleSetOutcome { out, images, preview })
+}

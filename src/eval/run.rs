@@ -1,0 +1,177 @@
+//! `synth eval-gain`'s run: the leakage guard on the given sets, the default pipeline's sources (cached), the
+//! experiment over seeds, and the report written into the claimed output folder.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::ProgressBar;
+
+use super::experiment::{SHIFT, SourceRole, TEST, VAL};
+use super::report::{Report, SourceInfo};
+use super::sources::{SetSpec, cache_root, default_source, load_source, make_policy, name_sets, policy_dir};
+use super::{EvalGainConfig, Experiment, Source};
+use crate::dataset::{OutDir, SourceKind, Split};
+use crate::error::{IoContext, Result};
+use crate::policy::Policy;
+
+/// Runs the verdict: `synthetic` are the user's sets (none = the default pipeline's `config.sources`), `policy` an
+/// optional searched policy file; the report lands in `out` in one rename. Returns the report and its folder.
+pub fn run(
+    config: &EvalGainConfig,
+    synthetic: &[SetSpec],
+    policy: Option<&Path>,
+    out: OutDir,
+    progress: &ProgressBar,
+) -> Result<(Report, PathBuf)> {
+    let started = Instant::now();
+    config.validate()?;
+    let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
+    let split = Split::stratified(&dataset, &config.split)?;
+    let kinds = guard_sets(synthetic, &dataset.name, &split)?;
+    let shift = match &config.shift {
+        Some(name) => Some(crate::dataset::load_named(name, "keep")?),
+        None => None,
+    };
+    let to_make = sources_to_make(config, synthetic);
+    let names = name_sets(&kinds, &to_make)?;
+    let loaded_policy = policy.map(Policy::load).transpose()?;
+    progress
+        .set_length((to_make.len() + first_condition_count(config, &to_make, synthetic, policy) * config.seeds) as u64);
+    progress.set_message("frozen features of the real images");
+    let mut exp = Experiment::prepare(config, dataset, split, shift.as_ref())?;
+
+    let cache = cache_root(&exp);
+    let mut sources = Vec::new();
+    let mut infos = Vec::new();
+    for name in &to_make {
+        progress.set_message(format!("making the {name} set"));
+        let made = default_source(&exp, name, &cache)?;
+        let mut source = load_source(&exp, name, &made.root)?;
+        if name == "augment" {
+            source.role = SourceRole::Augment;
+        }
+        infos.push(source_info(
+            name,
+            source.kind.to_string(),
+            &made.root,
+            &source,
+            made.made_now,
+            made.seconds,
+        ));
+        sources.push(source);
+        progress.inc(1);
+    }
+    for (set, name) in synthetic.iter().zip(names) {
+        let source = load_source(&exp, &name, &set.dir)?;
+        infos.push(source_info(
+            &name,
+            source.kind.to_string(),
+            &set.dir,
+            &source,
+            false,
+            0.0,
+        ));
+        sources.push(source);
+    }
+    if let (Some(policy), Some(path)) = (&loaded_policy, policy) {
+        let (source, info) = policy_source(&exp, policy, path, &cache)?;
+        infos.push(info);
+        sources.push(source);
+    }
+
+    progress.set_length((to_make.len() + exp.conditions(&sources).len() * config.seeds) as u64);
+    for warning in exp.shortfalls(&sources) {
+        progress.suspend(|| eprintln!("{warning}"));
+    }
+    let results = exp.run(&sources, |name| {
+        progress.set_message(format!("fitted {name}"));
+        progress.inc(1);
+    })?;
+    let (frozen_passes, max_passes_per_image) = exp.bank.pass_counts();
+    let report = Report {
+        config: config.clone(),
+        dataset: exp.dataset.name.clone(),
+        real_train_images: exp.subset.len(),
+        val_images: exp.scored_images(VAL),
+        test_images: exp.scored_images(TEST),
+        robust_images: exp.robust_images(),
+        shift_images: exp.scored_images(SHIFT),
+        sources: infos,
+        mde: super::report::power(&results),
+        conditions: results,
+        surrogate: exp.surrogate.clone(),
+        frozen_passes,
+        max_passes_per_image,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let final_dir = out.root().to_path_buf();
+    super::report::write(&report, out.path(), &final_dir)?;
+    let config_path = out.path().join("config.toml");
+    std::fs::write(&config_path, crate::config::to_toml(config)?).at(&config_path, "writing")?;
+    let final_dir = out.commit()?;
+    Ok((report, final_dir))
+}
+
+/// The leakage guard, before any long work: every given set must come from this dataset's train split under this
+/// split. Returns each set's name (if given) and its origin's source kind, to name the conditions.
+fn guard_sets(synthetic: &[SetSpec], dataset: &str, split: &Split) -> Result<Vec<(Option<String>, SourceKind)>> {
+    synthetic
+        .iter()
+        .map(|set| {
+            let origin = crate::dataset::expanded::check_set(&set.dir, dataset, split)?;
+            Ok((set.name.clone(), origin.source))
+        })
+        .collect()
+}
+
+/// The default sources this run makes: augment always (the practitioner's baseline), the others of `sources` only
+/// when the user gave no set of their own.
+fn sources_to_make(config: &EvalGainConfig, synthetic: &[SetSpec]) -> Vec<String> {
+    let mut to_make: Vec<String> = vec!["augment".into()];
+    if synthetic.is_empty() {
+        to_make.extend(config.sources.iter().filter(|s| *s != "augment").cloned());
+    }
+    to_make
+}
+
+/// A first count of the conditions for the progress bar (set exactly once the sets are loaded): real, real + X
+/// per set, real + augment + X per other set, real + all, X only, policy.
+fn first_condition_count(
+    config: &EvalGainConfig,
+    to_make: &[String],
+    synthetic: &[SetSpec],
+    policy: Option<&Path>,
+) -> usize {
+    let sets = to_make.len() + synthetic.len();
+    1 + sets
+        + sets.saturating_sub(1)
+        + usize::from(sets > 1)
+        + if config.synthetic_only { sets } else { 0 }
+        + usize::from(policy.is_some())
+}
+
+fn source_info(name: &str, kind: String, root: &Path, source: &Source, made_now: bool, seconds: f64) -> SourceInfo {
+    SourceInfo {
+        name: name.to_string(),
+        kind,
+        path: root.display().to_string(),
+        images: source.dataset.len(),
+        made_now,
+        seconds,
+    }
+}
+
+/// The searched policy's set, made from the subset (or found in the cache), as a policy-role source.
+fn policy_source(exp: &Experiment, policy: &Policy, path: &Path, cache: &Path) -> Result<(Source, SourceInfo)> {
+    let dir = policy_dir(cache, policy)?;
+    let started = Instant::now();
+    let made_now = !dir.join(crate::dataset::manifest::ORIGIN_FILE).is_file();
+    if made_now {
+        make_policy(exp, policy, &dir)?;
+    }
+    let mut source = load_source(exp, "policy", &dir)?;
+    source.role = SourceRole::Policy;
+    let kind = format!("augment policy {}", path.display());
+    let info = source_info("policy", kind, &dir, &source, made_now, started.elapsed().as_secs_f64());
+    Ok((source, info))
+}
