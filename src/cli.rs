@@ -95,9 +95,18 @@ pub struct ClassifierTrainArgs {
     /// Maximum epochs of phase 2 (fine-tuning; 0 skips it) [default: 10]
     #[arg(long)]
     pub finetune_epochs: Option<usize>,
-    /// Phase 1 learning rate (Adam) [default: 0.001]
+    /// Phase 1 learning rate (Adam) of the VGG16 head [default: 0.001]
     #[arg(long, allow_negative_numbers = true)]
     pub head_lr: Option<f64>,
+    /// Learning rate (Adam) of the cnn, trained whole from scratch in one phase [default: 0.001]
+    #[arg(long, allow_negative_numbers = true)]
+    pub cnn_lr: Option<f64>,
+    /// Hidden units of the cnn head, 1..=4096 [default: 256]
+    #[arg(long)]
+    pub cnn_hidden: Option<usize>,
+    /// Standardise each image (zero mean, unit standard deviation) before the cnn: true or false [default: false]
+    #[arg(long)]
+    pub cnn_standardize: Option<bool>,
     /// Phase 2 learning rate (Adam) [default: 0.0001]
     #[arg(long, allow_negative_numbers = true)]
     pub finetune_lr: Option<f64>,
@@ -706,6 +715,9 @@ impl ClassifierTrainArgs {
         set(&mut c.head_epochs, &self.head_epochs);
         set(&mut c.finetune_epochs, &self.finetune_epochs);
         set(&mut c.head_lr, &self.head_lr);
+        set(&mut c.cnn_lr, &self.cnn_lr);
+        set(&mut c.cnn_hidden, &self.cnn_hidden);
+        set(&mut c.cnn_standardize, &self.cnn_standardize);
         set(&mut c.finetune_lr, &self.finetune_lr);
         set(&mut c.patience, &self.patience);
         set(&mut c.min_steps, &self.min_steps);

@@ -210,6 +210,9 @@ fn size_count_and_float_flags_are_bounded() {
         (vec!["augment", "--val", "nan"], "split fractions"),
         (vec!["classifier", "train", "--input-size", "100000"], "input_size"),
         (vec!["classifier", "train", "--head-lr", "inf"], "head_lr"),
+        (vec!["classifier", "train", "--cnn-lr", "0"], "cnn_lr"),
+        (vec!["classifier", "train", "--cnn-hidden", "0"], "cnn_hidden"),
+        (vec!["classifier", "train", "--cnn-hidden", "100000"], "cnn_hidden"),
         (vec!["gan", "--epochs", "18446744073709551615"], "epochs"),
         (vec!["gan", "--per-class", "100000000"], "per_class"),
         (

@@ -76,7 +76,7 @@ pub fn build_model(
         BackboneKind::Cnn => {
             let reduced = side / 4;
             (
-                Backbone::Cnn(SmallCnn::new(channels, device)),
+                Backbone::Cnn(SmallCnn::new(channels, config.cnn_standardize, device)),
                 64 * reduced * reduced,
                 Some(config.cnn_hidden),
             )

@@ -12,6 +12,9 @@ pub struct SmallCnn {
     pub conv1: Conv2d,
     pub conv2: Conv2d,
     relu: Relu,
+    /// Per-image standardisation of the inputs (a setting, not a weight: rebuilt from the config, never saved).
+    #[module(skip)]
+    standardize: bool,
 }
 
 /// Blocks of the small CNN.
@@ -20,8 +23,9 @@ pub const CNN_BLOCKS: usize = 2;
 pub const CNN_CHANNELS: usize = 64;
 
 impl SmallCnn {
-    /// A fresh network for `channels`-channel input (weights drawn from the device's seeded generator).
-    pub fn new(channels: usize, device: &Device) -> SmallCnn {
+    /// A fresh network for `channels`-channel input (weights drawn from the device's seeded generator);
+    /// `standardize` makes [`SmallCnn::preprocess`] standardise each image.
+    pub fn new(channels: usize, standardize: bool, device: &Device) -> SmallCnn {
         let conv = |cin, cout| {
             Conv2dConfig::new([cin, cout], [3, 3])
                 .with_padding(PaddingConfig2d::Same)
@@ -31,7 +35,31 @@ impl SmallCnn {
             conv1: conv(channels, 32),
             conv2: conv(32, CNN_CHANNELS),
             relu: Relu::new(),
+            standardize,
         }
+    }
+
+    /// The network's input for [0, 1] images: the pixels as they are, or (with `standardize`) each image shifted to
+    /// zero mean and divided by its standard deviation, floored at `1 / sqrt(pixels)` so that a flat image stays
+    /// finite (`tf.image.per_image_standardization`).
+    ///
+    /// # Shapes
+    /// `[batch, c, h, w]` -> the same
+    pub fn preprocess(&self, images: Tensor<4>) -> Tensor<4> {
+        if !self.standardize {
+            return images;
+        }
+        let dims = images.dims();
+        let pixels = dims[1] * dims[2] * dims[3];
+        let flat: Tensor<2> = images.flatten(1, 3);
+        let centred = flat.clone() - flat.mean_dim(1);
+        let std = centred
+            .clone()
+            .powi_scalar(2)
+            .mean_dim(1)
+            .sqrt()
+            .clamp_min(1.0 / (pixels as f32).sqrt());
+        (centred / std).reshape(dims)
     }
 
     /// Runs blocks `from..to`.
@@ -44,5 +72,36 @@ impl SmallCnn {
             x = max_pool_2x2(self.relu.forward(conv.forward(x)));
         }
         x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// Standardised inputs have zero mean and unit standard deviation per image; a flat image stays finite (zeros);
+    /// without the setting the pixels pass unchanged.
+    #[test]
+    fn standardisation_is_per_image() {
+        let device = crate::backend::device();
+        let random = Tensor::<4>::random([1, 1, 6, 6], Distribution::Uniform(0.2, 0.9), &device);
+        let flat = Tensor::<4>::full([1, 1, 6, 6], 0.7, &device);
+        let images = Tensor::cat(vec![random, flat], 0);
+        let raw = SmallCnn::new(1, false, &device).preprocess(images.clone());
+        let values = |t: Tensor<4>| crate::dataset::tensor::tensor_values(t).unwrap();
+        assert_eq!(values(raw), values(images.clone()));
+        let out = values(SmallCnn::new(1, true, &device).preprocess(images));
+        let (first, second) = out.split_at(36);
+        let mean = first.iter().sum::<f32>() / 36.0;
+        let var = first.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 36.0;
+        assert!(
+            mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+            "mean {mean}, variance {var}"
+        );
+        assert!(
+            second.iter().all(|v| v.abs() < 1e-5),
+            "a flat image maps to zeros: {second:?}"
+        );
     }
 }

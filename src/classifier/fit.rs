@@ -261,7 +261,7 @@ pub fn fit_cached(
         let all = Phase {
             index: 1,
             from: 0,
-            lr: config.head_lr,
+            lr: config.cnn_lr,
             epochs: config.head_epochs,
             train: train_cache,
             val: val_cache,

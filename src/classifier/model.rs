@@ -52,11 +52,12 @@ impl Backbone {
         }
     }
 
-    /// Maps [0, 1] images to the backbone's input convention (VGG: RGB 0..255 minus the ImageNet mean).
+    /// Maps [0, 1] images to the backbone's input convention (VGG: RGB 0..255 minus the ImageNet mean; cnn: as they
+    /// are, or standardised per image).
     pub fn preprocess(&self, images: Tensor<4>) -> Tensor<4> {
         match self {
             Backbone::Vgg16(_) => preprocess(images),
-            Backbone::Cnn(_) => images,
+            Backbone::Cnn(c) => c.preprocess(images),
         }
     }
 
@@ -70,7 +71,7 @@ impl Backbone {
 }
 
 /// The new head. VGG: global average pooling, dropout, linear (the Keras transfer-learning head). CNN: flatten,
-/// linear 128, ReLU, dropout, linear (spatial layout matters for a small net trained from scratch).
+/// linear `cnn_hidden` (256), ReLU, dropout, linear (spatial layout matters for a small net trained from scratch).
 #[derive(Module, Debug)]
 pub struct Head {
     pub hidden: Option<Linear>,
@@ -80,7 +81,7 @@ pub struct Head {
 }
 
 impl Head {
-    /// A head for `features` inputs; `hidden` adds the 128-unit layer (and means flatten instead of pooling).
+    /// A head for `features` inputs; `hidden` adds a layer of that many units (and means flatten instead of pooling).
     pub fn new(features: usize, hidden: Option<usize>, classes: usize, dropout: f64, device: &Device) -> Head {
         let hidden_layer = hidden.map(|h| LinearConfig::new(features, h).init(device));
         let out_in = hidden.unwrap_or(features);
@@ -95,7 +96,7 @@ impl Head {
     /// The penultimate representation: pooled (or flattened and hidden) features.
     ///
     /// # Shapes
-    /// `[batch, c, h, w]` -> `[batch, c]` (pooled) or `[batch, 128]` (hidden)
+    /// `[batch, c, h, w]` -> `[batch, c]` (pooled) or `[batch, hidden]` (hidden)
     pub fn embed(&self, features: Tensor<4>) -> Tensor<2> {
         match &self.hidden {
             None => features.mean_dim(3).mean_dim(2).flatten(1, 3),

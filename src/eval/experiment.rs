@@ -301,7 +301,7 @@ impl Experiment {
         let config = ClassifierConfig {
             backbone: BackboneKind::Cnn,
             seed,
-            ..ClassifierConfig::default()
+            ..ClassifierConfig::default().with_pre_sweep_cnn()
         };
         let shape = self.dataset.require_uniform_shape()?;
         let input = crate::classifier::run::input_shape(&config, shape)?;

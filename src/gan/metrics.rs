@@ -33,7 +33,7 @@ pub fn metric_classifier_config(dataset: &str, split: &Split, epochs: usize, see
         finetune_epochs: 0,
         patience: 3,
         seed,
-        ..Default::default()
+        ..ClassifierConfig::default().with_pre_sweep_cnn()
     }
 }
 

@@ -58,7 +58,7 @@ impl Default for PolicyConfig {
                 patience: 2,
                 min_steps: 0,
                 batch_size: 64,
-                ..ClassifierConfig::default()
+                ..ClassifierConfig::default().with_pre_sweep_cnn()
             },
         }
     }
