@@ -414,6 +414,17 @@ pub struct StyleArgs {
     /// Dataset mode: train images to stylise, 0 for all [default: 0]
     #[arg(long)]
     pub max_images: Option<usize>,
+    /// Dataset mode: lowest style strength, in [0, 1]: each image is content + strength * (stylised - content),
+    /// its strength drawn uniformly from [--strength-min, --strength-max] [default: 1]
+    #[arg(long, allow_negative_numbers = true)]
+    pub strength_min: Option<f64>,
+    /// Dataset mode: highest style strength, in [0, 1] [default: 1]
+    #[arg(long, allow_negative_numbers = true)]
+    pub strength_max: Option<f64>,
+    /// Dataset mode: a classifier run folder (`synth classifier train` on the same dataset) that judges the set:
+    /// the share of stylised images it still labels correctly is printed and kept in origin.json [default: none]
+    #[arg(long)]
+    pub judge: Option<PathBuf>,
     /// Dataset mode: side images are stylised at, 32..=2048 [default: 32]
     #[arg(long)]
     pub dataset_size: Option<usize>,
@@ -792,6 +803,9 @@ impl StyleArgs {
         set(&mut c.seed, &self.seed);
         set(&mut c.per_image, &self.per_image);
         set(&mut c.max_images, &self.max_images);
+        set(&mut c.strength_min, &self.strength_min);
+        set(&mut c.strength_max, &self.strength_max);
+        set_some(&mut c.judge, &self.judge.as_ref().map(|j| j.display().to_string()));
         set(&mut c.dataset_size, &self.dataset_size);
         set(&mut c.batch_size, &self.batch_size);
         set(&mut c.dataset_iterations, &self.dataset_iterations);

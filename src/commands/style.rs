@@ -122,6 +122,8 @@ fn single(
 struct DatasetSummary {
     out: String,
     images: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label_agreement: Option<f64>,
     styles: Vec<String>,
     seconds: f64,
 }
@@ -148,12 +150,21 @@ fn dataset_mode(
     let summary = DatasetSummary {
         out: outcome.out.display().to_string(),
         images: outcome.images,
+        label_agreement: outcome.agreement.map(|a| a.share()),
         styles: styles.iter().map(|s| s.path.display().to_string()).collect(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    let human = format!(
+    let mut human = format!(
         "wrote {} stylised images to {} in {:.0} s",
         summary.images, summary.out, summary.seconds
     );
+    if let Some(a) = outcome.agreement {
+        human += &format!(
+            "\nlabel agreement {:.4}: the judge still labels {} of {} stylised images correctly",
+            a.share(),
+            a.agreed,
+            a.images
+        );
+    }
     ui.summary(&summary, &human)
 }

@@ -106,16 +106,36 @@ pub fn make_augment(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     )
 }
 
-/// Style transfer of the subset with `synth style`'s dataset-mode defaults and the configured style images.
+/// Style transfer of the subset with `synth style`'s dataset-mode defaults and the configured style images. Its
+/// label agreement (the share of its images that the small cnn fitted on the subset still labels correctly) goes
+/// into origin.json: a style that buries the digit shows there before any fit.
 pub fn make_style(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     let config = StyleConfig::default();
     let styles = crate::style::run::load_styles(&exp.config.styles)?;
     let vgg = Vgg16::load(&bundled_weights(), &crate::backend::device())?;
     let net = crate::style::StyleNet::new(vgg, &config)?;
+    let judge_model = exp.fit_cnn(exp.config.subset_seed)?;
+    let judge = crate::style::run::Judge {
+        model: &judge_model,
+        side: exp.dataset.require_uniform_shape()?.1,
+    };
     let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Style)?;
-    crate::style::run::stylise_dataset(&net, &exp.dataset, &exp.subset, &styles, &config, &mut writer, |_| {})?;
+    let agreement = crate::style::run::stylise_dataset(
+        &net,
+        &exp.dataset,
+        &exp.subset,
+        &styles,
+        &config,
+        &mut writer,
+        Some(&judge),
+        |_| {},
+    )?;
     let mut json = crate::config::to_json(&config);
     json["styles"] = serde_json::json!(exp.config.styles);
+    if let Some(a) = agreement {
+        json["label_agreement"] = serde_json::json!({"share": a.share(), "agreed": a.agreed, "images": a.images,
+            "judge": "the cnn fitted on the real subset (subset seed)"});
+    }
     let preview = writer.preview_from_disk(64)?;
     finish(exp, writer, SourceKind::Style, json, preview)
 }

@@ -60,6 +60,15 @@ pub struct StyleConfig {
     pub per_image: usize,
     /// Dataset mode: train images stylised (0 = the whole train split).
     pub max_images: usize,
+    /// Dataset mode: each image's style strength is drawn uniformly from [strength_min, strength_max] with its own
+    /// seed, and the written image is content + strength * (stylised - content): 0 is the content image, 1 the full
+    /// transfer. Random strength is style augmentation's recipe (Jackson et al. 2019) and keeps the digit legible.
+    pub strength_min: f64,
+    pub strength_max: f64,
+    /// Dataset mode: a classifier run (`synth classifier train`) that judges the set: the share of stylised images it
+    /// still labels correctly is reported (label agreement). None = no judge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge: Option<String>,
     /// Dataset mode: bundled dataset name or path.
     pub dataset: String,
     pub resize: String,
@@ -90,6 +99,9 @@ impl Default for StyleConfig {
             dataset_iterations: 20,
             per_image: 1,
             max_images: 0,
+            strength_min: 1.0,
+            strength_max: 1.0,
+            judge: None,
             dataset: "mnist".into(),
             resize: "keep".into(),
             split: SplitConfig::default(),
@@ -130,6 +142,12 @@ impl StyleConfig {
             ("max_images", self.max_images, MAX_IMAGES),
         ] {
             check_count(name, value, max)?;
+        }
+        let (lo, hi) = (self.strength_min, self.strength_max);
+        if !(0.0..=1.0).contains(&lo) || !(0.0..=1.0).contains(&hi) || lo > hi {
+            return bad(format!(
+                "strength_min {lo} and strength_max {hi} must lie in [0, 1] with strength_min <= strength_max"
+            ));
         }
         if let Some(w) = self.style_layer_weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
             return bad(format!("style layer weight {w} must be finite and >= 0"));

@@ -87,8 +87,65 @@ fn draw(weights: &[f64], rng: &mut impl rand::Rng) -> usize {
     weights.len() - 1
 }
 
-/// Stylises `per_image` versions of each image at `indices`, each with a style drawn from its own seed, writing them
-/// to `writer`. `on_batch` receives the number of images finished.
+/// A strength drawn uniformly from the config's range (no draw when the range is one value).
+fn draw_strength(config: &StyleConfig, rng: &mut impl rand::Rng) -> f64 {
+    if config.strength_max > config.strength_min {
+        rng.random_range(config.strength_min..=config.strength_max)
+    } else {
+        config.strength_max
+    }
+}
+
+/// `content + strength * (stylised - content)`, pixel by pixel: strength 0 is the content image, 1 the stylised one.
+/// Both have the content image's size and channels.
+pub fn blend_toward(content: &Image, stylised: &Image, strength: f64) -> Image {
+    if strength >= 1.0 {
+        return stylised.clone();
+    }
+    let s = strength as f32;
+    let data = content
+        .data
+        .iter()
+        .zip(&stylised.data)
+        .map(|(&c, &t)| (c + s * (t - c)).clamp(0.0, 1.0))
+        .collect();
+    Image {
+        channels: content.channels,
+        height: content.height,
+        width: content.width,
+        data,
+    }
+}
+
+/// How many of a style set's images a classifier fitted on the real images still gives their label: a stylisation
+/// that buries the content shows as a low share.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct LabelAgreement {
+    pub agreed: usize,
+    pub images: usize,
+}
+
+impl LabelAgreement {
+    /// The share agreed, in [0, 1] (0 for no image).
+    pub fn share(&self) -> f64 {
+        if self.images == 0 {
+            0.0
+        } else {
+            self.agreed as f64 / self.images as f64
+        }
+    }
+}
+
+/// A classifier fitted on the real images, and the side it takes them at.
+pub struct Judge<'a> {
+    pub model: &'a crate::classifier::Classifier,
+    pub side: usize,
+}
+
+/// Stylises `per_image` versions of each image at `indices`, each with a style and a strength drawn from its own
+/// seed, writing them to `writer`. With a `judge`, returns how many written images it still labels correctly.
+/// `on_batch` receives the number finished.
+#[allow(clippy::too_many_arguments)]
 pub fn stylise_dataset(
     net: &StyleNet,
     dataset: &Dataset,
@@ -96,8 +153,10 @@ pub fn stylise_dataset(
     styles: &[StyleSource],
     config: &StyleConfig,
     writer: &mut ExpandedWriter,
+    judge: Option<&Judge>,
     mut on_batch: impl FnMut(usize),
-) -> Result<()> {
+) -> Result<Option<LabelAgreement>> {
+    let mut agreement = judge.map(|_| LabelAgreement::default());
     let device = crate::backend::device();
     let side = config.dataset_size;
     let style_grams = styles
@@ -117,13 +176,30 @@ pub fn stylise_dataset(
             .iter()
             .map(|&(i, k)| crate::seed::derive(config.seed, &[i as u64, k as u64]))
             .collect();
-        let style_of: Vec<usize> = seeds
+        // One stream per image: its style first, then its strength (so a strength range leaves the styles as drawn).
+        let (style_of, strengths): (Vec<usize>, Vec<f64>) = seeds
             .iter()
-            .map(|&s| draw(&weights, &mut crate::seed::rng(s)))
-            .collect();
+            .map(|&s| {
+                let mut rng = crate::seed::rng(s);
+                let style = draw(&weights, &mut rng);
+                (style, draw_strength(config, &mut rng))
+            })
+            .unzip();
         let images: Vec<&Image> = batch.iter().map(|&(i, _)| &dataset.samples[i].image).collect();
         let outputs = stylise_batch(net, &images, &style_of, &style_grams, config, |_| {})?;
-        for (((&(i, k), out), &style), seed) in batch.iter().zip(outputs).zip(&style_of).zip(&seeds) {
+        let outputs: Vec<Image> = batch
+            .iter()
+            .zip(outputs)
+            .zip(&strengths)
+            .map(|((&(i, _), stylised), &s)| blend_toward(&dataset.samples[i].image, &stylised, s))
+            .collect();
+        if let (Some(judge), Some(agreement)) = (judge, agreement.as_mut()) {
+            let labels: Vec<usize> = batch.iter().map(|&(i, _)| dataset.samples[i].label).collect();
+            agreement.agreed += agreed(judge, &outputs, &labels, dataset.classes.len())?;
+            agreement.images += outputs.len();
+        }
+        for (j, (&(i, k), out)) in batch.iter().zip(outputs).enumerate() {
+            let (style, strength, seed) = (style_of[j], strengths[j], &seeds[j]);
             let sample = &dataset.samples[i];
             let params = serde_json::json!({
                 "style": styles[style].path.display().to_string(),
@@ -134,13 +210,26 @@ pub fn stylise_dataset(
                 "steps": config.dataset_iterations,
                 "optimizer": config.optimizer,
                 "size": side,
+                "strength": strength,
             });
             let stem = format!("style-{}-{k}", crate::dataset::id_file_stem(&sample.id));
             writer.add(&out, sample.label, &stem, Some(sample.id.clone()), params, *seed)?;
         }
         on_batch(batch.len());
     }
-    Ok(())
+    Ok(agreement)
+}
+
+/// How many of `images` the judge labels as `labels`.
+fn agreed(judge: &Judge, images: &[Image], labels: &[usize], classes: usize) -> Result<usize> {
+    let refs: Vec<&Image> = images.iter().collect();
+    let side = images
+        .iter()
+        .any(|i| i.height != judge.side || i.width != judge.side)
+        .then_some(judge.side);
+    let set = crate::classifier::PreparedSet::new(&refs, labels.to_vec(), side, &crate::backend::device())?;
+    let evaluation = crate::classifier::run::evaluate(judge.model, &set, classes, images.len().max(1))?;
+    Ok((0..classes).map(|c| evaluation.confusion[c][c]).sum())
 }
 
 /// What `synth style` wrote from one content image.
@@ -178,6 +267,8 @@ pub struct StyleSetOutcome {
     pub images: usize,
     /// The first images, as a grid.
     pub preview: Option<Image>,
+    /// With a judge: how many images it still labels correctly.
+    pub agreement: Option<LabelAgreement>,
 }
 
 /// `synth style`'s dataset mode: stylises the train split of `config.dataset` (at most `max_images`, class-balanced)
@@ -198,12 +289,28 @@ pub fn run_dataset(
         train = crate::classifier::run::per_class_subset(&dataset, &train, per_class, config.seed);
         train.truncate(config.max_images);
     }
+    let judge = config
+        .judge
+        .as_deref()
+        .map(|dir| load_judge(Path::new(dir), &dataset))
+        .transpose()?;
+    let judge_ref = judge.as_ref().map(|(model, side)| Judge { model, side: *side });
     let mut writer = ExpandedWriter::new(out, &dataset.classes, SourceKind::Style)?;
     progress.set_length((train.len() * config.per_image) as u64);
-    stylise_dataset(net, &dataset, &train, styles, config, &mut writer, |n| {
-        progress.inc(n as u64)
-    })?;
-    let json = crate::config::to_json(config);
+    let agreement = stylise_dataset(
+        net,
+        &dataset,
+        &train,
+        styles,
+        config,
+        &mut writer,
+        judge_ref.as_ref(),
+        |n| progress.inc(n as u64),
+    )?;
+    let mut json = crate::config::to_json(config);
+    if let Some(a) = agreement {
+        json["label_agreement"] = serde_json::json!({"share": a.share(), "agreed": a.agreed, "images": a.images});
+    }
     let origin = Origin::describe(&dataset, &split, SplitName::Train, SourceKind::Style, json);
     let preview = writer.preview_from_disk(64)?;
     let images = writer.count();
@@ -213,5 +320,76 @@ pub fn run_dataset(
         config_toml: Some(crate::config::to_toml(config)?),
         preview: preview.clone(),
     })?;
-    Ok(StyleSetOutcome { out, images, preview })
+    Ok(StyleSetOutcome {
+        out,
+        images,
+        preview,
+        agreement,
+    })
+}
+
+/// A saved classifier to judge a style set with; refused unless it was trained on the dataset's classes.
+fn load_judge(dir: &Path, dataset: &Dataset) -> Result<(crate::classifier::Classifier, usize)> {
+    let (meta, model) = crate::classifier::Checkpoint::load(dir, &crate::backend::device())?;
+    if meta.classes != dataset.classes {
+        return Err(SynthError::bad_input(format!(
+            "judge {} was trained on classes [{}], dataset {} has [{}]",
+            dir.display(),
+            meta.classes.join(", "),
+            dataset.name,
+            dataset.classes.join(", ")
+        )));
+    }
+    let side = crate::classifier::run::input_shape(&meta.config, dataset.require_uniform_shape()?)?.1;
+    Ok((model, side))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(channels: usize, seed: u64) -> Image {
+        let mut rng = crate::seed::rng(seed);
+        let data = (0..channels * 28 * 28)
+            .map(|_| rng.random_range(0.0f32..=1.0))
+            .collect();
+        Image {
+            channels,
+            height: 28,
+            width: 28,
+            data,
+        }
+    }
+
+    /// Strength 0 writes the content image and 1 the stylised one, byte for byte as PNGs; in between each pixel
+    /// lies on the segment between them.
+    #[test]
+    fn strength_interpolates_from_the_content_to_the_stylised_image() {
+        let (content, stylised) = (image(1, 1), image(1, 2));
+        let png = |i: &Image| i.to_png().unwrap();
+        assert_eq!(png(&blend_toward(&content, &stylised, 0.0)), png(&content));
+        assert_eq!(png(&blend_toward(&content, &stylised, 1.0)), png(&stylised));
+        let half = blend_toward(&content, &stylised, 0.5);
+        for ((&h, &c), &s) in half.data.iter().zip(&content.data).zip(&stylised.data) {
+            assert!((h - (c + s) / 2.0).abs() < 1e-6);
+        }
+    }
+
+    /// Strengths are drawn inside the configured range, reproducibly per seed, and spread over it.
+    #[test]
+    fn strengths_are_drawn_inside_the_range() {
+        let config = StyleConfig {
+            strength_min: 0.2,
+            strength_max: 0.6,
+            ..StyleConfig::default()
+        };
+        let draws: Vec<f64> = (0..200)
+            .map(|s| draw_strength(&config, &mut crate::seed::rng(s)))
+            .collect();
+        assert!(draws.iter().all(|s| (0.2..=0.6).contains(s)));
+        assert!(draws.iter().any(|&s| s < 0.3) && draws.iter().any(|&s| s > 0.5));
+        assert_eq!(draws[7], draw_strength(&config, &mut crate::seed::rng(7)));
+        let fixed = StyleConfig::default();
+        assert_eq!(draw_strength(&fixed, &mut crate::seed::rng(3)), 1.0);
+    }
 }
