@@ -615,9 +615,11 @@ pub struct EvalGainArgs {
     /// Test images the robust accuracy is measured on, 0 for all [default: 200]
     #[arg(long)]
     pub robust_images: Option<usize>,
-    /// Second real dataset with the same classes for the shifted accuracy; "none" to skip [default: digits]
-    #[arg(long)]
-    pub shift: Option<String>,
+    /// Test domains of the shifted accuracy, comma-separated, each its own column: mnist-m (the real test split
+    /// blended with patches of the bundled photographs, MNIST-M style) or a second real dataset with the same
+    /// classes (bundled name or path); "none" to skip [default: digits,mnist-m]
+    #[arg(long, value_delimiter = ',', value_name = "SHIFT,...")]
+    pub shift: Option<Vec<String>>,
     /// Classifier backbone fitted in every condition: vgg16 or cnn [default: vgg16]
     #[arg(long, value_enum)]
     pub backbone: Option<synth::classifier::BackboneKind>,
@@ -851,7 +853,7 @@ impl EvalGainArgs {
         set(&mut c.robust_attack.eps, &self.eps);
         set(&mut c.robust_images, &self.robust_images);
         if let Some(v) = &self.shift {
-            c.shift = synth::config::optional_name(v);
+            c.shifts = synth::eval::config::shift_names(v);
         }
         set(&mut c.classifier.backbone, &self.backbone);
         set(&mut c.classifier.input_size, &self.input_size);

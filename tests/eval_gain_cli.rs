@@ -29,6 +29,11 @@ fn same_seeds_same_report() {
     let o = tiny_eval_gain(&a, &dir.path().join("cache-a"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("| real + augment |"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("| digits acc % | digits gain (pp) | mnist-m acc % | mnist-m gain (pp) |"),
+        "one column pair per default shift: {}",
+        stdout(&o)
+    );
     let o = tiny_eval_gain(&b, &dir.path().join("cache-b"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (ra, rb) = (report(&a), report(&b));
@@ -45,7 +50,11 @@ fn same_seeds_same_report() {
         for s in c["seeds"].as_array().unwrap() {
             let clean = s["clean"].as_f64().unwrap();
             assert!(clean > 0.1 && clean <= 1.0, "a trained model beats chance: {s}");
-            assert!(s["robust"].as_f64().is_some() && s["shifted"].as_f64().is_some(), "{s}");
+            assert!(s["robust"].as_f64().is_some(), "{s}");
+            for shift in ["digits", "mnist-m"] {
+                let a = s["shifted"][shift].as_f64().unwrap_or(-1.0);
+                assert!((0.0..=1.0).contains(&a), "each default shift is scored: {s}");
+            }
         }
     }
     let real_plus = &ra["conditions"][1]["seeds"][0];
@@ -265,8 +274,12 @@ fn set_names_mix_shortfall_and_clamped_intervals() {
             assert!((high - low - 2.0 * half).abs() < 1e-9, "{vs}");
         }
     }
-    for metric in ["clean", "robust", "shifted"] {
-        let mde = &r["mde"][metric];
+    for mde in [
+        &r["mde"]["clean"],
+        &r["mde"]["robust"],
+        &r["mde"]["shifted"]["digits"],
+        &r["mde"]["shifted"]["mnist-m"],
+    ] {
         assert_eq!(mde["n"].as_u64(), Some(2), "{mde}");
         assert!(mde["effect"].as_f64().is_some_and(|e| e >= 0.0), "{mde}");
     }

@@ -39,7 +39,7 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     ui.summary(&report, &human)
 }
 
-/// Every seed's clean, robust and shifted accuracy per condition, as TensorBoard scalars.
+/// Every seed's clean, robust and per-shift accuracy per condition, as TensorBoard scalars.
 fn log_accuracies(report: &Report, tb_dir: &std::path::Path) -> anyhow::Result<()> {
     let mut log = EventLog::create(tb_dir)?;
     for c in &report.conditions {
@@ -50,8 +50,8 @@ fn log_accuracies(report: &Report, tb_dir: &std::path::Path) -> anyhow::Result<(
             if let Some(r) = s.robust {
                 log.scalar(&format!("eval_gain/robust/{tag}"), r as f32, step);
             }
-            if let Some(r) = s.shifted {
-                log.scalar(&format!("eval_gain/shifted/{tag}"), r as f32, step);
+            for (shift, r) in &s.shifted {
+                log.scalar(&format!("eval_gain/shifted/{shift}/{tag}"), *r as f32, step);
             }
         }
     }

@@ -155,10 +155,15 @@ impl Image {
     /// Decodes a PNG or JPEG file.
     pub fn load(path: &Path) -> Result<Image> {
         let bytes = std::fs::read(path).at(path, "reading")?;
-        let bad = |e: image::ImageError| SynthError::bad_input(format!("reading {}: {e}", path.display()));
-        let mut reader = image::ImageReader::new(std::io::Cursor::new(&bytes))
+        Image::decode(&bytes, &path.display().to_string())
+    }
+
+    /// Decodes PNG or JPEG bytes; `what` names them in an error (a path, or a bundled file's name).
+    pub fn decode(bytes: &[u8], what: &str) -> Result<Image> {
+        let bad = |e: image::ImageError| SynthError::bad_input(format!("reading {what}: {e}"));
+        let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
-            .at(path, "reading")?;
+            .map_err(|e| SynthError::bad_input(format!("reading {what}: {e}")))?;
         // A header may promise any size: refuse one beyond MAX_SIDE before the decoder allocates for it.
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(crate::limits::MAX_SIDE as u32);

@@ -12,6 +12,7 @@ mod image;
 mod imagefolder;
 mod load;
 pub mod manifest;
+pub mod mnist_m;
 pub mod split;
 pub mod tensor;
 pub mod writer;

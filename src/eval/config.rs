@@ -1,10 +1,11 @@
 //! `synth eval-gain`'s configuration: configs/eval-gain.toml holds exactly these defaults.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::adversarial::{AttackConfig, AttackKind, Norm, Target};
 use crate::classifier::ClassifierConfig;
 use crate::dataset::SplitConfig;
+pub use crate::dataset::mnist_m::MNIST_M;
 use crate::error::{Result, SynthError};
 
 /// How the robust accuracy attacks.
@@ -55,14 +56,17 @@ pub struct EvalGainConfig {
     pub robust_attack: AttackConfig,
     /// Test images the robust accuracy is measured on (evenly spread over the test split; 0 = all).
     pub robust_images: usize,
-    /// A second real dataset with the same classes, for the shifted-domain accuracy (`"none"` in TOML = none).
-    #[serde(with = "crate::config::none_keyword")]
-    pub shift: Option<String>,
-    /// Shift images used (evenly spread over the set; 0 = all).
+    /// The test domains of the shifted accuracy, each its own column: [`MNIST_M`] (the real test split blended with
+    /// the bundled photographs, see [`crate::dataset::mnist_m`]) or a second real dataset with the same classes
+    /// (bundled name or path). Empty = none. The old key `shift = "digits"` (one comma-separated string, `"none"` =
+    /// none) is read as an alias.
+    #[serde(alias = "shift", deserialize_with = "shift_list")]
+    pub shifts: Vec<String>,
+    /// Images of each shift used (evenly spread over the set; 0 = all).
     pub shift_images: usize,
-    /// The shift set's images are resized to the real images' side minus twice this margin, then padded with
+    /// A shift dataset's images are resized to the real images' side minus twice this margin, then padded with
     /// black to that side: MNIST centres its digits in a 20x20 box of a 28x28 frame, so the UCI digits (which
-    /// fill their 8x8 frame) get the same framing.
+    /// fill their 8x8 frame) get the same framing. Not applied to `mnist-m`, which is the real images' own frame.
     pub shift_margin: usize,
     /// Style images of the default style source (files or folders).
     pub styles: Vec<String>,
@@ -70,6 +74,40 @@ pub struct EvalGainConfig {
     pub cache_dir: String,
     /// The classifier fitted in every condition; eval-gain sets its dataset, split, per-class and seed.
     pub classifier: ClassifierConfig,
+}
+
+/// A list of shift names as the user wrote it (`--shift digits,mnist-m`, TOML `shifts = [...]` or the old
+/// `shift = "digits"`): blanks dropped, and `none` alone meaning no shift.
+pub fn shift_names<S: AsRef<str>>(items: &[S]) -> Vec<String> {
+    let names: Vec<String> = items
+        .iter()
+        .flat_map(|s| s.as_ref().split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if names == ["none"] { Vec::new() } else { names }
+}
+
+/// `shifts` from TOML: a list, or one comma-separated string (the old `shift` key's form).
+fn shift_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    struct Names;
+    impl<'de> serde::de::Visitor<'de> for Names {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of shift names, e.g. [\"digits\", \"mnist-m\"] ([] = none)")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            Ok(shift_names(&[v]))
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+            let mut items: Vec<String> = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            Ok(shift_names(&items))
+        }
+    }
+    d.deserialize_any(Names)
 }
 
 /// PGD-10 in L-inf at eps 0.1 (MNIST's usual small radius), with a random start.
@@ -102,7 +140,7 @@ impl Default for EvalGainConfig {
             robust_mode: RobustMode::Transfer,
             robust_attack: robust_attack(),
             robust_images: 200,
-            shift: Some("digits".into()),
+            shifts: vec!["digits".into(), MNIST_M.into()],
             shift_images: 500,
             shift_margin: 4,
             styles: vec!["styles".into()],
@@ -145,6 +183,14 @@ impl EvalGainConfig {
         check_count("robust_images", self.robust_images, MAX_IMAGES)?;
         check_count("shift_images", self.shift_images, MAX_IMAGES)?;
         check_count("shift_margin", self.shift_margin, crate::limits::MAX_SIDE)?;
+        for (i, name) in self.shifts.iter().enumerate() {
+            if name == "none" {
+                return bad("shift \"none\" means no shift and cannot be listed with others".into());
+            }
+            if self.shifts[..i].contains(name) {
+                return bad(format!("shift {name} is listed twice"));
+            }
+        }
         if !self.robust_attack.eps.is_finite() {
             return bad(format!(
                 "robust eps {} must be a finite number (0 skips the robust accuracy)",
@@ -168,5 +214,56 @@ impl EvalGainConfig {
         }
         self.classifier.validate()?;
         self.split.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<EvalGainConfig> {
+        toml::from_str(text).map_err(|e| SynthError::bad_input(e.message().to_string()))
+    }
+
+    /// `shifts` is a list; the old `shift` key (one name, a comma list, or "none") still reads; saving writes the
+    /// list and reads back the same.
+    #[test]
+    fn shifts_read_as_a_list_or_the_old_shift_key() {
+        assert_eq!(
+            parse("shifts = [\"digits\", \"mnist-m\"]").unwrap().shifts,
+            ["digits", "mnist-m"]
+        );
+        assert!(parse("shifts = []").unwrap().shifts.is_empty());
+        assert!(parse("shifts = [\"none\"]").unwrap().shifts.is_empty());
+        assert_eq!(parse("shift = \"digits\"").unwrap().shifts, ["digits"]);
+        assert_eq!(
+            parse("shift = \"mnist-m, digits\"").unwrap().shifts,
+            ["mnist-m", "digits"]
+        );
+        assert!(parse("shift = \"none\"").unwrap().shifts.is_empty());
+        assert!(parse("shifts = 3").is_err());
+        let saved = crate::config::to_toml(&EvalGainConfig::default()).unwrap();
+        assert!(
+            saved.contains("shifts = [\n    \"digits\",\n    \"mnist-m\",\n]")
+                || saved.contains("shifts = [\"digits\", \"mnist-m\"]"),
+            "{saved}"
+        );
+        assert_eq!(parse(&saved).unwrap(), EvalGainConfig::default());
+        let none = EvalGainConfig {
+            shifts: vec![],
+            ..Default::default()
+        };
+        assert_eq!(parse(&crate::config::to_toml(&none).unwrap()).unwrap(), none);
+        for (shifts, why) in [
+            (vec!["digits", "digits"], "twice"),
+            (vec!["none", "digits"], "cannot be listed"),
+        ] {
+            let c = EvalGainConfig {
+                shifts: shifts.into_iter().map(String::from).collect(),
+                ..Default::default()
+            };
+            let err = c.validate().unwrap_err();
+            assert!(err.is_bad_input() && err.to_string().contains(why), "{err}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! One eval-gain experiment: the real N-per-class subset, the sources, every condition fitted once per seed on
 //! features from the bank, and each fit scored on the real test split (clean), under a white-box PGD attack
-//! (robust) and on a second real dataset of the same classes (shifted).
+//! (robust) and on each test domain of `shifts` (shifted: mnist-m, a second real dataset of the same classes).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::bank::FeatureBank;
 use super::config::{EvalGainConfig, RobustMode};
+use super::shifts::Shift;
 use crate::adversarial::{AttackOptions, attack_set};
 use crate::classifier::report::Evaluation;
 use crate::classifier::{
@@ -21,11 +22,11 @@ use crate::dataset::{Dataset, Image, SourceKind, Split, SplitName};
 use crate::error::{Result, SynthError};
 use crate::report::stats::{PairedGain, Summary, paired_gain, summarise_accuracy};
 
-/// Feature-bank group of the real training subset, the validation and test splits and the shift set.
+/// Feature-bank group of the real training subset and the validation and test splits (each shift's group is
+/// [`super::shifts::group`]).
 pub const REAL: &str = "real";
 pub const VAL: &str = "val";
 pub const TEST: &str = "test";
-pub const SHIFT: &str = "shift";
 const ROBUST: &str = "robust";
 
 /// The surrogate of the transfer robust accuracy: what it is and how the attack did on it.
@@ -129,7 +130,8 @@ pub struct SeedResult {
     pub seed: u64,
     pub clean: f64,
     pub robust: Option<f64>,
-    pub shifted: Option<f64>,
+    /// Accuracy on each shift, by shift name (empty without shifts).
+    pub shifted: BTreeMap<String, f64>,
     pub real_images: usize,
     pub synthetic_images: usize,
     pub best_val_accuracy: f32,
@@ -150,16 +152,17 @@ pub struct ConditionResult {
     pub seeds: Vec<SeedResult>,
     pub clean: Summary,
     pub robust: Option<Summary>,
-    pub shifted: Option<Summary>,
-    /// Gains over the real-only condition, paired by seed (absent for `real` itself).
+    /// By shift name.
+    pub shifted: BTreeMap<String, Summary>,
+    /// Gains over the real-only condition, paired by seed (absent, or empty, for `real` itself).
     pub gain_clean: Option<PairedGain>,
     pub gain_robust: Option<PairedGain>,
-    pub gain_shifted: Option<PairedGain>,
+    pub gain_shifted: BTreeMap<String, PairedGain>,
     /// Gains of `real + augment + X` over `real + augment`, paired by seed: what X adds beyond classic
     /// augmentation (absent for every other condition).
     pub gain_clean_vs_augment: Option<PairedGain>,
     pub gain_robust_vs_augment: Option<PairedGain>,
-    pub gain_shifted_vs_augment: Option<PairedGain>,
+    pub gain_shifted_vs_augment: BTreeMap<String, PairedGain>,
     /// Seeds whose model has not learned the task: a condition with any is flagged, and its numbers are noise.
     pub seeds_not_learned: usize,
 }
@@ -174,6 +177,8 @@ pub struct Experiment {
     pub classifier: ClassifierConfig,
     pub input: (usize, usize),
     pub bank: FeatureBank,
+    /// The names of the shifts in the bank, in the config's order.
+    pub shifts: Vec<String>,
     /// White-box mode: test images for the robust accuracy (pixels at the network's input size) and their keys.
     robust: Option<(PreparedSet, Vec<u64>)>,
     /// Transfer mode: the surrogate's own clean and white-box adversarial accuracy on the attacked test images.
@@ -193,19 +198,21 @@ fn prepared_real(dataset: &Dataset, idx: &[usize], input: (usize, usize), device
     PreparedSet::new(&refs, labels, None, device)
 }
 
-/// The shift set (`shift_images` of it, evenly spread), framed like the real images and conformed to the input;
-/// refused when its classes are not the real dataset's.
+/// A shift (`shift_images` of it, evenly spread), framed like the real images when it is another dataset and
+/// conformed to the input (`mnist-m`'s RGB blends become luminance for a grey classifier); refused when its classes
+/// are not the real dataset's.
 fn prepared_shift(
     config: &EvalGainConfig,
     dataset: &Dataset,
-    shift: &Dataset,
+    shift: &Shift,
     input: (usize, usize),
     device: &Device,
 ) -> Result<(Vec<String>, PreparedSet)> {
+    let (name, framing) = (&shift.name, shift.framed);
+    let shift = &shift.dataset;
     if shift.classes != dataset.classes {
         return Err(SynthError::bad_input(format!(
-            "shift dataset {} has classes [{}], not the real dataset's [{}]",
-            shift.name,
+            "shift {name} has classes [{}], not the real dataset's [{}]",
             shift.classes.join(", "),
             dataset.classes.join(", ")
         )));
@@ -215,7 +222,13 @@ fn prepared_shift(
     let images: Vec<Image> = chosen
         .iter()
         .map(|&i| &shift.samples[i])
-        .map(|s| framed(&conform(&s.image, input.0, side), input.0, side, config.shift_margin))
+        .map(|s| {
+            if framing {
+                framed(&conform(&s.image, input.0, side), input.0, side, config.shift_margin)
+            } else {
+                conform(&s.image, input.0, side)
+            }
+        })
         .map(|i| conform(&i, input.0, input.1))
         .collect();
     let refs: Vec<&Image> = images.iter().collect();
@@ -223,14 +236,14 @@ fn prepared_shift(
     let set = PreparedSet::new(&refs, labels, None, device)?;
     let keys = chosen
         .iter()
-        .map(|&i| format!("shift:{}", shift.samples[i].id))
+        .map(|&i| format!("shift:{name}:{}", shift.samples[i].id))
         .collect();
     Ok((keys, set))
 }
 
 impl Experiment {
-    /// Draws the subset, builds the bank and computes the real subset's, validation, test and shift features.
-    pub fn prepare(config: &EvalGainConfig, dataset: Dataset, split: Split, shift: Option<&Dataset>) -> Result<Self> {
+    /// Draws the subset, builds the bank and computes the real subset's, validation, test and shifts' features.
+    pub fn prepare(config: &EvalGainConfig, dataset: Dataset, split: Split, shifts: &[Shift]) -> Result<Self> {
         config.validate()?;
         let shape = dataset.require_uniform_shape()?;
         let mut classifier = config.classifier.clone();
@@ -266,9 +279,9 @@ impl Experiment {
         bank.add(VAL, keys(&val), &prepare(&val)?)?;
         let test_set = prepare(&test)?;
         bank.add(TEST, keys(&test), &test_set)?;
-        if let Some(shift) = shift {
+        for shift in shifts {
             let (keys, set) = prepared_shift(config, &dataset, shift, input, &device)?;
-            bank.add(SHIFT, keys, &set)?;
+            bank.add(&super::shifts::group(&shift.name), keys, &set)?;
         }
         let robust_rows = crate::dataset::split::spread(test.len(), config.robust_images);
         let robust = match config.robust_mode {
@@ -283,6 +296,7 @@ impl Experiment {
             classifier,
             input,
             bank,
+            shifts: shifts.iter().map(|s| s.name.clone()).collect(),
             robust,
             surrogate: None,
             banked: BTreeMap::new(),
@@ -681,10 +695,11 @@ impl Experiment {
                     clean: test.accuracy as f64,
                     not_learned: test.not_learned(),
                     robust: self.robust_accuracy(&model, seed)?,
-                    shifted: match self.bank.group(SHIFT) {
-                        Ok(_) => Some(self.group_accuracy(&model, SHIFT)?),
-                        Err(_) => None,
-                    },
+                    shifted: self
+                        .shifts
+                        .iter()
+                        .map(|name| Ok((name.clone(), self.group_accuracy(&model, &super::shifts::group(name))?)))
+                        .collect::<Result<_>>()?,
                     real_images,
                     synthetic_images: images - real_images,
                     best_val_accuracy: report.best_val_accuracy,
@@ -740,24 +755,44 @@ fn summarise_condition(
 ) -> ConditionResult {
     let clean: Vec<f64> = seeds.iter().map(|s| s.clean).collect();
     let robust: Option<Vec<f64>> = seeds.iter().map(|s| s.robust).collect();
-    let shifted: Option<Vec<f64>> = seeds.iter().map(|s| s.shifted).collect();
+    let names: Vec<String> = seeds
+        .first()
+        .map_or(Vec::new(), |s| s.shifted.keys().cloned().collect());
+    let shifted: BTreeMap<String, Vec<f64>> = names
+        .iter()
+        .filter_map(|n| {
+            Some((
+                n.clone(),
+                seeds.iter().map(|s| s.shifted.get(n).copied()).collect::<Option<_>>()?,
+            ))
+        })
+        .collect();
     let gain = |mine: Option<&Vec<f64>>, theirs: Option<Vec<f64>>| match (mine, theirs) {
         (Some(m), Some(t)) => Some(paired_gain(m, &t)),
         _ => None,
     };
-    let over = |b: Option<&ConditionResult>, f: fn(&SeedResult) -> Option<f64>| -> Option<Vec<f64>> {
+    let over = |b: Option<&ConditionResult>, f: &dyn Fn(&SeedResult) -> Option<f64>| -> Option<Vec<f64>> {
         b.and_then(|b| b.seeds.iter().map(f).collect())
     };
+    let shifted_gains = |b: Option<&ConditionResult>| -> BTreeMap<String, PairedGain> {
+        shifted
+            .iter()
+            .filter_map(|(n, mine)| Some((n.clone(), gain(Some(mine), over(b, &|s| s.shifted.get(n).copied()))?)))
+            .collect()
+    };
     ConditionResult {
-        gain_clean: gain(Some(&clean), over(baseline, |s| Some(s.clean))),
-        gain_robust: gain(robust.as_ref(), over(baseline, |s| s.robust)),
-        gain_shifted: gain(shifted.as_ref(), over(baseline, |s| s.shifted)),
-        gain_clean_vs_augment: gain(Some(&clean), over(augment, |s| Some(s.clean))),
-        gain_robust_vs_augment: gain(robust.as_ref(), over(augment, |s| s.robust)),
-        gain_shifted_vs_augment: gain(shifted.as_ref(), over(augment, |s| s.shifted)),
+        gain_clean: gain(Some(&clean), over(baseline, &|s| Some(s.clean))),
+        gain_robust: gain(robust.as_ref(), over(baseline, &|s| s.robust)),
+        gain_shifted: shifted_gains(baseline),
+        gain_clean_vs_augment: gain(Some(&clean), over(augment, &|s| Some(s.clean))),
+        gain_robust_vs_augment: gain(robust.as_ref(), over(augment, &|s| s.robust)),
+        gain_shifted_vs_augment: shifted_gains(augment),
         clean: summarise_accuracy(&clean),
         robust: robust.as_deref().map(summarise_accuracy),
-        shifted: shifted.as_deref().map(summarise_accuracy),
+        shifted: shifted
+            .iter()
+            .map(|(n, v)| (n.clone(), summarise_accuracy(v)))
+            .collect(),
         seeds_not_learned: seeds.iter().filter(|s| s.not_learned.is_some()).count(),
         condition,
         seeds,
@@ -802,8 +837,21 @@ mod tests {
         let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
         let split = Split::stratified(&mnist, &config.split).unwrap();
         let digits = load_dataset("digits", &LoadOptions::default()).unwrap();
-        let shift = digits.subset(&(0..40).collect::<Vec<_>>());
-        let mut exp = Experiment::prepare(&config, mnist, split, Some(&shift)).unwrap();
+        let photos = crate::dataset::mnist_m::photos().unwrap();
+        let shifts = [
+            Shift {
+                name: "digits".into(),
+                dataset: digits.subset(&(0..40).collect::<Vec<_>>()),
+                framed: true,
+            },
+            Shift {
+                name: "mnist-m".into(),
+                dataset: crate::dataset::mnist_m::mnist_m(&mnist, &split, &photos, 0).unwrap(),
+                framed: false,
+            },
+        ];
+        let mnist_m = shifts[1].dataset.len().min(config.shift_images);
+        let mut exp = Experiment::prepare(&config, mnist, split, &shifts).unwrap();
         let (val, test) = (
             exp.bank.group(VAL).unwrap().labels.len(),
             exp.bank.group(TEST).unwrap().labels.len(),
@@ -832,7 +880,16 @@ mod tests {
         for r in &results {
             let beside = r.condition.kind == ConditionKind::AugmentPlus;
             assert_eq!(r.gain_clean_vs_augment.is_some(), beside, "{}", r.condition.name);
-            assert_eq!(r.gain_shifted_vs_augment.is_some(), beside, "{}", r.condition.name);
+            assert_eq!(
+                r.gain_shifted_vs_augment.len(),
+                if beside { 2 } else { 0 },
+                "{}",
+                r.condition.name
+            );
+            let over_real = if r.condition.kind == ConditionKind::Real { 0 } else { 2 };
+            assert_eq!(r.gain_shifted.len(), over_real, "{}", r.condition.name);
+            assert_eq!(r.shifted.keys().collect::<Vec<_>>(), ["digits", "mnist-m"]);
+            assert!(r.seeds.iter().all(|s| s.shifted.len() == 2));
         }
         // Paired with `real + augment` seed by seed: the gain's mean is the difference of the two means.
         let (augment, plus) = (&results[1], &results[3]);
@@ -847,7 +904,8 @@ mod tests {
         let synthetic: usize = exp.banked.values().map(|b| b.len()).sum();
         let (passes, most) = exp.bank.pass_counts();
         assert_eq!(most, 1, "no image went through the frozen prefix twice");
-        assert_eq!(passes, 20 + val + test + 40 + synthetic);
+        assert_eq!(exp.scored_images("shift:mnist-m"), mnist_m);
+        assert_eq!(passes, 20 + val + test + 40 + mnist_m + synthetic);
     }
 
     /// `real + augment + X` trains, at every seed, on exactly the augment images `real + augment` draws and the X
@@ -870,7 +928,7 @@ mod tests {
         config.classifier.backbone = BackboneKind::Cnn;
         let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
         let split = Split::stratified(&mnist, &config.split).unwrap();
-        let mut exp = Experiment::prepare(&config, mnist, split, None).unwrap();
+        let mut exp = Experiment::prepare(&config, mnist, split, &[]).unwrap();
         let mut sources = Vec::new();
         for name in ["augment", "other", "more"] {
             let root = make_augment(&exp, &dir.path().join(name)).unwrap();

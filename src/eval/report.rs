@@ -1,6 +1,7 @@
 //! The experiment's report: report.json (every number, every seed), report.md (the table, the settings, each
-//! source's sample grid) and gain.png (each condition's accuracy with its 95% interval, clean / robust / shifted).
+//! source's sample grid) and gain.png (each condition's accuracy with its 95% interval, clean / robust / each shift).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -36,7 +37,8 @@ pub struct Report {
     pub val_images: usize,
     pub test_images: usize,
     pub robust_images: usize,
-    pub shift_images: usize,
+    /// Images scored of each shift, by name.
+    pub shift_images: BTreeMap<String, usize>,
     pub sources: Vec<SourceInfo>,
     pub conditions: Vec<ConditionResult>,
     /// Transfer robust mode: the surrogate the attack was crafted against.
@@ -50,12 +52,34 @@ pub struct Report {
     pub seconds: f64,
 }
 
-/// The minimum detectable effect of each metric (absent when the metric was not measured or with one seed).
+/// The minimum detectable effect of each metric (absent when the metric was not measured or with one seed); the
+/// shifted accuracy has one per shift.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Power {
     pub clean: Option<MinimumDetectableEffect>,
     pub robust: Option<MinimumDetectableEffect>,
-    pub shifted: Option<MinimumDetectableEffect>,
+    pub shifted: BTreeMap<String, MinimumDetectableEffect>,
+}
+
+/// The shifts a report measured, in the config's order (then any other, by name).
+pub fn shift_names(report: &Report) -> Vec<String> {
+    let measured: Vec<&String> = report
+        .conditions
+        .first()
+        .map_or(Vec::new(), |c| c.shifted.keys().collect());
+    let mut names: Vec<String> = report
+        .config
+        .shifts
+        .iter()
+        .filter(|n| measured.contains(n))
+        .cloned()
+        .collect();
+    for n in measured {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names
 }
 
 /// The run's minimum detectable effect per metric: the paired gain a two-sided paired t-test at alpha 0.05 with
@@ -64,7 +88,7 @@ pub struct Power {
 /// `real + augment`, of the conditions that train on the real images; synthetic-only fits are left out, since a
 /// model that never saw a real image varies in another regime and would inflate the spread of the gains that matter.
 pub fn power(conditions: &[ConditionResult]) -> Power {
-    let pooled = |f: fn(&ConditionResult) -> [Option<&PairedGain>; 2]| {
+    let pooled = |f: &dyn Fn(&ConditionResult) -> [Option<&PairedGain>; 2]| {
         let gains: Vec<&PairedGain> = conditions
             .iter()
             .filter(|c| c.condition.kind != ConditionKind::SyntheticOnly)
@@ -75,23 +99,38 @@ pub fn power(conditions: &[ConditionResult]) -> Power {
         let stds: Vec<f64> = gains.iter().map(|g| g.gain.std).collect();
         minimum_detectable_effect(&stds, n)
     };
+    let shifts: Vec<&String> = conditions.first().map_or(Vec::new(), |c| c.shifted.keys().collect());
     Power {
-        clean: pooled(|c| [c.gain_clean.as_ref(), c.gain_clean_vs_augment.as_ref()]),
-        robust: pooled(|c| [c.gain_robust.as_ref(), c.gain_robust_vs_augment.as_ref()]),
-        shifted: pooled(|c| [c.gain_shifted.as_ref(), c.gain_shifted_vs_augment.as_ref()]),
+        clean: pooled(&|c| [c.gain_clean.as_ref(), c.gain_clean_vs_augment.as_ref()]),
+        robust: pooled(&|c| [c.gain_robust.as_ref(), c.gain_robust_vs_augment.as_ref()]),
+        shifted: shifts
+            .into_iter()
+            .filter_map(|n| {
+                let mde = pooled(&|c| [c.gain_shifted.get(n), c.gain_shifted_vs_augment.get(n)])?;
+                Some((n.clone(), mde))
+            })
+            .collect(),
     }
 }
 
 /// The MDE in one line (report.md and the printed summary), e.g. `MDE (...): clean 1.83 pp, robust 5.10 pp`.
 pub fn mde_line(report: &Report) -> String {
     let m = &report.mde;
-    let parts: Vec<String> = [("clean", &m.clean), ("robust", &m.robust), ("shifted", &m.shifted)]
+    let shifted: Vec<(String, Option<&MinimumDetectableEffect>)> = shift_names(report)
         .into_iter()
-        .filter_map(|(what, e)| {
-            e.as_ref()
-                .map(|e| format!("{what} {:.2} pp (s_d {:.2} pp)", 100.0 * e.effect, 100.0 * e.spread))
+        .map(|n| {
+            let e = m.shifted.get(&n);
+            (format!("shifted {n}"), e)
         })
         .collect();
+    let parts: Vec<String> = [
+        ("clean".to_string(), m.clean.as_ref()),
+        ("robust".to_string(), m.robust.as_ref()),
+    ]
+    .into_iter()
+    .chain(shifted)
+    .filter_map(|(what, e)| e.map(|e| format!("{what} {:.2} pp (s_d {:.2} pp)", 100.0 * e.effect, 100.0 * e.spread)))
+    .collect();
     if parts.is_empty() {
         return "MDE: not computed (it needs at least two seeds and one gain)".into();
     }
@@ -132,18 +171,18 @@ fn gain_text(g: &Option<PairedGain>) -> String {
 /// practitioner's question is whether X adds anything beyond the classic augmentation they already use.
 pub fn table(report: &Report) -> String {
     let robust = report.conditions.first().is_some_and(|c| c.robust.is_some());
-    let shifted = report.conditions.first().is_some_and(|c| c.shifted.is_some());
+    let shifts = shift_names(report);
     let beyond = report.conditions.iter().any(|c| c.gain_clean_vs_augment.is_some());
-    let mut head = vec!["condition", "train images (real + synthetic)"];
+    let mut head: Vec<String> = vec!["condition".into(), "train images (real + synthetic)".into()];
     if beyond {
-        head.push("gain vs real + augment (pp)");
+        head.push("gain vs real + augment (pp)".into());
     }
-    head.extend(["clean acc %", "gain vs real (pp)"]);
+    head.extend(["clean acc %".into(), "gain vs real (pp)".into()]);
     if robust {
-        head.extend(["robust acc %", "robust gain (pp)"]);
+        head.extend(["robust acc %".into(), "robust gain (pp)".into()]);
     }
-    if shifted {
-        head.extend(["shifted acc %", "shifted gain (pp)"]);
+    for n in &shifts {
+        head.extend([format!("{n} acc %"), format!("{n} gain (pp)")]);
     }
     let mut out = format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
     for c in &report.conditions {
@@ -168,9 +207,9 @@ pub fn table(report: &Report) -> String {
             row.push(c.robust.as_ref().map_or(String::new(), interval));
             row.push(gain_text(&c.gain_robust));
         }
-        if shifted {
-            row.push(c.shifted.as_ref().map_or(String::new(), interval));
-            row.push(gain_text(&c.gain_shifted));
+        for n in &shifts {
+            row.push(c.shifted.get(n).map_or(String::new(), interval));
+            row.push(gain_text(&c.gain_shifted.get(n).cloned()));
         }
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
@@ -182,26 +221,35 @@ type GainWords = [&'static str; 3];
 const BEYOND_AUGMENT: GainWords = ["adds nothing the seeds can resolve", "adds", "takes away"];
 const OVER_REAL: GainWords = ["no gain the seeds can resolve", "helps", "hurts"];
 
-/// The clean, robust and shifted gains that were measured, each as `<what> <word> (+g +- h pp)`.
-fn gain_words(gains: [&Option<PairedGain>; 3], words: GainWords) -> Vec<String> {
+/// The clean, robust and each shift's gains that were measured, each as `<what> <word> (+g +- h pp)`.
+fn gain_words(
+    clean: &Option<PairedGain>,
+    robust: &Option<PairedGain>,
+    shifted: &BTreeMap<String, PairedGain>,
+    shifts: &[String],
+    words: GainWords,
+) -> Vec<String> {
     let [unresolved, up, down] = words;
-    gains
-        .into_iter()
-        .zip(["clean:", "robust:", "shifted:"])
-        .filter_map(|(g, what)| {
-            let g = g.as_ref()?;
-            let word = match (g.significant, g.gain.mean > 0.0) {
-                (false, _) => unresolved,
-                (true, true) => up,
-                (true, false) => down,
-            };
-            Some(format!(
-                "{what} {word} ({:+.2} +- {:.2} pp)",
-                100.0 * g.gain.mean,
-                100.0 * g.half_width
-            ))
-        })
-        .collect()
+    [
+        ("clean:".to_string(), clean.as_ref()),
+        ("robust:".to_string(), robust.as_ref()),
+    ]
+    .into_iter()
+    .chain(shifts.iter().map(|n| (format!("{n}:"), shifted.get(n))))
+    .filter_map(|(what, g)| {
+        let g = g?;
+        let word = match (g.significant, g.gain.mean > 0.0) {
+            (false, _) => unresolved,
+            (true, true) => up,
+            (true, false) => down,
+        };
+        Some(format!(
+            "{what} {word} ({:+.2} +- {:.2} pp)",
+            100.0 * g.gain.mean,
+            100.0 * g.half_width
+        ))
+    })
+    .collect()
 }
 
 /// A plain-words reading of the gains: which conditions helped, hurt, or showed nothing the seeds can resolve.
@@ -216,6 +264,7 @@ pub fn reading(report: &Report) -> String {
         );
         return out;
     }
+    let shifts = shift_names(report);
     // The practitioner's question first: does X add anything to the classic augmentation they already use?
     for c in report
         .conditions
@@ -225,11 +274,10 @@ pub fn reading(report: &Report) -> String {
         let x = c.condition.source_names.last().map_or("", String::as_str);
         let augment = c.condition.source_names.first().map_or("", String::as_str);
         let parts = gain_words(
-            [
-                &c.gain_clean_vs_augment,
-                &c.gain_robust_vs_augment,
-                &c.gain_shifted_vs_augment,
-            ],
+            &c.gain_clean_vs_augment,
+            &c.gain_robust_vs_augment,
+            &c.gain_shifted_vs_augment,
+            &shifts,
             BEYOND_AUGMENT,
         );
         let _ = writeln!(
@@ -244,7 +292,7 @@ pub fn reading(report: &Report) -> String {
         .iter()
         .filter(|c| c.condition.kind != ConditionKind::Real)
     {
-        let parts = gain_words([&c.gain_clean, &c.gain_robust, &c.gain_shifted], OVER_REAL);
+        let parts = gain_words(&c.gain_clean, &c.gain_robust, &c.gain_shifted, &shifts, OVER_REAL);
         if c.seeds_not_learned > 0 {
             let _ = writeln!(
                 out,
@@ -339,6 +387,19 @@ fn robust_text(report: &Report) -> String {
     }
 }
 
+/// The shifts in words (`none` without any).
+fn shift_text(report: &Report) -> String {
+    let names = shift_names(report);
+    if names.is_empty() {
+        return "none".into();
+    }
+    names
+        .iter()
+        .map(|n| super::shifts::describe(n, report.shift_images.get(n).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// report.md.
 pub fn markdown(report: &Report, run_dir: &Path) -> String {
     let c = &report.config;
@@ -369,12 +430,10 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
          t-test p-value; bold = the interval excludes 0. `real + augment + X` trains on the real subset, the same \
          augment images as `real + augment` and the same X images as `real + X` at each seed; its gain vs \
          `real + augment` is what X adds beyond classic augmentation. The train-images column counts the real and \
-         synthetic images each fit used. Robust: {} on {} test images. Shifted: {} ({} images), the same classes from \
-         another source.\n",
+         synthetic images each fit used. Robust: {} on {} test images. Shifted (one column each): {}.\n",
         robust_text(report),
         report.robust_images,
-        c.shift.as_deref().unwrap_or("none"),
-        report.shift_images
+        shift_text(report)
     );
     out.push_str(&table(report));
     let _ = writeln!(out, "\n{}.", mde_line(report));
@@ -464,21 +523,22 @@ fn interval_bar<DB: DrawingBackend>(
 /// gain.png: one panel per metric, a horizontal bar per condition at its mean with the 95% interval.
 pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    let panels: Vec<(&str, Vec<Option<&Summary>>)> = [
+    let shifted = shift_names(report).into_iter().map(|n| {
+        let values: Vec<Option<&Summary>> = report.conditions.iter().map(|c| c.shifted.get(&n)).collect();
+        (format!("shifted: {n} accuracy (%)"), values)
+    });
+    let panels: Vec<(String, Vec<Option<&Summary>>)> = [
         (
-            "clean accuracy (%)",
+            "clean accuracy (%)".to_string(),
             report.conditions.iter().map(|c| Some(&c.clean)).collect::<Vec<_>>(),
         ),
         (
-            "robust accuracy (%)",
+            "robust accuracy (%)".to_string(),
             report.conditions.iter().map(|c| c.robust.as_ref()).collect(),
-        ),
-        (
-            "shifted accuracy (%)",
-            report.conditions.iter().map(|c| c.shifted.as_ref()).collect(),
         ),
     ]
     .into_iter()
+    .chain(shifted)
     .filter(|(_, v)| v.iter().any(Option::is_some))
     .collect();
     let names: Vec<String> = report.conditions.iter().map(|c| c.condition.name.clone()).collect();
@@ -493,7 +553,7 @@ pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
             let lo = ((lo * 100.0 - 5.0) / 5.0).floor().max(0.0) * 5.0;
             let n = names.len();
             let mut chart = ChartBuilder::on(area)
-                .caption(*title, ("sans-serif", 18))
+                .caption(title.as_str(), ("sans-serif", 18))
                 .margin(8)
                 .x_label_area_size(28)
                 .y_label_area_size(if i == 0 { 150 } else { 0 })

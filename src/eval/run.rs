@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use indicatif::ProgressBar;
 
-use super::experiment::{SHIFT, SourceRole, TEST, VAL};
+use super::experiment::{SourceRole, TEST, VAL};
 use super::report::{Report, SourceInfo};
 use super::sources::{SetSpec, cache_root, default_source, load_source, make_policy, name_sets, policy_dir};
 use super::{EvalGainConfig, Experiment, Source};
@@ -28,17 +28,14 @@ pub fn run(
     let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
     let kinds = guard_sets(synthetic, &dataset.name, &split)?;
-    let shift = match &config.shift {
-        Some(name) => Some(crate::dataset::load_named(name, "keep")?),
-        None => None,
-    };
+    let shifts = super::shifts::load(config, &dataset, &split)?;
     let to_make = sources_to_make(config, synthetic);
     let names = name_sets(&kinds, &to_make)?;
     let loaded_policy = policy.map(Policy::load).transpose()?;
     progress
         .set_length((to_make.len() + first_condition_count(config, &to_make, synthetic, policy) * config.seeds) as u64);
     progress.set_message("frozen features of the real images");
-    let mut exp = Experiment::prepare(config, dataset, split, shift.as_ref())?;
+    let mut exp = Experiment::prepare(config, dataset, split, &shifts)?;
 
     let cache = cache_root(&exp);
     let mut sources = Vec::new();
@@ -95,7 +92,11 @@ pub fn run(
         val_images: exp.scored_images(VAL),
         test_images: exp.scored_images(TEST),
         robust_images: exp.robust_images(),
-        shift_images: exp.scored_images(SHIFT),
+        shift_images: exp
+            .shifts
+            .iter()
+            .map(|name| (name.clone(), exp.scored_images(&super::shifts::group(name))))
+            .collect(),
         sources: infos,
         mde: super::report::power(&results),
         conditions: results,
