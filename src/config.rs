@@ -28,6 +28,11 @@ pub fn to_json<T: Serialize>(config: &T) -> serde_json::Value {
     serde_json::to_value(config).unwrap_or(serde_json::Value::Null)
 }
 
+/// Pretty-printed JSON of a record (origin.json, fit.json, report.json, split.json).
+pub fn pretty_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| SynthError::internal(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,32 +65,5 @@ mod tests {
         std::fs::write(&path, "copiez = 3\n").unwrap();
         let err = load::<AugmentConfig>(Some(&path)).unwrap_err();
         assert!(err.is_bad_input() && err.to_string().contains("copiez"), "{err}");
-    }
-}
-
-/// Pretty-printed JSON of a record (origin.json, fit.json, report.json, split.json).
-pub fn pretty_json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string_pretty(value).map_err(|e| SynthError::internal(e.to_string()))
-}
-
-/// A flag's optional name: `none` (or nothing) is no name, anything else is the name.
-pub fn optional_name(text: &str) -> Option<String> {
-    match text {
-        "" | "none" => None,
-        name => Some(name.to_string()),
-    }
-}
-
-/// Serde for an optional name written as `"none"` when absent: a TOML file then says what the flag says, and a
-/// saved config reads back the same (an omitted key would read back as the default instead).
-pub mod none_keyword {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(value.as_deref().unwrap_or("none"))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        Ok(super::optional_name(&String::deserialize(d)?))
     }
 }
