@@ -415,10 +415,10 @@ pub struct StyleArgs {
     #[arg(long)]
     pub max_images: Option<usize>,
     /// Dataset mode: lowest style strength, in [0, 1]: each image is content + strength * (stylised - content),
-    /// its strength drawn uniformly from [--strength-min, --strength-max] [default: 1]
+    /// its strength drawn uniformly from [--strength-min, --strength-max] [default: 0.1]
     #[arg(long, allow_negative_numbers = true)]
     pub strength_min: Option<f64>,
-    /// Dataset mode: highest style strength, in [0, 1] [default: 1]
+    /// Dataset mode: highest style strength, in [0, 1] [default: 0.4]
     #[arg(long, allow_negative_numbers = true)]
     pub strength_max: Option<f64>,
     /// Dataset mode: a classifier run folder (`synth classifier train` on the same dataset) that judges the set:

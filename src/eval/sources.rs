@@ -21,7 +21,7 @@ pub fn cache_root(exp: &Experiment) -> PathBuf {
     let key = serde_json::json!({
         "dataset": c.dataset, "resize": c.resize, "split": c.split, "per_class": c.per_class,
         "subset_seed": c.subset_seed, "classifier": exp.classifier, "styles": c.styles,
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": env!("CARGO_PKG_VERSION"), "sources": source_defaults(),
     })
     .to_string();
     Path::new(&c.cache_dir).join(format!(
@@ -31,6 +31,18 @@ pub fn cache_root(exp: &Experiment) -> PathBuf {
         c.subset_seed,
         stable_hash(&key)
     ))
+}
+
+/// The settings each default source is made with: a changed default (a new style strength, GAN schedule) makes new
+/// sets instead of reusing ones made under the old default.
+fn source_defaults() -> serde_json::Value {
+    use crate::config::to_json;
+    serde_json::json!({
+        "augment": to_json(&AugmentConfig::default()),
+        "style": to_json(&StyleConfig::default()),
+        "gan": to_json(&crate::gan::GanConfig::default()),
+        "adversarial": to_json(&AdversarialConfig::default()),
+    })
 }
 
 /// The cache folder of a searched policy's set: one per policy (a hash of its TOML), inside the experiment's cache.
