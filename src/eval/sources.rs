@@ -15,13 +15,14 @@ use crate::style::StyleConfig;
 pub use crate::dataset::expanded::{SetSpec, name_sets};
 
 /// The folder the default sets of this experiment are cached in: one per dataset, split, subset and classifier
-/// setting (a short hash of them), so changing any of them makes new sets rather than reusing stale ones.
+/// setting and the default GAN settings of this build (a short hash of them, with the version),
+/// so changing any of them makes new sets rather than reusing stale ones.
 pub fn cache_root(exp: &Experiment) -> PathBuf {
     let c = &exp.config;
     let key = serde_json::json!({
         "dataset": c.dataset, "resize": c.resize, "split": c.split, "per_class": c.per_class,
         "subset_seed": c.subset_seed, "classifier": exp.classifier, "styles": c.styles,
-        "version": env!("CARGO_PKG_VERSION"),
+        "version": env!("CARGO_PKG_VERSION"), "gan": crate::gan::GanConfig::default(),
     })
     .to_string();
     Path::new(&c.cache_dir).join(format!(
