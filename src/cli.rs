@@ -494,7 +494,7 @@ pub struct GanTrainArgs {
     #[arg(long, value_enum)]
     pub loss: Option<synth::gan::GanLoss>,
     /// DiffAugment on real and fake images before the discriminator: auto (on below 1000 training images), on,
-    /// off [default: auto]
+    /// off; off by measurement (at 20 per class it cost 15 points of validation CAS) [default: off]
     #[arg(long, value_enum)]
     pub diffaugment: Option<synth::gan::DiffAugmentMode>,
     /// Sample from an exponential moving average of the generator's weights [default: true]
@@ -506,6 +506,14 @@ pub struct GanTrainArgs {
     /// Latent truncation: redraw components with |z| above it; 0 for none [default: 0]
     #[arg(long, allow_negative_numbers = true)]
     pub truncation: Option<f64>,
+    /// Class-consistency filter: keep images whose class a cnn fitted on the training images gives at least this
+    /// probability (drawing up to 10x per class), 0 for none; 0.9 by measurement (validation CAS 78.8% against
+    /// 74.5% unfiltered at 20 per class), applied below --filter-below training images [default: 0.9]
+    #[arg(long, allow_negative_numbers = true)]
+    pub filter_tau: Option<f64>,
+    /// The filter applies only to runs with fewer training images than this [default: 1000]
+    #[arg(long)]
+    pub filter_below: Option<usize>,
     /// Measure CAS and FID at the end [default: true]
     #[arg(long)]
     pub metrics: Option<bool>,
@@ -528,6 +536,10 @@ pub struct GanSampleArgs {
     /// Latent truncation: redraw components with |z| above it; 0 for none [default: the run's truncation]
     #[arg(long, allow_negative_numbers = true)]
     pub truncation: Option<f64>,
+    /// Class-consistency filter threshold in [0, 1], 0 for none; given, it applies whatever the training set's size
+    /// [default: the run's filter_tau below its filter_below training images, else 0]
+    #[arg(long, allow_negative_numbers = true)]
+    pub filter_tau: Option<f64>,
     /// Sampling seed; the run's own seed reproduces its samples/ byte for byte [default: the run's seed]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -834,6 +846,8 @@ impl GanTrainArgs {
         set(&mut c.ema, &self.ema);
         set(&mut c.per_class, &self.per_class);
         set(&mut c.truncation, &self.truncation);
+        set(&mut c.filter_tau, &self.filter_tau);
+        set(&mut c.filter_below, &self.filter_below);
         set(&mut c.metrics, &self.metrics);
         set(&mut c.seed, &self.seed);
     }

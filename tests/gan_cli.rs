@@ -73,7 +73,7 @@ fn pngs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn train_writes_a_labelled_set_and_sample_reproduces_it() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let summary = train_tiny(&run, &["--metrics", "false"]);
+    let summary = train_tiny(&run, &["--metrics", "false", "--diffaugment", "auto"]);
     assert_eq!(summary["images"], 40);
     assert_eq!(summary["train_images"], 100);
     assert_eq!(

@@ -167,6 +167,10 @@ fn sample(args: GanSampleArgs, ui: Ui) -> anyhow::Result<()> {
     let seed = args.seed.unwrap_or(meta.config.seed);
     let truncation = args.truncation.unwrap_or(meta.config.truncation);
     check_truncation(truncation)?;
+    let filter_tau = args
+        .filter_tau
+        .unwrap_or_else(|| meta.config.filter_tau_for(meta.train_images));
+    synth::gan::config::check_filter_tau(filter_tau)?;
     let metrics = args.metrics.unwrap_or(meta.config.metrics);
     synth::limits::check_positive_count("--per-class", per_class, synth::gan::config::MAX_PER_CLASS)?;
     let out = args
@@ -188,6 +192,7 @@ fn sample(args: GanSampleArgs, ui: Ui) -> anyhow::Result<()> {
         truncation,
         checkpoint: ckpt.display().to_string(),
         weights: weights.into(),
+        filter: synth::gan::run::filter_policy(filter_tau, meta.config.filter_oversample),
     };
     let written = synth::gan::run::write_set_into(&g, &meta, &data, &spec, out_dir, ui.quiet)?;
     let quality = if metrics {

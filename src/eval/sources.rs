@@ -15,7 +15,8 @@ use crate::style::StyleConfig;
 pub use crate::dataset::expanded::{SetSpec, name_sets};
 
 /// The folder the default sets of this experiment are cached in: one per dataset, split, subset and classifier
-/// setting (a short hash of them), so changing any of them makes new sets rather than reusing stale ones.
+/// setting and the default GAN settings of this build (a short hash of them, with the version),
+/// so changing any of them makes new sets rather than reusing stale ones.
 pub fn cache_root(exp: &Experiment) -> PathBuf {
     let c = &exp.config;
     let key = serde_json::json!({

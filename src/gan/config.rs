@@ -97,6 +97,14 @@ pub struct GanConfig {
     pub per_class: usize,
     /// Truncation of the latent draws: components with |z| > t are redrawn (0 = none).
     pub truncation: f64,
+    /// Class-consistency filter: keep generated images whose conditioning class gets at least this softmax
+    /// probability from a cnn fitted on the training images (0 = off; see [`crate::gan::filter`]).
+    pub filter_tau: f64,
+    /// The filter draws at most this many latents per kept image of a class before filling the class with its
+    /// best-scoring rejects.
+    pub filter_oversample: usize,
+    /// The filter applies to runs with fewer training images than this (where it was measured to help; 0 = never).
+    pub filter_below: usize,
     /// Measure CAS and FID at the end of training (and of `synth gan sample`).
     pub metrics: bool,
     /// Maximum epochs of the cnn classifiers behind CAS and FID (early-stopped with patience 3).
@@ -126,12 +134,15 @@ impl Default for GanConfig {
             beta2: 0.999,
             ema: true,
             ema_decay: 0.999,
-            diffaugment: DiffAugmentMode::Auto,
+            diffaugment: DiffAugmentMode::Off,
             diffaugment_below: 1000,
             diffaugment_policy: ["color", "translation", "cutout"].map(String::from).to_vec(),
             snapshot_steps: 50,
             per_class: 500,
             truncation: 0.0,
+            filter_tau: 0.9,
+            filter_oversample: 10,
+            filter_below: 1000,
             metrics: true,
             metric_epochs: 20,
             seed: 0,
@@ -172,6 +183,7 @@ impl GanConfig {
             return bad(format!("ema_decay {} must be in [0, 1)", self.ema_decay));
         }
         check_truncation(self.truncation)?;
+        check_filter_tau(self.filter_tau)?;
         crate::gan::diffaug::DiffAugment::parse(&self.diffaugment_policy)?;
         self.split.validate()
     }
@@ -186,6 +198,8 @@ impl GanConfig {
             ("metric_epochs", self.metric_epochs, MAX_COUNT),
             ("train_per_class", self.train_per_class, MAX_COUNT),
             ("per_class", self.per_class, MAX_PER_CLASS),
+            ("filter_oversample", self.filter_oversample, MAX_OVERSAMPLE),
+            ("filter_below", self.filter_below, MAX_COUNT),
             ("batch_size", self.batch_size, MAX_WIDTH),
             ("latent_dim", self.latent_dim, MAX_WIDTH),
             ("embed_dim", self.embed_dim, MAX_WIDTH),
@@ -206,6 +220,15 @@ impl GanConfig {
         }
     }
 
+    /// The filter threshold for a run of `train_images` (0 = no filter): `filter_tau` below `filter_below` images.
+    pub fn filter_tau_for(&self, train_images: usize) -> f64 {
+        if train_images < self.filter_below {
+            self.filter_tau
+        } else {
+            0.0
+        }
+    }
+
     /// The settings a resumed run must share with the run it continues (everything that shapes the models, the
     /// data or the random streams); only the number of epochs and the sampling and metric settings may change.
     pub fn training_identity(&self) -> GanConfig {
@@ -215,6 +238,9 @@ impl GanConfig {
             snapshot_steps: 0,
             per_class: 0,
             truncation: 0.0,
+            filter_tau: 0.0,
+            filter_oversample: 0,
+            filter_below: 0,
             metrics: false,
             metric_epochs: 0,
             ..self.clone()
@@ -224,6 +250,8 @@ impl GanConfig {
 
 /// Most images per class a run or `synth gan sample` writes.
 pub const MAX_PER_CLASS: usize = 100_000;
+/// Largest filter oversampling factor.
+pub const MAX_OVERSAMPLE: usize = 100;
 /// Largest batch size and layer width.
 pub const MAX_WIDTH: usize = 4096;
 
@@ -235,5 +263,49 @@ pub fn check_truncation(t: f64) -> Result<()> {
         Err(SynthError::bad_input(format!(
             "truncation {t} must be 0 (none) or a positive number such as 1.5"
         )))
+    }
+}
+
+/// Refuses a filter threshold outside [0, 1].
+pub fn check_filter_tau(tau: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&tau) {
+        Ok(())
+    } else {
+        Err(SynthError::bad_input(format!(
+            "filter_tau {tau} must be a probability in [0, 1] (0 = no filter)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The low-data defaults measured on the validation split (README, "GAN sweep") are the code's and
+    /// configs/gan.toml's: DiffAugment off, no truncation, the filter at 0.9 below 1,000 training images only.
+    #[test]
+    fn measured_defaults_are_the_shipped_ones() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/gan.toml");
+        let shipped: GanConfig = crate::config::load(Some(&path)).unwrap();
+        let d = GanConfig::default();
+        assert_eq!(shipped, d);
+        assert_eq!(
+            (d.diffaugment, d.truncation, d.filter_tau, d.min_steps),
+            (DiffAugmentMode::Off, 0.0, 0.9, 1000)
+        );
+        assert!(!d.diffaugment_on(200));
+        assert_eq!(d.filter_tau_for(200), 0.9);
+        assert_eq!(d.filter_tau_for(3500), 0.0, "the full-MNIST default run is unfiltered");
+    }
+
+    #[test]
+    fn a_filter_tau_outside_0_1_is_refused() {
+        for tau in [-0.1, 1.5, f64::NAN] {
+            let c = GanConfig {
+                filter_tau: tau,
+                ..Default::default()
+            };
+            assert!(c.validate().unwrap_err().to_string().contains("filter_tau"), "{tau}");
+        }
     }
 }

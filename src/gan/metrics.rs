@@ -253,6 +253,10 @@ pub struct Quality {
     /// Accuracy on the real test split of the cnn trained on synthetic images only.
     pub cas: f32,
     pub cas_per_class: Vec<f32>,
+    /// Validation CAS: the same classifier's accuracy on the real validation split (the split that picked its epoch,
+    /// so slightly optimistic, alike for every set). Sweeps choose defaults by this, never by the test split.
+    #[serde(default)]
+    pub cas_val: f32,
     /// Synthetic images the CAS classifier trained on, and the real validation images that picked its epoch.
     pub cas_train_images: usize,
     pub real_val_images: usize,
@@ -301,6 +305,7 @@ pub fn measure(
     Ok(Quality {
         cas: cas.accuracy,
         cas_per_class: cas.per_class_accuracy,
+        cas_val: report.best_val_accuracy,
         cas_train_images: train.len(),
         real_val_images: val.len(),
         cas_epochs: report.history.len(),

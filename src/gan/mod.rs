@@ -6,10 +6,12 @@
 //! - [`diffaug`]: DiffAugment for small training sets;
 //! - [`train`]: the loop, the EMA, checkpoints and resume;
 //! - [`sample`]: latents, generation, grids, writing a dataset;
+//! - [`filter`]: class-consistency filtering of the written images by a classifier fitted on the training images;
 //! - [`metrics`]: CAS and FID with the project's own classifier.
 
 pub mod config;
 pub mod diffaug;
+pub mod filter;
 pub mod metrics;
 pub mod model;
 pub mod run;

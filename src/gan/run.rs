@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::diffaug::DiffAugment;
+use super::filter::{CnnJudge, FilterPolicy, FilterReport, Judge};
 use super::metrics::{Quality, feature_net, measure, metric_classifier_config, real_part};
 use super::sample::{SampleSpec, class_grid, write_samples};
 use super::train::{
@@ -258,6 +259,7 @@ fn write_outputs(
         per_class: config.per_class,
         seed: config.seed,
         truncation: config.truncation,
+        filter: filter_policy(config.filter_tau_for(data.train.len()), config.filter_oversample),
         checkpoint: plan.out.join(CHECKPOINT_DIR).display().to_string(),
         weights: if config.ema { "ema" } else { "generator" }.into(),
     };
@@ -376,8 +378,19 @@ pub fn write_set_into(
     quiet: bool,
 ) -> Result<Vec<(Image, usize)>> {
     let mut writer = ExpandedWriter::new(out, &meta.classes, SourceKind::Gan)?;
+    let judge = match spec.filter {
+        Some(_) => Some(fit_judge(meta, data, quiet)?),
+        None => None,
+    };
     let bar = progress_bar((spec.per_class * meta.classes.len()) as u64, "sample", quiet);
-    let written = write_samples(g, &meta.classes, spec, &mut writer, || bar.inc(1))?;
+    let (written, counts) = write_samples(
+        g,
+        &meta.classes,
+        spec,
+        judge.as_ref().map(|j| j as &dyn Judge),
+        &mut writer,
+        || bar.inc(1),
+    )?;
     bar.finish_and_clear();
     let mut effective = crate::config::to_json(&meta.config);
     if let Some(o) = effective.as_object_mut() {
@@ -385,6 +398,11 @@ pub fn write_set_into(
         o.insert("sample_per_class".into(), spec.per_class.into());
         o.insert("sample_truncation".into(), spec.truncation.into());
         o.insert("checkpoint".into(), spec.checkpoint.clone().into());
+        let filter = match (spec.filter, &judge) {
+            (Some(policy), Some(judge)) => crate::config::to_json(&FilterReport::of(policy, &counts, judge)),
+            _ => serde_json::Value::Null,
+        };
+        o.insert("sample_filter".into(), filter);
     }
     let origin = Origin::describe(&data.dataset, &data.split, SplitName::Train, SourceKind::Gan, effective);
     let grid = class_grid(g, meta.classes.len(), GRID_COLS, spec.seed, spec.truncation)?;
@@ -395,6 +413,33 @@ pub fn write_set_into(
         preview: Some(grid),
     })?;
     Ok(written)
+}
+
+/// The filter of a sampling pass: `None` when `tau` is 0.
+pub fn filter_policy(tau: f64, oversample: usize) -> Option<FilterPolicy> {
+    (tau > 0.0).then_some(FilterPolicy {
+        tau: tau as f32,
+        oversample,
+    })
+}
+
+/// The filter's judge: the cnn fitted on the run's training images, early-stopped on the real validation split
+/// (which must not be empty).
+fn fit_judge(meta: &GanMeta, data: &TrainData, quiet: bool) -> Result<CnnJudge> {
+    if data.split.ids(SplitName::Val).is_empty() {
+        return Err(SynthError::bad_input(
+            "the class-consistency filter fits its judge early-stopped on the validation split, which is empty: \
+             pass --val > 0 or --filter-tau 0",
+        ));
+    }
+    CnnJudge::fit(
+        &data.dataset,
+        &data.split,
+        &data.train,
+        meta.config.metric_epochs,
+        meta.config.seed,
+        quiet,
+    )
 }
 
 /// CAS and FID of `written` (the FID feature network is cached in `fid_net_dir`), saved as
@@ -427,13 +472,14 @@ pub fn fid_net_dir(run_root: &Path) -> PathBuf {
 pub fn quality_text(q: &Quality) -> String {
     format!(
         "CAS {:.4} (cnn trained on {} synthetic images only, epoch picked on {} real val images, tested on {} real \
-         test images)\nFID {:.2} vs the real \
+         test images; its val accuracy {:.4})\nFID {:.2} vs the real \
          test split (real train vs real test: {:.2}) on the {} (its real test accuracy {:.4}; its accuracy on the \
          synthetic images {:.4})\n",
         q.cas,
         q.cas_train_images,
         q.real_val_images,
         q.real_test_images,
+        q.cas_val,
         q.fid,
         q.fid_real_train_vs_test,
         q.fid_features,

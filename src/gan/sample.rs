@@ -5,6 +5,7 @@
 use burn::prelude::*;
 use rand_chacha::ChaCha8Rng;
 
+use super::filter::{ClassCount, FilterPolicy, Judge, select_class};
 use super::model::Generator;
 use crate::dataset::tensor::{labels_to_tensor, tensor_to_images};
 use crate::dataset::{ExpandedWriter, Image, image_grid};
@@ -110,44 +111,100 @@ pub struct SampleSpec {
     pub checkpoint: String,
     /// Which weights: `ema` or `generator`.
     pub weights: String,
+    /// The class-consistency filter, when on (its judge is passed to [`write_samples`]).
+    pub filter: Option<FilterPolicy>,
 }
 
 /// Generates `per_class` images of every class and writes them (`<class>/gan-<class>-<index>.png`, manifest params:
-/// class, latent seed, checkpoint, truncation). Returns the images with their labels, class-major, for metrics.
+/// class, latent seed, checkpoint, truncation; with the filter also the judge's probability of the class and whether
+/// it reached tau). Without a filter image `index` is latent `index`; with one, `index` is the latent index of a kept
+/// image, so any image can be regenerated from its name or latent seed. Returns the images with their labels,
+/// class-major, for metrics, and the filter's per-class counts.
 pub fn write_samples(
     g: &Generator,
     classes: &[String],
     spec: &SampleSpec,
+    judge: Option<&dyn Judge>,
     writer: &mut ExpandedWriter,
     mut on_image: impl FnMut(),
-) -> Result<Vec<(Image, usize)>> {
-    let device = g.project.weight.device();
-    let jobs: Vec<(usize, usize)> = (0..classes.len())
-        .flat_map(|c| (0..spec.per_class).map(move |i| (c, i)))
-        .collect();
-    let mut out = Vec::with_capacity(jobs.len());
-    for chunk in jobs.chunks(SAMPLE_BATCH) {
-        let seeds: Vec<u64> = chunk.iter().map(|&(c, i)| latent_seed(spec.seed, c, i)).collect();
-        let latents: Vec<Vec<f32>> = seeds
-            .iter()
-            .map(|&s| latent(s, g.latent_dim, spec.truncation))
-            .collect();
-        let labels: Vec<usize> = chunk.iter().map(|&(c, _)| c).collect();
-        let images = generate(g, &labels, &latents, &device)?;
-        for ((image, &(c, i)), &s) in images.into_iter().zip(chunk).zip(&seeds) {
-            let params = serde_json::json!({
-                "class": classes[c],
-                "latent_seed": s,
-                "checkpoint": spec.checkpoint,
-                "weights": spec.weights,
-                "truncation": spec.truncation,
-            });
-            writer.add(&image, c, &format!("gan-{c}-{i:05}"), None, params, s)?;
-            on_image();
-            out.push((image, c));
+) -> Result<(Vec<(Image, usize)>, Vec<ClassCount>)> {
+    match (spec.filter, judge) {
+        (Some(policy), Some(judge)) => write_filtered(g, classes, spec, policy, judge, writer, on_image),
+        (Some(_), None) => Err(crate::SynthError::internal("a filtered sampling pass without a judge")),
+        (None, _) => {
+            let jobs: Vec<(usize, usize)> = (0..classes.len())
+                .flat_map(|c| (0..spec.per_class).map(move |i| (c, i)))
+                .collect();
+            let mut out = Vec::with_capacity(jobs.len());
+            for chunk in jobs.chunks(SAMPLE_BATCH) {
+                let (images, seeds) = draw(g, spec, chunk)?;
+                for ((image, &(c, i)), &s) in images.into_iter().zip(chunk).zip(&seeds) {
+                    let params = image_params(classes, spec, c, s);
+                    writer.add(&image, c, &format!("gan-{c}-{i:05}"), None, params, s)?;
+                    on_image();
+                    out.push((image, c));
+                }
+            }
+            Ok((out, Vec::new()))
         }
     }
-    Ok(out)
+}
+
+/// The images and latent seeds of `(class, index)` jobs.
+fn draw(g: &Generator, spec: &SampleSpec, jobs: &[(usize, usize)]) -> Result<(Vec<Image>, Vec<u64>)> {
+    let device = g.project.weight.device();
+    let seeds: Vec<u64> = jobs.iter().map(|&(c, i)| latent_seed(spec.seed, c, i)).collect();
+    let latents: Vec<Vec<f32>> = seeds
+        .iter()
+        .map(|&s| latent(s, g.latent_dim, spec.truncation))
+        .collect();
+    let labels: Vec<usize> = jobs.iter().map(|&(c, _)| c).collect();
+    Ok((generate(g, &labels, &latents, &device)?, seeds))
+}
+
+fn image_params(classes: &[String], spec: &SampleSpec, c: usize, latent_seed: u64) -> serde_json::Value {
+    serde_json::json!({
+        "class": classes[c],
+        "latent_seed": latent_seed,
+        "checkpoint": spec.checkpoint,
+        "weights": spec.weights,
+        "truncation": spec.truncation,
+    })
+}
+
+/// [`write_samples`] through the class-consistency filter, one class at a time.
+fn write_filtered(
+    g: &Generator,
+    classes: &[String],
+    spec: &SampleSpec,
+    policy: FilterPolicy,
+    judge: &dyn Judge,
+    writer: &mut ExpandedWriter,
+    mut on_image: impl FnMut(),
+) -> Result<(Vec<(Image, usize)>, Vec<ClassCount>)> {
+    let mut out = Vec::with_capacity(classes.len() * spec.per_class);
+    let mut counts = Vec::with_capacity(classes.len());
+    for c in 0..classes.len() {
+        let selection = select_class(c, spec.per_class, policy, judge, |start, n| {
+            let jobs: Vec<(usize, usize)> = (start..start + n).map(|i| (c, i)).collect();
+            Ok(draw(g, spec, &jobs)?.0)
+        })?;
+        counts.push(selection.count());
+        for candidate in selection.kept {
+            let s = latent_seed(spec.seed, c, candidate.index);
+            let mut params = image_params(classes, spec, c, s);
+            if let Some(o) = params.as_object_mut() {
+                o.insert("judge_probability".into(), candidate.probability.into());
+                o.insert("passed_filter".into(), candidate.passed.into());
+                o.insert("filter_tau".into(), policy.tau.into());
+            }
+            let name = format!("gan-{c}-{:05}", candidate.index);
+            writer.add(&candidate.image, c, &name, None, params, s)?;
+            on_image();
+            out.push((candidate.image, c));
+        }
+    }
+    Ok((out, counts))
 }
 
 #[cfg(test)]
