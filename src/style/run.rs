@@ -389,7 +389,11 @@ mod tests {
         assert!(draws.iter().all(|s| (0.2..=0.6).contains(s)));
         assert!(draws.iter().any(|&s| s < 0.3) && draws.iter().any(|&s| s > 0.5));
         assert_eq!(draws[7], draw_strength(&config, &mut crate::seed::rng(7)));
-        let fixed = StyleConfig::default();
+        let fixed = StyleConfig {
+            strength_min: 1.0,
+            strength_max: 1.0,
+            ..StyleConfig::default()
+        };
         assert_eq!(draw_strength(&fixed, &mut crate::seed::rng(3)), 1.0);
     }
 }
