@@ -454,7 +454,7 @@ pub struct GanCommand {
 #[derive(Debug, Subcommand)]
 pub enum GanAction {
     /// Train on the train split, then write --per-class images per class and measure CAS and FID (the default)
-    Train(GanTrainArgs),
+    Train(Box<GanTrainArgs>),
     /// Write --per-class images per class from a trained run's generator (EMA weights), without training
     Sample(GanSampleArgs),
     /// Write a latent interpolation grid PNG: one row per class, the same two latents joined in every row

@@ -21,7 +21,7 @@ use super::Ui;
 pub fn run(cmd: GanCommand, ui: Ui) -> anyhow::Result<()> {
     match cmd.action {
         None => train(cmd.train, ui),
-        Some(GanAction::Train(args)) => train(args, ui),
+        Some(GanAction::Train(args)) => train(*args, ui),
         Some(GanAction::Sample(args)) => sample(args, ui),
         Some(GanAction::Interpolate(args)) => interpolate(args, ui),
     }

@@ -383,7 +383,10 @@ pub fn write_set_into(
         None => None,
     };
     let bar = progress_bar((spec.per_class * meta.classes.len()) as u64, "sample", quiet);
-    let (written, counts) = write_samples(
+    let super::sample::Written {
+        images: written,
+        counts,
+    } = write_samples(
         g,
         &meta.classes,
         spec,

@@ -115,6 +115,13 @@ pub struct SampleSpec {
     pub filter: Option<FilterPolicy>,
 }
 
+/// What a sampling pass wrote: the images with their labels, class-major, and the filter's per-class counts (empty
+/// without a filter).
+pub struct Written {
+    pub images: Vec<(Image, usize)>,
+    pub counts: Vec<ClassCount>,
+}
+
 /// Generates `per_class` images of every class and writes them (`<class>/gan-<class>-<index>.png`, manifest params:
 /// class, latent seed, checkpoint, truncation; with the filter also the judge's probability of the class and whether
 /// it reached tau). Without a filter image `index` is latent `index`; with one, `index` is the latent index of a kept
@@ -127,7 +134,7 @@ pub fn write_samples(
     judge: Option<&dyn Judge>,
     writer: &mut ExpandedWriter,
     mut on_image: impl FnMut(),
-) -> Result<(Vec<(Image, usize)>, Vec<ClassCount>)> {
+) -> Result<Written> {
     match (spec.filter, judge) {
         (Some(policy), Some(judge)) => write_filtered(g, classes, spec, policy, judge, writer, on_image),
         (Some(_), None) => Err(crate::SynthError::internal("a filtered sampling pass without a judge")),
@@ -145,7 +152,10 @@ pub fn write_samples(
                     out.push((image, c));
                 }
             }
-            Ok((out, Vec::new()))
+            Ok(Written {
+                images: out,
+                counts: Vec::new(),
+            })
         }
     }
 }
@@ -181,7 +191,7 @@ fn write_filtered(
     judge: &dyn Judge,
     writer: &mut ExpandedWriter,
     mut on_image: impl FnMut(),
-) -> Result<(Vec<(Image, usize)>, Vec<ClassCount>)> {
+) -> Result<Written> {
     let mut out = Vec::with_capacity(classes.len() * spec.per_class);
     let mut counts = Vec::with_capacity(classes.len());
     for c in 0..classes.len() {
@@ -204,7 +214,7 @@ fn write_filtered(
             out.push((candidate.image, c));
         }
     }
-    Ok((out, counts))
+    Ok(Written { images: out, counts })
 }
 
 #[cfg(test)]
