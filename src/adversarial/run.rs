@@ -290,14 +290,7 @@ pub fn add_attacked(
         let sample = &dataset.samples[i];
         let stem = format!("adv-{}", crate::dataset::id_file_stem(&sample.id));
         let params = manifest_params(attack, outcome);
-        writer.add(
-            image,
-            sample.label,
-            &stem,
-            Some(sample.id.clone()),
-            params,
-            outcome.seed,
-        )?;
+        writer.add_derived(image, sample, &stem, params, outcome.seed)?;
     }
     Ok(())
 }

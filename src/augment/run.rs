@@ -132,7 +132,7 @@ pub fn augment_images(
             } else {
                 serde_json::json!({ "ops": transforms, "pipeline": pipeline.to_strings() })
             };
-            writer.add(&out, sample.label, &stem, Some(sample.id.clone()), params, image_seed)?;
+            writer.add_derived(&out, sample, &stem, params, image_seed)?;
             on_image(&out);
         }
     }

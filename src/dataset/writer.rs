@@ -392,6 +392,19 @@ impl ExpandedWriter {
         })
     }
 
+    /// Writes an image made from a real `parent` sample, with the parent's label and id (the manifest's `parent`,
+    /// which the leakage guard checks against the train split).
+    pub fn add_derived(
+        &mut self,
+        image: &Image,
+        parent: &super::Sample,
+        file_stem: &str,
+        params: serde_json::Value,
+        seed: u64,
+    ) -> Result<()> {
+        self.add(image, parent.label, file_stem, Some(parent.id.clone()), params, seed)
+    }
+
     /// Writes one image as `<class>/<file_stem>.png` and its manifest line (image first, so a line never names a
     /// missing file).
     pub fn add(

@@ -235,14 +235,8 @@ pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path)
         let sample = &exp.dataset.samples[*i];
         let stem = format!("policy-{}-{j}", crate::dataset::id_file_stem(&sample.id));
         let params = serde_json::json!({ "policy": policy.describe(), "copy": j });
-        writer.add(
-            image,
-            sample.label,
-            &stem,
-            Some(sample.id.clone()),
-            params,
-            crate::seed::derive(exp.config.subset_seed, &[*i as u64, *j as u64]),
-        )?;
+        let seed = crate::seed::derive(exp.config.subset_seed, &[*i as u64, *j as u64]);
+        writer.add_derived(image, sample, &stem, params, seed)?;
         if preview.len() < 64 {
             preview.push(image.clone());
         }

@@ -213,7 +213,7 @@ pub fn stylise_dataset(
                 "strength": strength,
             });
             let stem = format!("style-{}-{k}", crate::dataset::id_file_stem(&sample.id));
-            writer.add(&out, sample.label, &stem, Some(sample.id.clone()), params, *seed)?;
+            writer.add_derived(&out, sample, &stem, params, *seed)?;
         }
         on_batch(batch.len());
     }
