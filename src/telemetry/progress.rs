@@ -2,7 +2,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
 
 /// How often a plain progress line may be printed when stderr is not a terminal: often enough that a log shows a
 /// long run is alive and how far it got, rarely enough that a 30-minute run writes about 60 lines, not thousands.
@@ -40,12 +40,24 @@ pub fn plain_progress(len: u64, label: &str, interval: Duration, sink: Box<dyn W
         }),
     };
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::term_like(Box::new(lines)));
-    let style = ProgressStyle::with_template("{prefix} {msg}: {pos}/{len} elapsed {elapsed_precise} ETA {eta_precise}")
+    let style = ProgressStyle::with_template("{prefix} {msg}: {pos}/{len} elapsed {elapsed_precise} ETA {eta_known}")
+        .map(|s| s.with_key("eta_known", eta_known))
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_prefix(label.to_string());
     bar.enable_steady_tick(interval.min(Duration::from_secs(5)).max(Duration::from_millis(100)));
     bar
+}
+
+/// The ETA once a step has finished; before that there is no rate to extrapolate from (indicatif would print an
+/// ETA of millions of days while a long first stage, such as eval-gain's frozen features, runs).
+fn eta_known(state: &ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = if state.pos() == 0 {
+        write!(w, "unknown")
+    } else {
+        let secs = state.eta().as_secs();
+        write!(w, "{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    };
 }
 
 /// indicatif's drawing, reduced to plain lines: cursor moves and clears are ignored, the text of one draw is
@@ -171,6 +183,19 @@ mod tests {
             !text.contains('\u{1b}') && !text.contains('['),
             "no escape codes, no bar: {text}"
         );
+    }
+
+    /// Before the first step the ETA is unknown (not an extrapolation from a zero rate).
+    #[test]
+    fn the_eta_is_unknown_until_a_step_is_done() {
+        let sink = Shared::default();
+        let bar = plain_progress(5, "eval-gain", Duration::ZERO, Box::new(sink.clone()));
+        bar.set_message("frozen features of the real images");
+        bar.tick();
+        let text = sink.text();
+        let first = text.lines().next().expect("a line was printed");
+        assert!(first.ends_with("ETA unknown"), "{text}");
+        bar.finish();
     }
 
     /// Within the interval nothing is printed, so short runs leave stderr empty.
