@@ -591,9 +591,15 @@ pub struct EvalGainArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub data: DataArgs,
-    #[command(flatten)]
-    pub low_data: LowDataArgs,
-    /// Training seeds per condition (0..K), 1..=1000; gains are paired by seed [default: 3]
+    /// Labelled real images per class, drawn from the train split with --subset-seed [default: 20]. A comma list
+    /// (5,10,20,50) runs the data-efficiency curve: the whole experiment at each size in turn (same seeds,
+    /// generators retrained per size), with curve.png and curve.md beside the per-size reports
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub per_class: Option<Vec<usize>>,
+    /// Seed of that draw (eval-gain and policy draw the same images), and of eval-gain's generators [default: 0]
+    #[arg(long)]
+    pub subset_seed: Option<u64>,
+    /// Training seeds per condition (0..K), 1..=1000; gains are paired by seed [default: 5]
     #[arg(long)]
     pub seeds: Option<usize>,
     /// Expanded datasets to evaluate (made from the same dataset's train split; the leakage guard refuses any
@@ -609,9 +615,24 @@ pub struct EvalGainArgs {
     /// Synthetic images added per real training image [default: 1]
     #[arg(long, allow_negative_numbers = true)]
     pub mix: Option<f64>,
-    /// Also fit each set alone, without real images (its classification accuracy score) [default: true]
+    /// Also fit each set alone, without real images (its classification accuracy score; four more fits per seed) [default: false]
     #[arg(long)]
     pub synthetic_only: Option<bool>,
+    /// Give every fit the epoch budget of the run's largest training set scaled to its own size (the same gradient
+    /// steps before early stopping), so no condition wins by getting more steps [default: false]
+    #[arg(long)]
+    pub equal_steps: Option<bool>,
+    /// L-inf radius of the PGD that makes the default adversarial source (the subset's images with their true
+    /// labels, attacked through the cnn fitted on the subset) [default: 0.3]
+    #[arg(long)]
+    pub adversarial_eps: Option<f64>,
+    /// PGD steps of that attack (step size alpha from configs/eval-gain.toml) [default: 40]
+    #[arg(long)]
+    pub adversarial_steps: Option<usize>,
+    /// Where accuracies are measured: test (the verdict) or val (the validation images that do not early-stop the
+    /// fits, for sweeps that choose defaults; needs --shift none) [default: test]
+    #[arg(long, value_enum)]
+    pub score_split: Option<synth::eval::config::ScoreSplit>,
     /// Robust accuracy: transfer (PGD crafted once against a surrogate cnn fitted on the subset, every model scored
     /// on those images) or white-box (against each model; minutes per VGG16 model on a CPU) [default: transfer]
     #[arg(long, value_enum)]
@@ -624,7 +645,7 @@ pub struct EvalGainArgs {
     /// L-inf radius of the robust accuracy's attack, in [0, 1]; 0 skips it [default: 0.1]
     #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f64>,
-    /// Test images the robust accuracy is measured on, 0 for all [default: 200]
+    /// Test images the robust accuracy is measured on, evenly spread over the test split, 0 for all [default: 0]
     #[arg(long)]
     pub robust_images: Option<usize>,
     /// Test domains of the shifted accuracy, comma-separated, each its own column: mnist-m (the real test split
@@ -857,11 +878,23 @@ impl EvalGainArgs {
     /// Applies the flags given over `c`.
     pub fn apply(&self, c: &mut synth::eval::EvalGainConfig) {
         self.data.apply(&mut c.dataset, &mut c.resize, &mut c.split);
-        self.low_data.apply(&mut c.per_class, &mut c.subset_seed);
+        match self.per_class.as_deref() {
+            Some([one]) => {
+                c.per_class = *one;
+                c.curve.clear();
+            }
+            Some(sizes) if !sizes.is_empty() => c.curve = sizes.to_vec(),
+            _ => {}
+        }
+        set(&mut c.subset_seed, &self.subset_seed);
         set(&mut c.seeds, &self.seeds);
         set(&mut c.sources, &self.sources);
         set(&mut c.mix, &self.mix);
         set(&mut c.synthetic_only, &self.synthetic_only);
+        set(&mut c.equal_steps, &self.equal_steps);
+        set(&mut c.adversarial_attack.eps, &self.adversarial_eps);
+        set(&mut c.adversarial_attack.steps, &self.adversarial_steps);
+        set(&mut c.score_split, &self.score_split);
         set(&mut c.robust_mode, &self.robust_mode);
         set(&mut c.robust_attack.attack, &self.robust_attack);
         set(&mut c.robust_attack.eps, &self.eps);

@@ -1,6 +1,6 @@
 //! `synth eval-gain` through the real binary: reproducibility on a tiny setting, and the leakage guard.
 //!
-//! The default run (bundled mnist, 20 per class, 3 seeds, all four sources; about half an hour on 2 cores) is the
+//! The default run (bundled mnist, 20 per class, 5 seeds, all four sources; about half an hour on 2 cores) is the
 //! README's main command; its numbers are in the README.
 
 mod common;
@@ -26,7 +26,8 @@ fn report(out: &Path) -> Value {
 fn same_seeds_same_report() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-    let o = tiny_eval_gain(&a, &dir.path().join("cache-a"), &[]);
+    let only = ["--synthetic-only", "true"];
+    let o = tiny_eval_gain(&a, &dir.path().join("cache-a"), &only);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("| real + augment |"), "{}", stdout(&o));
     assert!(
@@ -34,7 +35,7 @@ fn same_seeds_same_report() {
         "one column pair per default shift: {}",
         stdout(&o)
     );
-    let o = tiny_eval_gain(&b, &dir.path().join("cache-b"), &[]);
+    let o = tiny_eval_gain(&b, &dir.path().join("cache-b"), &only);
     assert!(o.status.success(), "{}", stderr(&o));
     let (ra, rb) = (report(&a), report(&b));
     assert_eq!(ra["conditions"], rb["conditions"]);
@@ -283,4 +284,59 @@ fn set_names_mix_shortfall_and_clamped_intervals() {
         assert_eq!(mde["n"].as_u64(), Some(2), "{mde}");
         assert!(mde["effect"].as_f64().is_some_and(|e| e >= 0.0), "{mde}");
     }
+}
+
+/// `--per-class 3,5` runs the data-efficiency curve: a complete report per size, curve.json / curve.md / curve.png
+/// beside them, and each size's numbers equal to a run at that size alone (same seeds, generators per size).
+#[test]
+fn per_class_list_runs_the_curve() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let run = |out: &Path, sizes: &str| {
+        synth(&[
+            "eval-gain",
+            "--quiet",
+            "--backbone",
+            "cnn",
+            "--per-class",
+            sizes,
+            "--seeds",
+            "2",
+            "--sources",
+            "augment",
+            "--synthetic-only",
+            "false",
+            "--shift",
+            "none",
+            "--eps",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--tb-dir",
+            out.with_extension("tb").to_str().unwrap(),
+        ])
+    };
+    let curve = dir.path().join("curve");
+    let o = run(&curve, "3,5");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("3 per class: clean acc %"), "{}", stdout(&o));
+    for f in ["curve.md", "curve.json", "curve.png", "config.toml", "pc3/report.json", "pc5/report.md"] {
+        assert!(curve.join(f).is_file(), "{f} is written");
+    }
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(curve.join("curve.json")).unwrap()).unwrap();
+    let sizes: Vec<u64> = json["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["per_class"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [3, 5]);
+    let alone = dir.path().join("alone");
+    let o = run(&alone, "5");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(report(&curve.join("pc5"))["conditions"], report(&alone)["conditions"]);
+    let o = run(&dir.path().join("bad"), "5,3");
+    assert_eq!(o.status.code(), Some(2), "decreasing sizes are refused: {}", stderr(&o));
 }

@@ -70,6 +70,10 @@ pub struct FitReport {
     pub frozen_passes: usize,
     /// Block after which features were cached.
     pub cache_block: usize,
+    /// Gradient steps taken, over both phases (eval-gain records it per fit: a condition must not win by getting
+    /// more of them).
+    #[serde(default)]
+    pub steps: usize,
 }
 
 impl FitReport {
@@ -232,6 +236,7 @@ pub fn fit_cached(
         best_epoch: (0, 0),
         frozen_passes: 0,
         cache_block,
+        steps: 0,
     };
     let mut model = model;
     if pretrained {
@@ -313,6 +318,7 @@ fn run_phase(
     for epoch in 0..schedule.epochs {
         let (trained, loss_sum, correct) = pass.epoch(model, &mut optim, epoch)?;
         model = trained;
+        report.steps += schedule.steps_per_epoch;
         let val_accuracy = predict_accuracy(&model, phase, val.labels, config)?;
         let stats = EpochStats {
             phase: phase.index,

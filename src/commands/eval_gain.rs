@@ -20,6 +20,17 @@ pub fn run(args: EvalGainArgs, ui: Ui) -> anyhow::Result<()> {
     let out = args.output.out_dir("eval-gain", &config.out_name(&slug));
     let out_dir = super::claim_out(&args.output, &out)?;
     let bar = progress_bar(0, "eval-gain", ui.quiet);
+    if !config.curve.is_empty() {
+        let (curve, out) = synth::eval::curve::run(&config, &args.synthetic, args.policy.as_deref(), out_dir, &bar)?;
+        bar.finish_and_clear();
+        let human = format!(
+            "{}\ncurve: {} (curve.md, curve.json, curve.png; a report per size in pcN/) in {:.0} s",
+            synth::eval::curve::table(&curve),
+            out.display(),
+            curve.seconds
+        );
+        return ui.summary(&curve, &human);
+    }
     let (report, out) = synth::eval::run::run(&config, &args.synthetic, args.policy.as_deref(), out_dir, &bar)?;
     bar.finish_and_clear();
 

@@ -21,6 +21,18 @@ pub enum RobustMode {
     WhiteBox,
 }
 
+/// Which real images every accuracy is measured on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreSplit {
+    /// The test split (the verdict).
+    Test,
+    /// The validation images that do not early-stop the fits (for choosing defaults: a sweep that read the test
+    /// split would tune on it). Shifts are built from the test split, so none may be listed.
+    Val,
+}
+
 /// The synthetic sources the default pipeline can make.
 pub const SOURCES: [&str; 4] = ["augment", "gan", "style", "adversarial"];
 
@@ -35,6 +47,10 @@ pub struct EvalGainConfig {
     pub split: SplitConfig,
     /// Labelled real images per class the user has (drawn from the train split with `subset_seed`).
     pub per_class: usize,
+    /// The data-efficiency curve: when not empty, the experiment runs at each of these per-class sizes in turn (same
+    /// seeds, the default pipeline's generators retrained per size) and `per_class` is not used; curve.png and
+    /// curve.md put the sizes side by side, because a source that helps at 5 images per class may not at 50.
+    pub curve: Vec<usize>,
     /// Which images those are; also the seed of every generator the default pipeline runs on them.
     pub subset_seed: u64,
     /// Training seeds 0..seeds: each condition is fitted once per seed, and gains are paired by seed.
@@ -48,14 +64,25 @@ pub struct EvalGainConfig {
     /// Validation images that early-stop every fit (evenly spread over the validation split; 0 = all). Each fine-tuning
     /// epoch scores them through the unfrozen block, so fewer make the dozens of fits affordable.
     pub val_images: usize,
-    /// Also fit each source's images alone (no real image): its CAS with the bundled classifier.
+    /// Also fit each source's images alone (no real image): its CAS with the bundled classifier. Off by default: four
+    /// more fits per seed (a fifth of the default run's fitting time) for a question the verdict does not ask.
     pub synthetic_only: bool,
+    /// Equal footing: every fit gets the epoch budget (head, fine-tuning, patience) of the run's largest training
+    /// set, scaled to its own size, so a condition with more images cannot win by getting more gradient steps
+    /// (early stopping on the real validation split still picks the weights).
+    pub equal_steps: bool,
     /// Transfer (crafted once against a surrogate) or white-box (against each model).
     pub robust_mode: RobustMode,
     /// The attack of the robust accuracy.
     pub robust_attack: AttackConfig,
     /// Test images the robust accuracy is measured on (evenly spread over the test split; 0 = all).
     pub robust_images: usize,
+    /// The attack that makes the default adversarial source: PGD examples of the real subset, with their true labels,
+    /// crafted against the small cnn fitted on the subset (what adversarial training feeds a model).
+    pub adversarial_attack: AttackConfig,
+    /// Which images the accuracies are measured on: `test` (the verdict) or `val` (the validation images that do
+    /// not early-stop the fits; for sweeps choosing defaults).
+    pub score_split: ScoreSplit,
     /// The test domains of the shifted accuracy, each its own column: [`MNIST_M`] (the real test split blended with
     /// the bundled photographs, see [`crate::dataset::mnist_m`]) or a second real dataset with the same classes
     /// (bundled name or path). Empty = none. The old key `shift = "digits"` (one comma-separated string, `"none"` =
@@ -124,6 +151,20 @@ fn robust_attack() -> AttackConfig {
     }
 }
 
+/// The default adversarial source's attack (chosen by scripts/sweep_adversarial.sh on the validation split).
+fn adversarial_source_attack() -> AttackConfig {
+    AttackConfig {
+        attack: AttackKind::Pgd,
+        norm: Norm::Linf,
+        eps: 0.3,
+        alpha: 0.01,
+        steps: 40,
+        random_start: true,
+        restarts: 1,
+        target: Target::Untargeted,
+    }
+}
+
 impl Default for EvalGainConfig {
     fn default() -> Self {
         EvalGainConfig {
@@ -131,15 +172,19 @@ impl Default for EvalGainConfig {
             resize: "keep".into(),
             split: SplitConfig::default(),
             per_class: 20,
+            curve: Vec::new(),
             subset_seed: 0,
-            seeds: 3,
+            seeds: 5,
             sources: SOURCES.map(String::from).to_vec(),
             mix: 1.0,
             val_images: 300,
-            synthetic_only: true,
+            synthetic_only: false,
+            equal_steps: false,
             robust_mode: RobustMode::Transfer,
             robust_attack: robust_attack(),
-            robust_images: 200,
+            robust_images: 0,
+            adversarial_attack: adversarial_source_attack(),
+            score_split: ScoreSplit::Test,
             shifts: vec!["digits".into(), MNIST_M.into()],
             shift_images: 500,
             shift_margin: 4,
@@ -150,17 +195,60 @@ impl Default for EvalGainConfig {
     }
 }
 
+/// Most sizes of a data-efficiency curve.
+pub const MAX_CURVE_POINTS: usize = 16;
+
 /// The name of eval-gain's default report folder (under `outputs/eval-gain/`), as `--help` shows it;
 /// [`EvalGainConfig::out_name`] fills it in, so the help and the code cannot disagree.
 pub const OUT_NAME: &str = "<dataset>-pc<N>-seeds<K>";
 
 impl EvalGainConfig {
-    /// [`OUT_NAME`] for this experiment (`mnist-pc20-seeds3`), given the dataset's file-name-safe short name.
+    /// [`OUT_NAME`] for this experiment (`mnist-pc20-seeds5`; a curve names its sizes, `mnist-pc5-10-20-seeds5`),
+    /// given the dataset's file-name-safe short name.
     pub fn out_name(&self, dataset_slug: &str) -> String {
+        let sizes = if self.curve.is_empty() {
+            self.per_class.to_string()
+        } else {
+            self.curve.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("-")
+        };
         OUT_NAME
             .replace("<dataset>", dataset_slug)
-            .replace("<N>", &self.per_class.to_string())
+            .replace("<N>", &sizes)
             .replace("<K>", &self.seeds.to_string())
+    }
+
+    /// The curve's sizes: at most [`MAX_CURVE_POINTS`], each a valid per-class size, increasing (so the chart's x
+    /// axis and the table read in order, and no size runs twice).
+    fn validate_curve(&self) -> Result<()> {
+        if self.curve.len() > MAX_CURVE_POINTS {
+            return Err(SynthError::bad_input(format!(
+                "curve has {} sizes; at most {MAX_CURVE_POINTS} (each is a whole experiment)",
+                self.curve.len()
+            )));
+        }
+        for (i, &n) in self.curve.iter().enumerate() {
+            if n == 0 {
+                return Err(SynthError::bad_input("curve sizes must be at least 1 image per class"));
+            }
+            crate::limits::check_count("curve size", n, crate::limits::MAX_COUNT)?;
+            if i > 0 && n <= self.curve[i - 1] {
+                return Err(SynthError::bad_input(format!(
+                    "curve sizes must increase: {} follows {}",
+                    n,
+                    self.curve[i - 1]
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The config of one point of the curve: this one at `per_class`, with no curve.
+    pub fn at_size(&self, per_class: usize) -> EvalGainConfig {
+        EvalGainConfig {
+            per_class,
+            curve: Vec::new(),
+            ..self.clone()
+        }
     }
 
     /// Refuses settings that cannot work, naming the setting.
@@ -177,6 +265,7 @@ impl EvalGainConfig {
         }
         use crate::limits::{MAX_COUNT, MAX_IMAGES, check_count};
         check_count("per_class", self.per_class, MAX_COUNT)?;
+        self.validate_curve()?;
         check_count("seeds", self.seeds, crate::policy::config::MAX_SEEDS)?;
         crate::limits::check_range("mix", self.mix, 0.0, 1000.0)?;
         check_count("val_images", self.val_images, MAX_IMAGES)?;
@@ -209,6 +298,12 @@ impl EvalGainConfig {
                 self.robust_attack.eps
             ));
         }
+        self.adversarial_attack.validate()?;
+        if self.score_split == ScoreSplit::Val && !self.shifts.is_empty() {
+            return bad("score_split val measures on validation images, but the shifts are built from the test split: \
+                 pass --shift none"
+                .into());
+        }
         if self.robust_attack.eps > 0.0 {
             self.robust_attack.validate()?;
         }
@@ -223,6 +318,36 @@ mod tests {
 
     fn parse(text: &str) -> Result<EvalGainConfig> {
         toml::from_str(text).map_err(|e| SynthError::bad_input(e.message().to_string()))
+    }
+
+    /// A curve's sizes must increase, be at least 1 and at most 16; each point is the config at that size without
+    /// a curve, and the folder name lists the sizes.
+    #[test]
+    fn curve_sizes_are_checked_and_name_the_run() {
+        let at = |curve: Vec<usize>| EvalGainConfig {
+            curve,
+            ..EvalGainConfig::default()
+        };
+        assert!(at(vec![5, 10, 20, 50]).validate().is_ok());
+        for bad in [vec![10, 5], vec![5, 5], vec![0, 5], (1..=17).collect::<Vec<_>>()] {
+            assert!(at(bad.clone()).validate().is_err(), "{bad:?}");
+        }
+        let curve = at(vec![5, 20]);
+        assert_eq!(curve.out_name("mnist"), "mnist-pc5-20-seeds5");
+        let point = curve.at_size(20);
+        assert_eq!((point.per_class, point.curve.len()), (20, 0));
+        assert_eq!(point.out_name("mnist"), "mnist-pc20-seeds5");
+    }
+
+    /// Scoring on validation images cannot be combined with shifts (built from the test split).
+    #[test]
+    fn score_split_val_refuses_shifts() {
+        let val = EvalGainConfig {
+            score_split: ScoreSplit::Val,
+            ..EvalGainConfig::default()
+        };
+        assert!(val.validate().is_err());
+        assert!(EvalGainConfig { shifts: vec![], ..val }.validate().is_ok());
     }
 
     /// `shifts` is a list; the old `shift` key (one name, a comma list, or "none") still reads; saving writes the

@@ -10,7 +10,7 @@ use burn::prelude::Device;
 use serde::Serialize;
 
 use super::bank::FeatureBank;
-use super::config::{EvalGainConfig, RobustMode};
+use super::config::{EvalGainConfig, RobustMode, ScoreSplit};
 use super::shifts::Shift;
 use crate::adversarial::{AttackOptions, attack_set};
 use crate::classifier::report::Evaluation;
@@ -136,6 +136,8 @@ pub struct SeedResult {
     pub synthetic_images: usize,
     pub best_val_accuracy: f32,
     pub epochs: usize,
+    /// Gradient steps of the fit (both phases).
+    pub steps: usize,
     /// Why this seed's model has not learned the task (at chance on the test split, or one class for every image);
     /// absent when it has.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,6 +187,11 @@ pub struct Experiment {
     pub surrogate: Option<SurrogateInfo>,
     /// Which synthetic images of each source are already in the bank (row per source index).
     banked: BTreeMap<String, BTreeMap<usize, usize>>,
+    /// The cnn fitted on the subset with the subset seed, fitted once for the style judge and the adversarial
+    /// source's target.
+    subset_cnn: std::cell::OnceCell<Classifier>,
+    /// With `equal_steps`: the largest training set of the run, whose epoch budget every fit gets in steps.
+    step_reference: Option<usize>,
 }
 
 /// Real images at `idx`, conformed to the network input `(channels, side)`.
@@ -241,6 +248,39 @@ fn prepared_shift(
     Ok((keys, set))
 }
 
+/// The validation images that early-stop every fit, and the images every accuracy is measured on: the test split,
+/// or with `score_split = "val"` the validation images left after the early-stopping ones.
+fn early_stopping_and_scored(config: &EvalGainConfig, dataset: &Dataset, split: &Split) -> Result<(Vec<usize>, Vec<usize>)> {
+    let val = split.indices(dataset, SplitName::Val)?;
+    let test = split.indices(dataset, SplitName::Test)?;
+    if val.is_empty() || test.is_empty() {
+        return Err(SynthError::bad_input(
+            "the validation and test splits must not be empty",
+        ));
+    }
+    let rows = crate::dataset::split::spread(val.len(), config.val_images);
+    let early: Vec<usize> = rows.iter().map(|&r| val[r]).collect();
+    let scored = match config.score_split {
+        ScoreSplit::Test => test,
+        ScoreSplit::Val => {
+            let held: Vec<usize> = (0..val.len())
+                .filter(|r| rows.binary_search(r).is_err())
+                .map(|r| val[r])
+                .collect();
+            if held.is_empty() {
+                return Err(SynthError::bad_input(format!(
+                    "score_split val scores the validation images that do not early-stop the fits, but val_images \
+                     {} takes all {} of them: lower val_images",
+                    config.val_images,
+                    val.len()
+                )));
+            }
+            held
+        }
+    };
+    Ok((early, scored))
+}
+
 impl Experiment {
     /// Draws the subset, builds the bank and computes the real subset's, validation, test and shifts' features.
     pub fn prepare(config: &EvalGainConfig, dataset: Dataset, split: Split, shifts: &[Shift]) -> Result<Self> {
@@ -265,17 +305,7 @@ impl Experiment {
         let keys =
             |idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| format!("real:{}", dataset.samples[i].id)).collect() };
         bank.add(REAL, keys(&subset), &prepare(&subset)?)?;
-        let val = split.indices(&dataset, SplitName::Val)?;
-        let test = split.indices(&dataset, SplitName::Test)?;
-        if val.is_empty() || test.is_empty() {
-            return Err(SynthError::bad_input(
-                "the validation and test splits must not be empty",
-            ));
-        }
-        let val: Vec<usize> = crate::dataset::split::spread(val.len(), config.val_images)
-            .into_iter()
-            .map(|r| val[r])
-            .collect();
+        let (val, test) = early_stopping_and_scored(config, &dataset, &split)?;
         bank.add(VAL, keys(&val), &prepare(&val)?)?;
         let test_set = prepare(&test)?;
         bank.add(TEST, keys(&test), &test_set)?;
@@ -300,6 +330,8 @@ impl Experiment {
             robust,
             surrogate: None,
             banked: BTreeMap::new(),
+            subset_cnn: std::cell::OnceCell::new(),
+            step_reference: None,
         };
         if config.robust_mode == RobustMode::Transfer && config.robust_attack.eps > 0.0 {
             let robust_test: Vec<usize> = robust_rows.iter().map(|&r| test[r]).collect();
@@ -334,6 +366,16 @@ impl Experiment {
         let (model, _) =
             crate::classifier::fit(model, &part(&self.subset)?, &part(&val)?, &config, false, &mut monitor)?;
         Ok(model.valid())
+    }
+
+    /// The cnn fitted on the subset with the subset seed (`fit_cnn(subset_seed)`), fitted on first use and shared by
+    /// every source that needs a classifier of the subset (the style set's label judge, the adversarial set's target).
+    pub fn subset_cnn(&self) -> Result<&Classifier> {
+        if let Some(model) = self.subset_cnn.get() {
+            return Ok(model);
+        }
+        let model = self.fit_cnn(self.config.subset_seed)?;
+        Ok(self.subset_cnn.get_or_init(|| model))
     }
 
     /// Transfer mode: crafts the robust test images once, white-box against a surrogate cnn fitted on the subset
@@ -406,6 +448,10 @@ impl Experiment {
         let config = ClassifierConfig {
             seed,
             ..self.classifier.clone()
+        };
+        let config = match self.step_reference {
+            Some(largest) => equal_step_config(config, labels.len(), largest),
+            None => config,
         };
         let model = build_model(&config, self.classes(), self.input, &crate::backend::autodiff_device())?;
         let pretrained = config.backbone == BackboneKind::Vgg16;
@@ -669,45 +715,68 @@ impl Experiment {
         parts
     }
 
+    /// Fits `condition` with `seed` and scores the model on every banked group.
+    fn fit_condition(
+        &self,
+        sources: &[Source],
+        draws: &[Vec<(Vec<usize>, Vec<usize>)>],
+        condition: &Condition,
+        seed: u64,
+    ) -> Result<SeedResult> {
+        let rows = self.training_rows(sources, draws, condition, seed as usize);
+        let parts: Vec<(&str, &[usize])> = rows.iter().map(|(g, r)| (g.as_str(), r.as_slice())).collect();
+        let started = std::time::Instant::now();
+        let (model, report, images) = self.fit(&parts, seed)?;
+        let real_images = if condition.kind == ConditionKind::SyntheticOnly {
+            0
+        } else {
+            self.subset.len()
+        };
+        let test = self.group_evaluation(&model, TEST)?;
+        Ok(SeedResult {
+            seed,
+            clean: test.accuracy as f64,
+            not_learned: test.not_learned(),
+            robust: self.robust_accuracy(&model, seed)?,
+            shifted: self
+                .shifts
+                .iter()
+                .map(|name| Ok((name.clone(), self.group_accuracy(&model, &super::shifts::group(name))?)))
+                .collect::<Result<_>>()?,
+            real_images,
+            synthetic_images: images - real_images,
+            best_val_accuracy: report.best_val_accuracy,
+            epochs: report.history.len(),
+            steps: report.steps,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
     /// Fits and scores every condition for every seed. `progress` hears each finished fit's condition name.
     pub fn run(&mut self, sources: &[Source], mut progress: impl FnMut(&str)) -> Result<Vec<ConditionResult>> {
         for s in 0..sources.len() {
             self.bank_source(sources, s)?;
         }
         let draws: Vec<Vec<(Vec<usize>, Vec<usize>)>> = (0..sources.len()).map(|s| self.draws(sources, s)).collect();
-        let real_rows = self.subset.len();
-        let mut results: Vec<ConditionResult> = Vec::new();
-        for condition in self.conditions(sources) {
-            let mut seeds = Vec::new();
+        if self.config.equal_steps {
+            self.step_reference = self
+                .conditions(sources)
+                .iter()
+                .map(|c| self.training_rows(sources, &draws, c, 0).iter().map(|(_, r)| r.len()).sum())
+                .max();
+        }
+        let conditions = self.conditions(sources);
+        let mut fitted = Vec::new();
+        for condition in &conditions {
             for seed in 0..self.config.seeds as u64 {
-                let rows = self.training_rows(sources, &draws, &condition, seed as usize);
-                let parts: Vec<(&str, &[usize])> = rows.iter().map(|(g, r)| (g.as_str(), r.as_slice())).collect();
-                let started = std::time::Instant::now();
-                let (model, report, images) = self.fit(&parts, seed)?;
-                let real_images = if condition.kind == ConditionKind::SyntheticOnly {
-                    0
-                } else {
-                    real_rows
-                };
-                let test = self.group_evaluation(&model, TEST)?;
-                seeds.push(SeedResult {
-                    seed,
-                    clean: test.accuracy as f64,
-                    not_learned: test.not_learned(),
-                    robust: self.robust_accuracy(&model, seed)?,
-                    shifted: self
-                        .shifts
-                        .iter()
-                        .map(|name| Ok((name.clone(), self.group_accuracy(&model, &super::shifts::group(name))?)))
-                        .collect::<Result<_>>()?,
-                    real_images,
-                    synthetic_images: images - real_images,
-                    best_val_accuracy: report.best_val_accuracy,
-                    epochs: report.history.len(),
-                    seconds: started.elapsed().as_secs_f64(),
-                });
+                fitted.push(self.fit_condition(sources, &draws, condition, seed)?);
                 progress(&condition.name);
             }
+        }
+        let mut fitted = fitted.into_iter();
+        let mut results: Vec<ConditionResult> = Vec::new();
+        for condition in conditions {
+            let seeds: Vec<SeedResult> = fitted.by_ref().take(self.config.seeds).collect();
             // `real + augment + X` is paired with `real + augment` (its augment source alone, added to real).
             let augment = (condition.kind == ConditionKind::AugmentPlus)
                 .then(|| {
@@ -720,6 +789,21 @@ impl Experiment {
             results.push(result);
         }
         Ok(results)
+    }
+}
+
+/// `config` with its epoch budget (head and fine-tuning epochs, patience) scaled from a training set of `largest`
+/// images to one of `images`, so both take the same number of gradient steps before early stopping (to within one
+/// epoch). The step floor `min_steps` is already in steps.
+pub fn equal_step_config(config: ClassifierConfig, images: usize, largest: usize) -> ClassifierConfig {
+    let steps = |n: usize| n.div_ceil(config.batch_size.max(1)).max(1);
+    let factor = steps(largest.max(images)) as f64 / steps(images) as f64;
+    let scale = |epochs: usize| (epochs as f64 * factor).ceil() as usize;
+    ClassifierConfig {
+        head_epochs: scale(config.head_epochs),
+        finetune_epochs: scale(config.finetune_epochs),
+        patience: scale(config.patience),
+        ..config
     }
 }
 
@@ -817,6 +901,49 @@ mod tests {
 
     /// Every image any fit or evaluation needs goes through the frozen VGG prefix exactly once in a run, however
     /// many conditions and seeds reuse it.
+    /// `score_split = "val"` scores the validation images that do not early-stop the fits: disjoint from those, all
+    /// in the validation split, and none from test; a val_images that takes them all is refused.
+    #[test]
+    fn val_scoring_uses_only_the_held_out_validation_images() {
+        let dataset = crate::dataset::load_named("digits", "keep").unwrap();
+        let config = EvalGainConfig {
+            dataset: "digits".into(),
+            score_split: ScoreSplit::Val,
+            shifts: vec![],
+            val_images: 100,
+            ..EvalGainConfig::default()
+        };
+        let split = Split::stratified(&dataset, &config.split).unwrap();
+        let (early, scored) = super::early_stopping_and_scored(&config, &dataset, &split).unwrap();
+        let val = split.indices(&dataset, SplitName::Val).unwrap();
+        assert_eq!(early.len(), 100);
+        assert_eq!(early.len() + scored.len(), val.len());
+        assert!(scored.iter().all(|i| val.contains(i) && !early.contains(i)));
+        let test_config = EvalGainConfig {
+            score_split: ScoreSplit::Test,
+            ..config.clone()
+        };
+        let (_, test) = super::early_stopping_and_scored(&test_config, &dataset, &split).unwrap();
+        assert_eq!(test, split.indices(&dataset, SplitName::Test).unwrap());
+        let all = EvalGainConfig { val_images: 0, ..config };
+        assert!(super::early_stopping_and_scored(&all, &dataset, &split).is_err());
+    }
+
+    /// Equal footing: a 200-image fit gets the epochs that give it the steps of a 600-image one (4 vs 10 steps per
+    /// epoch at batch 64), and the largest set keeps its own budget.
+    #[test]
+    fn equal_steps_scale_the_epoch_budget_to_the_largest_set() {
+        let base = ClassifierConfig::default();
+        let small = super::equal_step_config(base.clone(), 200, 600);
+        let steps = |n: usize, epochs: usize| n.div_ceil(base.batch_size) * epochs;
+        assert_eq!(small.finetune_epochs, 25);
+        assert!(steps(200, small.finetune_epochs) >= steps(600, base.finetune_epochs));
+        assert!(steps(200, small.finetune_epochs) < steps(600, base.finetune_epochs) + steps(200, 1));
+        assert!(steps(200, small.head_epochs) >= steps(600, base.head_epochs));
+        assert_eq!(small.patience, (base.patience as f64 * 2.5).ceil() as usize);
+        assert_eq!(super::equal_step_config(base.clone(), 600, 600), base);
+    }
+
     #[test]
     fn every_image_passes_the_frozen_prefix_once() {
         let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 
 pub mod bank;
 pub mod config;
+pub mod curve;
 pub mod experiment;
 pub mod report;
 pub mod run;

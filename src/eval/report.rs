@@ -146,11 +146,11 @@ fn pct(v: f64) -> String {
     format!("{:.2}", 100.0 * v)
 }
 
-fn interval(s: &Summary) -> String {
+pub(super) fn interval(s: &Summary) -> String {
     format!("{} [{}, {}]", pct(s.mean), pct(s.ci_low), pct(s.ci_high))
 }
 
-fn gain_text(g: &Option<PairedGain>) -> String {
+pub(super) fn gain_text(g: &Option<PairedGain>) -> String {
     match g {
         None => "".into(),
         Some(g) => {
@@ -407,13 +407,17 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
     let _ = writeln!(
         out,
         "Real data: **{}**, {} labelled images per class ({} images, subset seed {}), validation {} images (early \
-         stopping only), test {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} \
+         stopping only), {} {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} \
          fine-tuned). {} seeds per condition; synthetic:real mix {}.\n",
         report.dataset,
         c.per_class,
         report.real_train_images,
         c.subset_seed,
         report.val_images,
+        match c.score_split {
+            super::config::ScoreSplit::Test => "test",
+            super::config::ScoreSplit::Val => "held-out validation (score_split val: a sweep's numbers, not the verdict)",
+        },
         report.test_images,
         c.classifier.backbone,
         c.classifier.input_size,
@@ -437,6 +441,7 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
     );
     out.push_str(&table(report));
     let _ = writeln!(out, "\n{}.", mde_line(report));
+    let _ = writeln!(out, "\n{}", steps_line(report));
     out.push_str("\n![gain](gain.png)\n\n## Reading\n\n");
     out.push_str(&reading(report));
     out.push_str("\n## Sources\n\n");
@@ -466,6 +471,29 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
         report.frozen_passes, report.max_passes_per_image, report.seconds
     );
     out
+}
+
+/// Equal footing in one line: the mean gradient steps per fit of each condition, and whether every fit had the same
+/// step budget (`equal_steps`) or each its epochs' worth.
+pub fn steps_line(report: &Report) -> String {
+    let steps: Vec<String> = report
+        .conditions
+        .iter()
+        .map(|c| {
+            let mean = c.seeds.iter().map(|s| s.steps as f64).sum::<f64>() / c.seeds.len().max(1) as f64;
+            format!("{} {:.0}", c.condition.name, mean)
+        })
+        .collect();
+    format!(
+        "Gradient steps per fit (mean over seeds; early stopping on the real validation split ends fits early): {}. {}",
+        steps.join(", "),
+        if report.config.equal_steps {
+            "Every fit had the step budget of the largest training set (`equal_steps`)."
+        } else {
+            "Each fit had its configured epochs, so a larger training set gets more steps; `--equal-steps true` gives \
+             every fit the largest set's step budget."
+        }
+    )
 }
 
 /// `path` as seen from `from` (both made absolute), for links in the report.

@@ -23,6 +23,24 @@ pub fn run(
     out: OutDir,
     progress: &ProgressBar,
 ) -> Result<(Report, PathBuf)> {
+    let final_dir = out.root().to_path_buf();
+    let report = run_into(config, synthetic, policy, out.path(), &final_dir, progress)?;
+    let config_path = out.path().join("config.toml");
+    std::fs::write(&config_path, crate::config::to_toml(config)?).at(&config_path, "writing")?;
+    let final_dir = out.commit()?;
+    Ok((report, final_dir))
+}
+
+/// The experiment at `config.per_class`, its report written into `dir` (the staging folder of `final_dir`, which
+/// report.md's links are relative to).
+pub fn run_into(
+    config: &EvalGainConfig,
+    synthetic: &[SetSpec],
+    policy: Option<&Path>,
+    dir: &Path,
+    final_dir: &Path,
+    progress: &ProgressBar,
+) -> Result<Report> {
     let started = Instant::now();
     config.validate()?;
     let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
@@ -105,12 +123,8 @@ pub fn run(
         max_passes_per_image,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let final_dir = out.root().to_path_buf();
-    super::report::write(&report, out.path(), &final_dir)?;
-    let config_path = out.path().join("config.toml");
-    std::fs::write(&config_path, crate::config::to_toml(config)?).at(&config_path, "writing")?;
-    let final_dir = out.commit()?;
-    Ok((report, final_dir))
+    super::report::write(&report, dir, final_dir)?;
+    Ok(report)
 }
 
 /// The leakage guard, before any long work: every given set must come from this dataset's train split under this

@@ -127,9 +127,9 @@ pub fn make_style(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     let styles = crate::style::run::load_styles(&exp.config.styles)?;
     let vgg = Vgg16::load(&bundled_weights(), &crate::backend::device())?;
     let net = crate::style::StyleNet::new(vgg, &config)?;
-    let judge_model = exp.fit_cnn(exp.config.subset_seed)?;
+    let judge_model = exp.subset_cnn()?;
     let judge = crate::style::run::Judge {
-        model: &judge_model,
+        model: judge_model,
         side: exp.dataset.require_uniform_shape()?.1,
     };
     let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Style)?;
@@ -153,13 +153,13 @@ pub fn make_style(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     finish(exp, writer, SourceKind::Style, json, preview)
 }
 
-/// `synth adversarial`'s default attack on the subset, against its default classifier (the small cnn) fitted on
-/// the subset alone with the subset seed.
+/// PGD examples of the subset with their true labels (the configured `adversarial_attack`), crafted against
+/// `synth adversarial`'s default classifier (the small cnn) fitted on the subset alone with the subset seed.
 pub fn make_adversarial(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     let defaults = AdversarialConfig::default();
     let (model, side) = match defaults.backbone {
         crate::classifier::BackboneKind::Cnn => (
-            exp.fit_cnn(exp.config.subset_seed)?,
+            exp.subset_cnn()?.clone(),
             exp.dataset.require_uniform_shape()?.1,
         ),
         crate::classifier::BackboneKind::Vgg16 => (exp.fit_real(exp.config.subset_seed)?, exp.input.1),
@@ -185,10 +185,14 @@ pub fn make_adversarial(exp: &Experiment, out: &Path) -> Result<PathBuf> {
         seed: defaults.seed,
         quantize: true,
     };
-    let run = attack_set(&model, &set, &keys, exp.classes(), &defaults.attack, options, |_| {})?;
+    let attack = &exp.config.adversarial_attack;
+    let run = attack_set(&model, &set, &keys, exp.classes(), attack, options, |_| {})?;
     let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Adversarial)?;
-    crate::adversarial::run::add_attacked(&mut writer, &exp.dataset, &exp.subset, &run, &defaults.attack)?;
-    let mut json = crate::config::to_json(&defaults);
+    crate::adversarial::run::add_attacked(&mut writer, &exp.dataset, &exp.subset, &run, attack)?;
+    let mut json = crate::config::to_json(&AdversarialConfig {
+        attack: attack.clone(),
+        ..defaults.clone()
+    });
     json["classifier"] = serde_json::json!({
         "trained_on": "the real subset", "seed": exp.config.subset_seed, "backbone": defaults.backbone,
     });
@@ -276,9 +280,20 @@ pub struct MadeSource {
 }
 
 /// Makes (or reuses from the cache) the default source `name` (augment, gan, style or adversarial).
+/// A default source's cache folder: its name, and for the adversarial source also a hash of its attack (a sweep
+/// over eps and steps keeps one set per setting beside the other sources).
+fn set_folder(config: &super::EvalGainConfig, name: &str) -> String {
+    if name == "adversarial" {
+        let attack = crate::config::to_json(&config.adversarial_attack).to_string();
+        format!("{name}-{:08x}", stable_hash(&attack))
+    } else {
+        name.to_string()
+    }
+}
+
 pub fn default_source(exp: &Experiment, name: &str, cache: &Path) -> Result<MadeSource> {
     let started = std::time::Instant::now();
-    let dir = cache.join(name);
+    let dir = cache.join(set_folder(&exp.config, name));
     let root = if name == "gan" {
         dir.join(crate::gan::run::SAMPLES_DIR)
     } else {
