@@ -36,6 +36,7 @@ fn resnet50_trains_with_frozen_blocks_bit_identical() {
     let dir = tempfile::tempdir().unwrap();
     let weights = unpack("resnet50_w8_random.pth.gz", dir.path());
     let out = dir.path().join("run");
+    let tb = dir.path().join("tb");
     let o = synth(&[
         "classifier",
         "train",
@@ -59,6 +60,8 @@ fn resnet50_trains_with_frozen_blocks_bit_identical() {
         "--quiet",
         "--out",
         out.to_str().unwrap(),
+        "--tb-dir",
+        tb.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
@@ -114,6 +117,7 @@ fn vgg19_trains_from_a_torchvision_file() {
     let dir = tempfile::tempdir().unwrap();
     let weights = unpack("vgg19_w8_random.pth.gz", dir.path());
     let out = dir.path().join("run");
+    let tb = dir.path().join("tb");
     let o = synth(&[
         "classifier",
         "train",
@@ -135,6 +139,8 @@ fn vgg19_trains_from_a_torchvision_file() {
         "--quiet",
         "--out",
         out.to_str().unwrap(),
+        "--tb-dir",
+        tb.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
@@ -159,6 +165,7 @@ fn vgg19_trains_from_a_torchvision_file() {
 fn missing_or_bad_weights_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x");
+    let tb = dir.path().join("tb");
     for (backbone, url) in [
         ("resnet50", "https://download.pytorch.org/models/resnet50-0676ba61.pth"),
         ("vgg19", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"),
@@ -186,7 +193,9 @@ fn missing_or_bad_weights_are_refused() {
         "--quiet",
         "--out",
         out.to_str().unwrap(),
+        "--tb-dir",
+        tb.to_str().unwrap(),
     ]);
     assert_bad_input(&o, "tensor layer3.1.conv2.weight has shape [32, 32, 1, 1]");
-    assert!(files_below(dir.path()).is_empty(), "nothing written");
+    assert!(!out.exists(), "no run folder");
 }

@@ -233,6 +233,14 @@ impl Checkpoint {
         if let Some(err) = result.errors.first() {
             return Err(SynthError::bad_input(format!("{}: {err}", path.display())));
         }
+        // Every tensor must come from the export: a backbone built from its weight file would otherwise hide a
+        // key the import mapping failed to match.
+        if let Some((missing, _)) = result.missing.first() {
+            return Err(SynthError::bad_input(format!(
+                "{}: tensor {missing} is missing",
+                path.display()
+            )));
+        }
         Ok(model)
     }
 }
@@ -252,9 +260,17 @@ mod tests {
     fn safetensors_export_round_trips_with_pytorch_names() {
         let dir = tempfile::tempdir().unwrap();
         let device = crate::backend::device();
-        for (backbone, side) in [(BackboneKind::Cnn, 28), (BackboneKind::Vgg16, 32)] {
+        let (_resnet_dir, resnet) = crate::classifier::weights::fixture::unpack("resnet50_w8_random.pth.gz");
+        let (_vgg_dir, vgg19) = crate::classifier::weights::fixture::unpack("vgg19_w8_random.pth.gz");
+        for (backbone, side, weights) in [
+            (BackboneKind::Cnn, 28, None),
+            (BackboneKind::Vgg16, 32, None),
+            (BackboneKind::Vgg19, 32, Some(&vgg19)),
+            (BackboneKind::Resnet50, 32, Some(&resnet)),
+        ] {
             let exported_config = ClassifierConfig {
                 backbone,
+                backbone_weights: weights.map(|p| p.display().to_string()),
                 seed: 1,
                 ..Default::default()
             };
@@ -286,12 +302,17 @@ mod tests {
             assert_eq!(outputs(&from_record, &x), outputs(&model, &x));
             let keys = SafetensorsStore::from_file(run.join(EXPORT_FILE)).keys().unwrap();
             assert!(
-                keys.iter().any(|k| k == "features.0.weight") && keys.iter().any(|k| k == "head.output.weight"),
+                keys.iter().any(|k| k == "features.0.weight" || k == "conv1.weight")
+                    && keys.iter().any(|k| k == "head.output.weight"),
                 "{keys:?}"
             );
-            if backbone == BackboneKind::Vgg16 {
-                assert!(keys.iter().any(|k| k == "features.28.bias"), "{keys:?}");
-            }
+            let expected = match backbone {
+                BackboneKind::Cnn => "features.3.bias",
+                BackboneKind::Vgg16 => "features.28.bias",
+                BackboneKind::Vgg19 => "features.34.bias",
+                BackboneKind::Resnet50 => "layer4.0.downsample.1.running_var",
+            };
+            assert!(keys.iter().any(|k| k == expected), "{keys:?}");
         }
     }
 }

@@ -103,8 +103,9 @@ impl Backbone {
     }
 }
 
-/// The new head. Pretrained backbones (VGG, ResNet): global average pooling, dropout, linear (the Keras transfer-learning head). CNN: flatten,
-/// linear `cnn_hidden` (256), ReLU, dropout, linear (spatial layout matters for a small net trained from scratch).
+/// The new head. Pretrained backbones (VGG, ResNet): global average pooling, dropout, linear (the Keras
+/// transfer-learning head). CNN: flatten, linear `cnn_hidden` (256), ReLU, dropout, linear (spatial layout matters
+/// for a small net trained from scratch).
 #[derive(Module, Debug)]
 pub struct Head {
     pub hidden: Option<Linear>,
