@@ -210,7 +210,15 @@ impl Checkpoint {
         let text = std::fs::read_to_string(&meta_path).at(&meta_path, "reading classifier")?;
         let meta: Checkpoint = serde_json::from_str(&text)
             .map_err(|e| SynthError::bad_input(format!("{}: not a synth classifier ({e})", meta_path.display())))?;
-        let model = build_model(&meta.config, meta.classes.len(), meta.input, device)?;
+        // A pretrained backbone is built from the run's own export, whose backbone keys are torchvision's (its `head.*`
+        // keys are ignored), rather than from the weight file it was trained from: the run folder stays loadable
+        // when that file has moved. The record then sets every value.
+        let export = dir.join(EXPORT_FILE);
+        let mut config = meta.config.clone();
+        if config.backbone.pretrained() && export.is_file() {
+            config.backbone_weights = Some(export.display().to_string());
+        }
+        let model = build_model(&config, meta.classes.len(), meta.input, device)?;
         let bpk = dir.join(MODEL_FILE);
         let record =
             ModuleRecord::load(&bpk).map_err(|e| SynthError::bad_input(format!("reading {}: {e}", bpk.display())))?;

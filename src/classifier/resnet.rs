@@ -319,6 +319,38 @@ mod fixture_tests {
         eprintln!("resnet50 fixture: largest error {worst:.2e} of each block's max |value|");
     }
 
+    /// The fixture written back as .safetensors with torchvision's names (burn's PyTorch adapter, the downsample
+    /// rename undone) loads to the same network; the same file without one tensor is refused naming exactly it.
+    #[test]
+    fn safetensors_file_loads_and_a_single_missing_tensor_is_named() {
+        use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
+        let (dir, pth) = fixture::unpack("resnet50_w8_random.pth.gz");
+        let device = crate::backend::device();
+        let net = ResNet::load(&pth, &device).unwrap();
+        let save = |name: &str, keep: fn(&str, &str) -> bool| {
+            let path = dir.path().join(name);
+            let mut store = SafetensorsStore::from_file(&path)
+                .with_to_adapter(BurnToPyTorchAdapter)
+                .with_key_remapping(r"\.downsample\.conv\.", ".downsample.0.")
+                .with_key_remapping(r"\.downsample\.bn\.", ".downsample.1.")
+                .with_predicate(keep);
+            net.save_into(&mut store).unwrap();
+            path
+        };
+        let full = save("full.safetensors", |_, _| true);
+        let again = ResNet::load(&full, &device).unwrap();
+        let x = fixture::input(&device);
+        assert_eq!(
+            tensor_values(again.forward_blocks(x.clone(), 0, RESNET_BLOCKS)).unwrap(),
+            tensor_values(net.forward_blocks(x, 0, RESNET_BLOCKS)).unwrap()
+        );
+        let missing = save("missing.safetensors", |path, _| path != "layer4.2.bn3.running_var");
+        let err = ResNet::load(&missing, &device).unwrap_err();
+        let msg = err.to_string();
+        assert!(err.is_bad_input(), "{msg}");
+        assert!(msg.ends_with("tensor layer4.2.bn3.running_var is missing"), "{msg}");
+    }
+
     #[test]
     fn wrong_shaped_resnet_weights_name_the_tensor() {
         let err = ResNet::load(&fixture::path("resnet50_wrong_shape.pth"), &crate::backend::device()).unwrap_err();
