@@ -351,6 +351,31 @@ mod fixture_tests {
         assert!(msg.ends_with("tensor layer4.2.bn3.running_var is missing"), "{msg}");
     }
 
+    /// The stem width comes from an untrusted header, so it is bounded before any network is built.
+    #[test]
+    fn an_oversized_stem_width_is_refused_before_building() {
+        use burn::nn::conv::Conv2dConfig;
+        use burn::store::{ModuleSnapshot, SafetensorsStore};
+        #[derive(Module, Debug)]
+        struct Stem {
+            conv1: Conv2d,
+        }
+        let device = crate::backend::device();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.safetensors");
+        let stem = Stem {
+            conv1: Conv2dConfig::new([3, 1000], [7, 7]).with_bias(false).init(&device),
+        };
+        stem.save_into(&mut SafetensorsStore::from_file(&path)).unwrap();
+        let err = ResNet::load(&path, &device).unwrap_err();
+        assert!(err.is_bad_input(), "{err}");
+        assert!(
+            err.to_string()
+                .contains("tensor conv1.weight has shape [1000, 3, 7, 7]"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn wrong_shaped_resnet_weights_name_the_tensor() {
         let err = ResNet::load(&fixture::path("resnet50_wrong_shape.pth"), &crate::backend::device()).unwrap_err();

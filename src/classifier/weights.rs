@@ -127,8 +127,8 @@ pub fn stem_width(file: &TorchvisionFile, key: &str) -> Result<usize> {
     }
 }
 
-/// Largest stem width accepted (torchvision: 64).
-pub const MAX_STEM_WIDTH: usize = 256;
+/// Largest stem width accepted (torchvision: 64; twice that bounds what an untrusted header can make us allocate).
+pub const MAX_STEM_WIDTH: usize = 128;
 
 /// Widens every float parameter to f32 (the bundled file is f16, and burn keeps a loaded tensor's dtype).
 pub struct CastToF32;
