@@ -73,20 +73,24 @@ pub struct ClassifierTrainArgs {
     /// Training images per class drawn from the train split, 0 for all [default: 0]
     #[arg(long)]
     pub per_class: Option<usize>,
-    /// Backbone: vgg16 (ImageNet weights, transfer) or cnn (small, from scratch) [default: vgg16]
+    /// Backbone: vgg16 (bundled ImageNet weights, transfer), vgg19 or resnet50 (transfer from your torchvision
+    /// weight file, --backbone-weights), or cnn (small, from scratch) [default: vgg16]
     #[arg(long, value_enum)]
     pub backbone: Option<synth::classifier::BackboneKind>,
-    /// VGG16 weights in torchvision layout (.safetensors or .pth, keys features.N.weight) [default: the bundled
-    /// models/vgg16_features_f16.safetensors]
+    /// Backbone weights in torchvision layout, .pth state dict or .safetensors (vgg16/vgg19: features.N.*;
+    /// resnet50: conv1, bn1, layerK.M.*). Required for vgg19 and resnet50, which synth neither bundles nor
+    /// downloads (torchvision's files: download.pytorch.org/models/vgg19-dcbb9e9d.pth, resnet50-0676ba61.pth)
+    /// [default: vgg16 uses the bundled models/vgg16_features_f16.safetensors]
     #[arg(long)]
     pub backbone_weights: Option<PathBuf>,
-    /// Side VGG16 inputs are resized to, 32..=2048 [default: 64]
+    /// Side inputs of a pretrained backbone (vgg16, vgg19, resnet50) are resized to, 32..=2048 [default: 64]
     #[arg(long)]
     pub input_size: Option<usize>,
-    /// VGG16 blocks never trained; their features are computed once and cached [default: 4]
+    /// Pretrained backbone blocks never trained, 0..=5 (VGG: conv blocks; resnet50: stem, layer1..4); their
+    /// features are computed once and cached [default: 4]
     #[arg(long)]
     pub freeze_blocks: Option<usize>,
-    /// Top VGG16 blocks fine-tuned in phase 2 [default: 1]
+    /// Top pretrained backbone blocks fine-tuned in phase 2, 0..=5 [default: 1]
     #[arg(long)]
     pub finetune_blocks: Option<usize>,
     /// Maximum epochs of phase 1 (the head; the whole cnn) [default: 20]
@@ -95,7 +99,7 @@ pub struct ClassifierTrainArgs {
     /// Maximum epochs of phase 2 (fine-tuning; 0 skips it) [default: 10]
     #[arg(long)]
     pub finetune_epochs: Option<usize>,
-    /// Phase 1 learning rate (Adam) of the VGG16 head [default: 0.001]
+    /// Phase 1 learning rate (Adam) of a pretrained backbone's head [default: 0.001]
     #[arg(long, allow_negative_numbers = true)]
     pub head_lr: Option<f64>,
     /// Learning rate (Adam) of the cnn, trained whole from scratch in one phase [default: 0.001]
@@ -233,7 +237,8 @@ pub struct AdversarialArgs {
     #[arg(long)]
     pub model: Option<PathBuf>,
     /// Backbone of the classifier trained when --model is not given (cnn: two conv layers, fast to train and to
-    /// attack; vgg16: thirteen) [default: cnn]
+    /// attack; vgg16: thirteen; for vgg19 or resnet50 train with `synth classifier train --backbone-weights` and
+    /// pass --model) [default: cnn]
     #[arg(long, value_enum)]
     pub backbone: Option<synth::classifier::BackboneKind>,
     /// Which part of the split to attack; sets made from test (or val) images are marked so in origin.json and are
@@ -653,7 +658,8 @@ pub struct EvalGainArgs {
     /// classes (bundled name or path); "none" to skip [default: digits,mnist-m]
     #[arg(long, value_delimiter = ',', value_name = "SHIFT,...")]
     pub shift: Option<Vec<String>>,
-    /// Classifier backbone fitted in every condition: vgg16 or cnn [default: vgg16]
+    /// Classifier backbone fitted in every condition: vgg16, cnn, or vgg19/resnet50 with `backbone_weights` set in
+    /// the --config file's [classifier] table [default: vgg16]
     #[arg(long, value_enum)]
     pub backbone: Option<synth::classifier::BackboneKind>,
     /// Side VGG16 inputs are resized to, 32..=2048 [default: 64]

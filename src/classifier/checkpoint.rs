@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::cnn::SmallCnn;
 use super::config::ClassifierConfig;
 use super::model::{Backbone, BackboneKind, Classifier, Head};
-use super::vgg::{BUNDLED_WEIGHTS, VGG16_CONVS, Vgg16};
+use super::resnet::ResNet;
+use super::vgg::{BUNDLED_WEIGHTS, Vgg, VggDepth};
 use crate::error::{IoContext, Result, SynthError};
 
 /// File names inside a classifier run folder.
@@ -53,8 +54,9 @@ impl Checkpoint {
     }
 }
 
-/// Builds an untrained network for `classes` and `(channels, side)` inputs; VGG16 gets its weights (the bundled
-/// ImageNet file unless the config names another).
+/// Builds an untrained network for `classes` and `(channels, side)` inputs; a pretrained backbone gets its weights
+/// (VGG16: the bundled ImageNet file unless the config names another; VGG19 and ResNet-50: the config's file, which
+/// they cannot do without).
 pub fn build_model(
     config: &ClassifierConfig,
     classes: usize,
@@ -71,7 +73,19 @@ pub fn build_model(
                 .as_ref()
                 .filter(|p| !p.is_empty())
                 .map_or_else(bundled_weights, PathBuf::from);
-            (Backbone::Vgg16(Vgg16::load(&path, device)?), 512, None)
+            let vgg = Vgg::load(&path, device)?;
+            let features = vgg.out_channels();
+            (Backbone::Vgg16(vgg), features, None)
+        }
+        BackboneKind::Vgg19 => {
+            let vgg = Vgg::load_depth(&required_weights(config)?, VggDepth::Vgg19, device)?;
+            let features = vgg.out_channels();
+            (Backbone::Vgg19(vgg), features, None)
+        }
+        BackboneKind::Resnet50 => {
+            let resnet = ResNet::load(&required_weights(config)?, device)?;
+            let features = resnet.out_channels();
+            (Backbone::Resnet50(resnet), features, None)
         }
         BackboneKind::Cnn => {
             let reduced = side / 4;
@@ -88,6 +102,25 @@ pub fn build_model(
     })
 }
 
+/// The weight file of a backbone that has no bundled weights: its absence is bad input that says where torchvision
+/// keeps them (synth downloads nothing).
+pub fn required_weights(config: &ClassifierConfig) -> Result<PathBuf> {
+    match config.backbone_weights.as_ref().filter(|p| !p.is_empty()) {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => Err(missing_weights(config.backbone)),
+    }
+}
+
+/// "--backbone X needs --backbone-weights FILE", with torchvision's URL for X.
+pub fn missing_weights(backbone: BackboneKind) -> SynthError {
+    SynthError::bad_input(format!(
+        "--backbone {backbone} needs --backbone-weights FILE (torchvision's {backbone} state dict, .pth or \
+         .safetensors): synth bundles no {backbone} weights and downloads nothing; get torchvision's ImageNet \
+         weights from {}",
+        backbone.weights_url().unwrap_or("torchvision")
+    ))
+}
+
 /// The bundled VGG16 weights: beside the working directory's `models/`, else the crate's own.
 pub fn bundled_weights() -> PathBuf {
     let local = PathBuf::from(BUNDLED_WEIGHTS);
@@ -98,12 +131,28 @@ pub fn bundled_weights() -> PathBuf {
     }
 }
 
+/// Our module paths -> PyTorch names: VGG `features.N.*` (torchvision's indices), ResNet-50 torchvision's own keys
+/// (`conv1.*`, `bn1.*`, `layerK.M.*`, `downsample.0|1.*`), the cnn `features.0|3.*`, and `head.*` as it is.
 fn export_store(path: &Path) -> SafetensorsStore {
     let mut store = SafetensorsStore::from_file(path);
-    for (i, &(.., torch)) in VGG16_CONVS.iter().enumerate() {
-        store = store.with_key_remapping(format!(r"^backbone\.Vgg16\.convs\.{i}\."), format!("features.{torch}."));
+    for (variant, depth) in [("Vgg16", VggDepth::Vgg16), ("Vgg19", VggDepth::Vgg19)] {
+        for (i, &(.., torch)) in depth.convs().iter().enumerate() {
+            store = store.with_key_remapping(
+                format!(r"^backbone\.{variant}\.convs\.{i}\."),
+                format!("features.{torch}."),
+            );
+        }
     }
     store
+        .with_key_remapping(
+            r"^backbone\.Resnet50\.(.*)\.downsample\.conv\.",
+            "backbone.Resnet50.$1.downsample.0.",
+        )
+        .with_key_remapping(
+            r"^backbone\.Resnet50\.(.*)\.downsample\.bn\.",
+            "backbone.Resnet50.$1.downsample.1.",
+        )
+        .with_key_remapping(r"^backbone\.Resnet50\.", "")
         .with_key_remapping(r"^backbone\.Cnn\.conv1\.", "features.0.")
         .with_key_remapping(r"^backbone\.Cnn\.conv2\.", "features.3.")
 }
@@ -111,14 +160,23 @@ fn export_store(path: &Path) -> SafetensorsStore {
 /// `features.N` means a different layer for each backbone, so the import mapping depends on it.
 fn import_store(path: &Path, backbone: BackboneKind) -> SafetensorsStore {
     let mut store = SafetensorsStore::from_file(path);
+    let vgg = |mut store: SafetensorsStore, variant: &str, depth: VggDepth| {
+        for (i, &(.., torch)) in depth.convs().iter().enumerate() {
+            store = store.with_key_remapping(
+                format!(r"^features\.{torch}\.(weight|bias)$"),
+                format!("backbone.{variant}.convs.{i}.$1"),
+            );
+        }
+        store
+    };
     match backbone {
-        BackboneKind::Vgg16 => {
-            for (i, &(.., torch)) in VGG16_CONVS.iter().enumerate() {
-                store = store.with_key_remapping(
-                    format!(r"^features\.{torch}\.(weight|bias)$"),
-                    format!("backbone.Vgg16.convs.{i}.$1"),
-                );
-            }
+        BackboneKind::Vgg16 => vgg(store, "Vgg16", VggDepth::Vgg16),
+        BackboneKind::Vgg19 => vgg(store, "Vgg19", VggDepth::Vgg19),
+        BackboneKind::Resnet50 => {
+            store = store
+                .with_key_remapping(r"^(conv1|bn1|layer[1-4])\.", "backbone.Resnet50.$1.")
+                .with_key_remapping(r"\.downsample\.0\.", ".downsample.conv.")
+                .with_key_remapping(r"\.downsample\.1\.", ".downsample.bn.");
             store
         }
         BackboneKind::Cnn => store
@@ -152,7 +210,15 @@ impl Checkpoint {
         let text = std::fs::read_to_string(&meta_path).at(&meta_path, "reading classifier")?;
         let meta: Checkpoint = serde_json::from_str(&text)
             .map_err(|e| SynthError::bad_input(format!("{}: not a synth classifier ({e})", meta_path.display())))?;
-        let model = build_model(&meta.config, meta.classes.len(), meta.input, device)?;
+        // A pretrained backbone is built from the run's own export, whose backbone keys are torchvision's (its `head.*`
+        // keys are ignored), rather than from the weight file it was trained from: the run folder stays loadable
+        // when that file has moved. The record then sets every value.
+        let export = dir.join(EXPORT_FILE);
+        let mut config = meta.config.clone();
+        if config.backbone.pretrained() && export.is_file() {
+            config.backbone_weights = Some(export.display().to_string());
+        }
+        let model = build_model(&config, meta.classes.len(), meta.input, device)?;
         let bpk = dir.join(MODEL_FILE);
         let record =
             ModuleRecord::load(&bpk).map_err(|e| SynthError::bad_input(format!("reading {}: {e}", bpk.display())))?;
@@ -175,6 +241,14 @@ impl Checkpoint {
         if let Some(err) = result.errors.first() {
             return Err(SynthError::bad_input(format!("{}: {err}", path.display())));
         }
+        // Every tensor must come from the export: a backbone built from its weight file would otherwise hide a
+        // key the import mapping failed to match.
+        if let Some((missing, _)) = result.missing.first() {
+            return Err(SynthError::bad_input(format!(
+                "{}: tensor {missing} is missing",
+                path.display()
+            )));
+        }
         Ok(model)
     }
 }
@@ -194,9 +268,17 @@ mod tests {
     fn safetensors_export_round_trips_with_pytorch_names() {
         let dir = tempfile::tempdir().unwrap();
         let device = crate::backend::device();
-        for (backbone, side) in [(BackboneKind::Cnn, 28), (BackboneKind::Vgg16, 32)] {
+        let (_resnet_dir, resnet) = crate::classifier::weights::fixture::unpack("resnet50_w8_random.pth.gz");
+        let (_vgg_dir, vgg19) = crate::classifier::weights::fixture::unpack("vgg19_w8_random.pth.gz");
+        for (backbone, side, weights) in [
+            (BackboneKind::Cnn, 28, None),
+            (BackboneKind::Vgg16, 32, None),
+            (BackboneKind::Vgg19, 32, Some(&vgg19)),
+            (BackboneKind::Resnet50, 32, Some(&resnet)),
+        ] {
             let exported_config = ClassifierConfig {
                 backbone,
+                backbone_weights: weights.map(|p| p.display().to_string()),
                 seed: 1,
                 ..Default::default()
             };
@@ -228,12 +310,17 @@ mod tests {
             assert_eq!(outputs(&from_record, &x), outputs(&model, &x));
             let keys = SafetensorsStore::from_file(run.join(EXPORT_FILE)).keys().unwrap();
             assert!(
-                keys.iter().any(|k| k == "features.0.weight") && keys.iter().any(|k| k == "head.output.weight"),
+                keys.iter().any(|k| k == "features.0.weight" || k == "conv1.weight")
+                    && keys.iter().any(|k| k == "head.output.weight"),
                 "{keys:?}"
             );
-            if backbone == BackboneKind::Vgg16 {
-                assert!(keys.iter().any(|k| k == "features.28.bias"), "{keys:?}");
-            }
+            let expected = match backbone {
+                BackboneKind::Cnn => "features.3.bias",
+                BackboneKind::Vgg16 => "features.28.bias",
+                BackboneKind::Vgg19 => "features.34.bias",
+                BackboneKind::Resnet50 => "layer4.0.downsample.1.running_var",
+            };
+            assert!(keys.iter().any(|k| k == expected), "{keys:?}");
         }
     }
 }

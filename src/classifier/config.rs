@@ -19,16 +19,18 @@ pub struct ClassifierConfig {
     /// Training images per class taken from the train split (0 = all), drawn with `seed`.
     pub per_class: usize,
     pub backbone: BackboneKind,
-    /// VGG16 weights (torchvision layout, .safetensors or .pth); empty = the bundled ImageNet weights.
+    /// Backbone weights in torchvision layout (.safetensors or .pth). vgg16: empty = the bundled ImageNet weights;
+    /// vgg19 and resnet50 need one (synth bundles none and downloads nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backbone_weights: Option<String>,
-    /// Side VGG16 inputs are resized to (the cnn uses the dataset's own size).
+    /// Side inputs of a pretrained backbone (VGG, ResNet) are resized to (the cnn uses the dataset's own size).
     pub input_size: usize,
-    /// Early VGG blocks that are never trained; their outputs are computed once per image and cached.
+    /// Early backbone blocks that are never trained (VGG: 5 conv blocks; ResNet-50: the stem and layer1..4);
+    /// their outputs are computed once per image and cached.
     pub freeze_blocks: usize,
-    /// Top VGG blocks unfrozen in phase 2 (fine-tuning).
+    /// Top backbone blocks unfrozen in phase 2 (fine-tuning).
     pub finetune_blocks: usize,
-    /// Phase 1 (the VGG16 head) learning rate (Adam).
+    /// Phase 1 (the head of a pretrained backbone) learning rate (Adam).
     pub head_lr: f64,
     /// Learning rate (Adam) of the cnn, whose one phase trains the whole net from scratch.
     pub cnn_lr: f64,
@@ -118,15 +120,21 @@ impl ClassifierConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout {} must be in [0, 1)", self.dropout));
         }
-        if self.backbone == BackboneKind::Vgg16 {
+        if self.backbone.pretrained() {
+            let backbone = self.backbone;
             if self.freeze_blocks > 5 || self.finetune_blocks > 5 {
-                return bad("freeze_blocks and finetune_blocks must be in 0..=5 for vgg16".into());
+                return bad(format!(
+                    "freeze_blocks and finetune_blocks must be in 0..=5 for {backbone}"
+                ));
             }
             if self.input_size < 32 {
                 return bad(format!(
-                    "input_size {} is too small for VGG16's five pooling stages (>= 32)",
+                    "input_size {} is too small for {backbone}'s five stride-2 stages (>= 32)",
                     self.input_size
                 ));
+            }
+            if self.backbone != BackboneKind::Vgg16 {
+                super::checkpoint::required_weights(self)?;
             }
         }
         crate::limits::check_positive("head_lr", self.head_lr)?;

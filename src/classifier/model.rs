@@ -5,23 +5,48 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::cnn::{CNN_BLOCKS, CNN_CHANNELS, SmallCnn};
-use super::vgg::{VGG16_BLOCKS, Vgg16, preprocess};
+use super::resnet::{RESNET_BLOCKS, RESNET50_URL, ResNet};
+use super::vgg::{VGG16_BLOCKS, VGG19_URL, Vgg, preprocess};
+use super::weights::torchvision_preprocess;
 
 /// Which backbone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum BackboneKind {
-    /// VGG16 with ImageNet weights: transfer learning.
+    /// VGG16 with ImageNet weights (bundled): transfer learning.
     Vgg16,
+    /// VGG19 from the user's torchvision weight file: transfer learning.
+    Vgg19,
+    /// ResNet-50 from the user's torchvision weight file: transfer learning.
+    Resnet50,
     /// The small CNN, from scratch.
     Cnn,
+}
+
+impl BackboneKind {
+    /// Whether the backbone comes with pretrained weights (two-phase transfer schedule, frozen cached blocks,
+    /// `input_size` inputs) rather than being trained from scratch.
+    pub fn pretrained(self) -> bool {
+        self != BackboneKind::Cnn
+    }
+
+    /// Where torchvision's ImageNet weights are, for a backbone that has no bundled weights.
+    pub fn weights_url(self) -> Option<&'static str> {
+        match self {
+            BackboneKind::Vgg19 => Some(VGG19_URL),
+            BackboneKind::Resnet50 => Some(RESNET50_URL),
+            BackboneKind::Vgg16 | BackboneKind::Cnn => None,
+        }
+    }
 }
 
 impl std::fmt::Display for BackboneKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             BackboneKind::Vgg16 => "vgg16",
+            BackboneKind::Vgg19 => "vgg19",
+            BackboneKind::Resnet50 => "resnet50",
             BackboneKind::Cnn => "cnn",
         })
     }
@@ -31,7 +56,9 @@ impl std::fmt::Display for BackboneKind {
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
-    Vgg16(Vgg16),
+    Vgg16(Vgg),
+    Vgg19(Vgg),
+    Resnet50(ResNet),
     Cnn(SmallCnn),
 }
 
@@ -39,7 +66,8 @@ impl Backbone {
     /// Number of blocks.
     pub fn num_blocks(&self) -> usize {
         match self {
-            Backbone::Vgg16(_) => VGG16_BLOCKS,
+            Backbone::Vgg16(_) | Backbone::Vgg19(_) => VGG16_BLOCKS,
+            Backbone::Resnet50(_) => RESNET_BLOCKS,
             Backbone::Cnn(_) => CNN_BLOCKS,
         }
     }
@@ -47,16 +75,20 @@ impl Backbone {
     /// Channels of the last block's output.
     pub fn out_channels(&self) -> usize {
         match self {
-            Backbone::Vgg16(_) => 512,
+            Backbone::Vgg16(v) | Backbone::Vgg19(v) => v.out_channels(),
+            Backbone::Resnet50(r) => r.out_channels(),
             Backbone::Cnn(_) => CNN_CHANNELS,
         }
     }
 
-    /// Maps [0, 1] images to the backbone's input convention (VGG: RGB 0..255 minus the ImageNet mean; cnn: as they
-    /// are, or standardised per image).
+    /// Maps [0, 1] images to the backbone's input convention: the bundled VGG16 (Keras/Caffe weights) wants RGB
+    /// 0..255 minus the ImageNet mean; VGG19 and ResNet-50, loaded from torchvision files, want torchvision's
+    /// `Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])`; the cnn takes them as they are, or
+    /// standardised per image.
     pub fn preprocess(&self, images: Tensor<4>) -> Tensor<4> {
         match self {
             Backbone::Vgg16(_) => preprocess(images),
+            Backbone::Vgg19(_) | Backbone::Resnet50(_) => torchvision_preprocess(images),
             Backbone::Cnn(c) => c.preprocess(images),
         }
     }
@@ -64,14 +96,16 @@ impl Backbone {
     /// Runs blocks `from..to`.
     pub fn forward_blocks(&self, x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
         match self {
-            Backbone::Vgg16(v) => v.forward_blocks(x, from, to),
+            Backbone::Vgg16(v) | Backbone::Vgg19(v) => v.forward_blocks(x, from, to),
+            Backbone::Resnet50(r) => r.forward_blocks(x, from, to),
             Backbone::Cnn(c) => c.forward_blocks(x, from, to),
         }
     }
 }
 
-/// The new head. VGG: global average pooling, dropout, linear (the Keras transfer-learning head). CNN: flatten,
-/// linear `cnn_hidden` (256), ReLU, dropout, linear (spatial layout matters for a small net trained from scratch).
+/// The new head. Pretrained backbones (VGG, ResNet): global average pooling, dropout, linear (the Keras
+/// transfer-learning head). CNN: flatten, linear `cnn_hidden` (256), ReLU, dropout, linear (spatial layout matters
+/// for a small net trained from scratch).
 #[derive(Module, Debug)]
 pub struct Head {
     pub hidden: Option<Linear>,

@@ -28,7 +28,7 @@ pub fn per_class_subset(dataset: &Dataset, indices: &[usize], per_class: usize, 
 /// `(channels, side)` of the network input for a dataset of `(channels, height, width)` images.
 pub fn input_shape(config: &ClassifierConfig, (c, h, w): (usize, usize, usize)) -> Result<(usize, usize)> {
     match config.backbone {
-        BackboneKind::Vgg16 => Ok((c, config.input_size)),
+        BackboneKind::Vgg16 | BackboneKind::Vgg19 | BackboneKind::Resnet50 => Ok((c, config.input_size)),
         BackboneKind::Cnn if h == w && h >= 4 => Ok((c, h)),
         BackboneKind::Cnn => Err(SynthError::bad_input(format!(
             "the cnn backbone needs square images of side >= 4 (got {w}x{h}); pass --resize N"
@@ -140,7 +140,7 @@ pub fn train_and_test(
 ) -> Result<(Classifier, FitReport, Evaluation)> {
     let device = crate::backend::autodiff_device();
     let model = super::build_model(config, data.classes.len(), data.input, &device)?;
-    let pretrained = config.backbone == BackboneKind::Vgg16;
+    let pretrained = config.backbone.pretrained();
     let (model, report) = fit(model, &data.train, &data.val, config, pretrained, monitor)?;
     let test = evaluate(&model, &data.test, data.classes.len(), config.batch_size)?;
     Ok((model, report, test))

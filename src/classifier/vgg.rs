@@ -1,24 +1,30 @@
-//! VGG16's 13-conv feature stack, one implementation for the classifier backbone and for style transfer's feature
-//! taps. Weights load by key remapping from torchvision names (`features.N.*`), never by hand-copying tensors.
+//! VGG16's and VGG19's conv feature stacks, one implementation for the classifier backbones and for style
+//! transfer's feature taps (VGG16). Weights load by key remapping from torchvision names (`features.N.*`), never by
+//! hand-copying tensors. Which of the two a module is follows from its number of convs (13 or 16), so the layout
+//! needs no field of its own.
 
 use std::path::Path;
 
-use burn::module::{Module, ModuleMapper, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{PaddingConfig2d, Relu};
 use burn::prelude::*;
-use burn::store::{ApplyError, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
-use burn::tensor::{DType, FloatDType};
 
+use super::weights::{TorchvisionFile, stem_width};
 use crate::error::{Result, SynthError};
 
-/// ImageNet channel means (RGB, 0..255) the weights were trained with.
+pub use super::weights::CastToF32;
+
+/// ImageNet channel means (RGB, 0..255) the bundled (Keras/Caffe) VGG16 weights were trained with.
 pub const VGG_MEAN_RGB: [f32; 3] = [123.68, 116.779, 103.939];
 
-/// The 13 conv layers: (name, block, input channels, output channels, torchvision `features` index).
-pub const VGG16_CONVS: [(&str, usize, usize, usize, usize); 13] = [
+/// One conv: (name, block, input channels, output channels, torchvision `features` index), channels at
+/// torchvision's widths (stem width 64; a reduced-width file scales them all by `width / 64`).
+pub type ConvSpec = (&'static str, usize, usize, usize, usize);
+
+/// VGG16's 13 conv layers.
+pub const VGG16_CONVS: [ConvSpec; 13] = [
     ("conv1_1", 0, 3, 64, 0),
     ("conv1_2", 0, 64, 64, 2),
     ("conv2_1", 1, 64, 128, 5),
@@ -34,11 +40,58 @@ pub const VGG16_CONVS: [(&str, usize, usize, usize, usize); 13] = [
     ("conv5_3", 4, 512, 512, 28),
 ];
 
-/// Number of blocks (each a run of convs closed by a 2x2 max-pool).
+/// VGG19's 16 conv layers (torchvision configuration "E": blocks 3 to 5 have four convs).
+pub const VGG19_CONVS: [ConvSpec; 16] = [
+    ("conv1_1", 0, 3, 64, 0),
+    ("conv1_2", 0, 64, 64, 2),
+    ("conv2_1", 1, 64, 128, 5),
+    ("conv2_2", 1, 128, 128, 7),
+    ("conv3_1", 2, 128, 256, 10),
+    ("conv3_2", 2, 256, 256, 12),
+    ("conv3_3", 2, 256, 256, 14),
+    ("conv3_4", 2, 256, 256, 16),
+    ("conv4_1", 3, 256, 512, 19),
+    ("conv4_2", 3, 512, 512, 21),
+    ("conv4_3", 3, 512, 512, 23),
+    ("conv4_4", 3, 512, 512, 25),
+    ("conv5_1", 4, 512, 512, 28),
+    ("conv5_2", 4, 512, 512, 30),
+    ("conv5_3", 4, 512, 512, 32),
+    ("conv5_4", 4, 512, 512, 34),
+];
+
+/// Number of blocks (each a run of convs closed by a 2x2 max-pool), VGG16 and VGG19 alike.
 pub const VGG16_BLOCKS: usize = 5;
+
+/// Where torchvision's ImageNet weights for VGG19 are (IMAGENET1K_V1); nothing is downloaded by synth.
+pub const VGG19_URL: &str = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth";
 
 /// The bundled ImageNet weights, relative to the repository root.
 pub const BUNDLED_WEIGHTS: &str = "models/vgg16_features_f16.safetensors";
+
+/// Which VGG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VggDepth {
+    Vgg16,
+    Vgg19,
+}
+
+impl VggDepth {
+    /// The conv table.
+    pub fn convs(self) -> &'static [ConvSpec] {
+        match self {
+            VggDepth::Vgg16 => &VGG16_CONVS,
+            VggDepth::Vgg19 => &VGG19_CONVS,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            VggDepth::Vgg16 => "VGG16",
+            VggDepth::Vgg19 => "VGG19",
+        }
+    }
+}
 
 /// A feature tap: the ReLU output of a named conv (`relu4_2`), as style transfer and the fixture name them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,78 +109,77 @@ impl std::str::FromStr for Tap {
     }
 }
 
-/// The VGG16 feature stack (no classifier layers).
+/// A VGG feature stack (no classifier layers): VGG16 (13 convs) or VGG19 (16).
 #[derive(Module, Debug)]
-pub struct Vgg16 {
+pub struct Vgg {
     pub convs: Vec<Conv2d>,
     relu: Relu,
 }
 
-impl Vgg16 {
-    /// Randomly initialised (Kaiming) weights; use [`Vgg16::load`] for ImageNet weights.
-    pub fn new(device: &Device) -> Vgg16 {
-        let convs = VGG16_CONVS
+/// The VGG16 stack: style transfer's feature extractor and the bundled classifier backbone.
+pub type Vgg16 = Vgg;
+
+impl Vgg {
+    /// Randomly initialised (Kaiming) VGG16; use [`Vgg::load`] for ImageNet weights.
+    pub fn new(device: &Device) -> Vgg {
+        Vgg::with_depth(VggDepth::Vgg16, 64, device)
+    }
+
+    /// Randomly initialised, stem width `width` (torchvision: 64; every block scales with it).
+    pub fn with_depth(depth: VggDepth, width: usize, device: &Device) -> Vgg {
+        let scale = |c: usize| if c == 3 { 3 } else { c * width / 64 };
+        let convs = depth
+            .convs()
             .iter()
             .map(|&(_, _, cin, cout, _)| {
-                Conv2dConfig::new([cin, cout], [3, 3])
+                Conv2dConfig::new([scale(cin), scale(cout)], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                     .init(device)
             })
             .collect();
-        Vgg16 {
+        Vgg {
             convs,
             relu: Relu::new(),
         }
     }
 
+    /// Loads torchvision-layout VGG16 weights (`features.N.weight|bias`, OIHW); see [`Vgg::load_depth`].
+    pub fn load(path: &Path, device: &Device) -> Result<Vgg> {
+        Vgg::load_depth(path, VggDepth::Vgg16, device)
+    }
+
     /// Loads torchvision-layout weights (`features.N.weight|bias`, OIHW) from a .safetensors file, or a PyTorch
-    /// state dict (.pth/.pt). Half-precision files are widened to f32. A missing or wrong-shaped tensor is a
-    /// bad-input error that names it.
-    pub fn load(path: &Path, device: &Device) -> Result<Vgg16> {
-        if !path.is_file() {
-            return Err(SynthError::bad_input(format!(
-                "VGG16 weights {}: no such file",
-                path.display()
-            )));
-        }
-        let mut model = Vgg16::new(device);
-        let is_torch = path.extension().is_some_and(|e| e == "pth" || e == "pt");
-        let result = if is_torch {
-            let mut store = remap_pytorch(burn::store::PytorchStore::from_file(path))
-                .allow_partial(true)
-                .validate(false);
-            model
-                .load_from(&mut store)
-                .map_err(|e| load_error(path, e.to_string()))?
-        } else {
-            let mut store = remap_safetensors(SafetensorsStore::from_file(path))
-                .allow_partial(true)
-                .validate(false);
-            model
-                .load_from(&mut store)
-                .map_err(|e| load_error(path, e.to_string()))?
+    /// state dict (.pth/.pt). The stem width is read from `features.0.weight` (64 in torchvision's files; the
+    /// fixtures are narrower). Half-precision files are widened to f32. A missing or wrong-shaped tensor is a
+    /// bad-input error that names it; `classifier.*` keys are ignored.
+    pub fn load_depth(path: &Path, depth: VggDepth, device: &Device) -> Result<Vgg> {
+        let file = TorchvisionFile {
+            path,
+            what: depth.name(),
+            remap: depth
+                .convs()
+                .iter()
+                .enumerate()
+                .map(|(i, &(.., torch))| (format!(r"^features\.{torch}\."), format!("convs.{i}.")))
+                .collect(),
         };
-        if let Some(err) = result.errors.first() {
-            let msg = match err {
-                ApplyError::ShapeMismatch {
-                    path: ours,
-                    expected,
-                    found,
-                } => format!(
-                    "tensor {} has shape {:?}, VGG16 needs {:?}",
-                    torch_name(ours),
-                    found.as_slice(),
-                    expected.as_slice()
-                ),
-                other => other.to_string(),
-            };
-            return Err(load_error(path, msg));
+        file.check_exists()?;
+        let width = stem_width(&file, "features.0.weight")?;
+        file.load_into(Vgg::with_depth(depth, width, device), |ours| torch_name(depth, ours))
+    }
+
+    /// VGG16 or VGG19, from the number of convs.
+    pub fn depth(&self) -> VggDepth {
+        if self.convs.len() == VGG19_CONVS.len() {
+            VggDepth::Vgg19
+        } else {
+            VggDepth::Vgg16
         }
-        if let Some((missing, _)) = result.missing.first() {
-            let torch = torch_name(missing);
-            return Err(load_error(path, format!("tensor {torch} is missing")));
-        }
-        Ok(model.map(&mut CastToF32))
+    }
+
+    /// Output channels of the last conv (512 at torchvision's widths).
+    pub fn out_channels(&self) -> usize {
+        self.convs.last().map_or(3, |c| c.weight.dims()[0])
     }
 
     /// Runs blocks `from..to` (0-based; each block's convs with ReLU, then the 2x2 max-pool).
@@ -135,8 +187,9 @@ impl Vgg16 {
     /// # Shapes
     /// `[batch, c, h, w]` -> `[batch, c', h / 2^(to-from), w / 2^(to-from)]`
     pub fn forward_blocks(&self, mut x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
+        let layout = self.depth().convs();
         for block in from..to {
-            for (i, _) in VGG16_CONVS.iter().enumerate().filter(|(_, c)| c.1 == block) {
+            for (i, _) in layout.iter().enumerate().filter(|(_, c)| c.1 == block) {
                 x = self.relu.forward(self.convs[i].forward(x));
             }
             x = max_pool_2x2(x);
@@ -146,10 +199,11 @@ impl Vgg16 {
 
     /// The ReLU activations at the given taps, computing only as deep as the deepest tap.
     pub fn forward_taps(&self, mut x: Tensor<4>, taps: &[Tap]) -> Vec<Tensor<4>> {
+        let layout = self.depth().convs();
         let deepest = taps.iter().map(|t| t.0).max().unwrap_or(0);
         let mut out: Vec<Option<Tensor<4>>> = vec![None; taps.len()];
         for i in 0..=deepest {
-            if i > 0 && VGG16_CONVS[i].1 != VGG16_CONVS[i - 1].1 {
+            if i > 0 && layout[i].1 != layout[i - 1].1 {
                 x = max_pool_2x2(x);
             }
             x = self.relu.forward(self.convs[i].forward(x));
@@ -181,9 +235,9 @@ pub fn preprocess(images: Tensor<4>) -> Tensor<4> {
     rgb * 255.0 - mean
 }
 
-/// Our field names <-> torchvision's `features.N`.
-fn torch_name(path: &str) -> String {
-    for (i, &(.., torch)) in VGG16_CONVS.iter().enumerate() {
+/// Our field names -> torchvision's `features.N`.
+fn torch_name(depth: VggDepth, path: &str) -> String {
+    for (i, &(.., torch)) in depth.convs().iter().enumerate() {
         if let Some(rest) = path.strip_prefix(&format!("convs.{i}.")) {
             return format!("features.{torch}.{rest}");
         }
@@ -191,47 +245,12 @@ fn torch_name(path: &str) -> String {
     path.to_string()
 }
 
-fn remap_safetensors(mut store: SafetensorsStore) -> SafetensorsStore {
-    for (i, &(.., torch)) in VGG16_CONVS.iter().enumerate() {
-        store = store.with_key_remapping(format!(r"^features\.{torch}\."), format!("convs.{i}."));
-    }
-    store
-}
-
-fn remap_pytorch(mut store: burn::store::PytorchStore) -> burn::store::PytorchStore {
-    store = store.map_indices_contiguous(false);
-    for (i, &(.., torch)) in VGG16_CONVS.iter().enumerate() {
-        store = store.with_key_remapping(format!(r"^features\.{torch}\."), format!("convs.{i}."));
-    }
-    store
-}
-
-fn load_error(path: &Path, msg: String) -> SynthError {
-    SynthError::bad_input(format!("VGG16 weights {}: {msg}", path.display()))
-}
-
-/// Widens every float parameter to f32 (the bundled file is f16, and burn keeps a loaded tensor's dtype).
-pub struct CastToF32;
-
-impl ModuleMapper for CastToF32 {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if param.val().dtype() == DType::F32 {
-            return param;
-        }
-        // The cast is an op; detaching makes the widened tensor a leaf again, so training sees a plain parameter.
-        param.map(|t| {
-            let tracked = t.is_require_grad();
-            let widened = t.cast(FloatDType::F32).detach();
-            if tracked { widened.require_grad() } else { widened }
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::dataset::Image;
     use crate::dataset::tensor::{images_to_tensor, tensor_values};
+    use burn::store::{ModuleSnapshot, SafetensorsStore};
 
     fn rel_close(got: f64, want: f64, what: &str) {
         let rel = (got - want).abs() / want.abs().max(1e-6);
@@ -397,6 +416,77 @@ mod tests {
         assert!(
             msg.contains("tensor features.0.weight has shape [64, 4, 3, 3], VGG16 needs [64, 3, 3, 3]"),
             "{msg}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod vgg19_tests {
+    use super::*;
+    use crate::classifier::weights::{fixture, torchvision_preprocess};
+    use crate::dataset::tensor::tensor_values;
+
+    /// A torchvision VGG19 at 1/8 width with seeded random weights (tests/fixtures/make_backbone_fixtures.py:
+    /// torchvision's own make_layers, its exact `features.N` keys) loads through synth, and the five blocks compute
+    /// what PyTorch computed within 1e-4 of each block's largest value.
+    #[test]
+    fn torchvision_vgg19_fixture_matches_pytorch() {
+        let reference = fixture::reference("vgg19_w8_reference.json");
+        let (_dir, pth) = fixture::unpack("vgg19_w8_random.pth.gz");
+        let device = crate::backend::device();
+        let vgg = Vgg::load_depth(&pth, VggDepth::Vgg19, &device).unwrap();
+        assert_eq!(
+            (vgg.depth(), vgg.convs.len(), vgg.out_channels()),
+            (VggDepth::Vgg19, 16, 64)
+        );
+        let w = &reference["weights"];
+        let at = |conv: usize, index: [usize; 4]| {
+            let [o, i, h, k] = index;
+            tensor_values(
+                vgg.convs[conv]
+                    .weight
+                    .val()
+                    .slice([o..o + 1, i..i + 1, h..h + 1, k..k + 1]),
+            )
+            .unwrap()[0]
+        };
+        assert_eq!(
+            at(0, [1, 2, 0, 1]),
+            w["features.0.weight[1, 2, 0, 1]"].as_f64().unwrap() as f32
+        );
+        assert_eq!(
+            at(15, [63, 10, 2, 0]),
+            w["features.34.weight[63, 10, 2, 0]"].as_f64().unwrap() as f32
+        );
+        let bias = tensor_values(vgg.convs[15].bias.as_ref().unwrap().val()).unwrap()[7];
+        assert_eq!(bias, w["features.34.bias[7]"].as_f64().unwrap() as f32);
+        let worst = fixture::check_blocks(&reference, fixture::input(&device), |x, k| {
+            vgg.forward_blocks(x, k, k + 1)
+        });
+        eprintln!("vgg19 fixture: largest error {worst:.2e} of each block's max |value|");
+        // The preprocessing is torchvision's Normalize: grey 0.5 maps to (0.5 - mean) / std in each channel.
+        let grey = Tensor::<4>::full([1, 1, 1, 1], 0.5, &device);
+        let v = tensor_values(torchvision_preprocess(grey)).unwrap();
+        assert!((v[0] - (0.5 - 0.485) / 0.229).abs() < 1e-6 && (v[2] - (0.5 - 0.406) / 0.225).abs() < 1e-6);
+    }
+
+    #[test]
+    fn wrong_shaped_or_missing_vgg19_weights_name_the_tensor() {
+        let device = crate::backend::device();
+        let err = Vgg::load_depth(&fixture::path("vgg19_wrong_shape.pth"), VggDepth::Vgg19, &device).unwrap_err();
+        let msg = err.to_string();
+        assert!(err.is_bad_input(), "{msg}");
+        assert!(
+            msg.contains("tensor features.16.weight has shape [32, 32, 1, 1], VGG19 needs [32, 32, 3, 3]"),
+            "{msg}"
+        );
+        let err = Vgg::load_depth(&fixture::path("vgg19_missing_key.pth"), VggDepth::Vgg19, &device).unwrap_err();
+        assert!(
+            err.is_bad_input()
+                && err
+                    .to_string()
+                    .contains("tensor features.2.bias is missing (and 29 more)"),
+            "{err}"
         );
     }
 }

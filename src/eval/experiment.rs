@@ -298,7 +298,7 @@ impl Experiment {
         crate::classifier::run::check_trainable(&dataset, &split, subset.len())?;
         let device = crate::backend::device();
         let frozen = build_model(&classifier, dataset.classes.len(), input, &device)?;
-        let pretrained = classifier.backbone == BackboneKind::Vgg16;
+        let pretrained = classifier.backbone.pretrained();
         let block = cache_block(&classifier, pretrained, frozen.backbone.num_blocks());
         let mut bank = FeatureBank::new(&frozen, block, classifier.batch_size);
         let prepare = |idx: &[usize]| prepared_real(&dataset, idx, input, &device);
@@ -454,7 +454,7 @@ impl Experiment {
             None => config,
         };
         let model = build_model(&config, self.classes(), self.input, &crate::backend::autodiff_device())?;
-        let pretrained = config.backbone == BackboneKind::Vgg16;
+        let pretrained = config.backbone.pretrained();
         let train = CachedPart {
             features: &features,
             labels: &labels,

@@ -162,7 +162,7 @@ pub fn make_adversarial(exp: &Experiment, out: &Path) -> Result<PathBuf> {
             exp.subset_cnn()?.clone(),
             exp.dataset.require_uniform_shape()?.1,
         ),
-        crate::classifier::BackboneKind::Vgg16 => (exp.fit_real(exp.config.subset_seed)?, exp.input.1),
+        _ => (exp.fit_real(exp.config.subset_seed)?, exp.input.1),
     };
     let images: Vec<Image> = exp
         .subset
