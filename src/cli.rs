@@ -628,7 +628,7 @@ pub struct EvalGainArgs {
     #[arg(long)]
     pub equal_steps: Option<bool>,
     /// L-inf radius of the PGD that makes the default adversarial source (the subset's images with their true
-    /// labels, attacked through the cnn fitted on the subset) [default: 0.3]
+    /// labels, attacked through the cnn fitted on the subset) [default: 0.2]
     #[arg(long)]
     pub adversarial_eps: Option<f64>,
     /// PGD steps of that attack (step size alpha from configs/eval-gain.toml) [default: 40]

@@ -156,7 +156,7 @@ fn adversarial_source_attack() -> AttackConfig {
     AttackConfig {
         attack: AttackKind::Pgd,
         norm: Norm::Linf,
-        eps: 0.3,
+        eps: 0.2,
         alpha: 0.01,
         steps: 40,
         random_start: true,
