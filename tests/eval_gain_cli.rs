@@ -322,7 +322,14 @@ fn per_class_list_runs_the_curve() {
     let o = run(&curve, "3,5");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("3 per class: clean acc %"), "{}", stdout(&o));
-    for f in ["curve.md", "curve.json", "curve.png", "config.toml", "pc3/report.json", "pc5/report.md"] {
+    for f in [
+        "curve.md",
+        "curve.json",
+        "curve.png",
+        "config.toml",
+        "pc3/report.json",
+        "pc5/report.md",
+    ] {
         assert!(curve.join(f).is_file(), "{f} is written");
     }
     let json: Value = serde_json::from_str(&std::fs::read_to_string(curve.join("curve.json")).unwrap()).unwrap();

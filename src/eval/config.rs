@@ -300,9 +300,11 @@ impl EvalGainConfig {
         }
         self.adversarial_attack.validate()?;
         if self.score_split == ScoreSplit::Val && !self.shifts.is_empty() {
-            return bad("score_split val measures on validation images, but the shifts are built from the test split: \
+            return bad(
+                "score_split val measures on validation images, but the shifts are built from the test split: \
                  pass --shift none"
-                .into());
+                    .into(),
+            );
         }
         if self.robust_attack.eps > 0.0 {
             self.robust_attack.validate()?;

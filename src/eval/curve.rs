@@ -254,7 +254,9 @@ fn draw_panel<DB: DrawingBackend>(
     sizes: &[usize],
     names: &[String],
 ) -> std::result::Result<(), String> {
-    let values = data.iter().flat_map(|(_, p)| p.iter().flat_map(|&(_, m, l, h)| [m, l, h]));
+    let values = data
+        .iter()
+        .flat_map(|(_, p)| p.iter().flat_map(|&(_, m, l, h)| [m, l, h]));
     let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
     let (lo, hi) = if zero_line {
@@ -387,8 +389,14 @@ mod tests {
         let text = table(&curve());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");
-        assert!(lines[0].contains("5 per class") && lines[0].contains("20 per class"), "{text}");
-        assert!(lines[2].starts_with("| real | 60.00 [58.00, 62.00] |  | 88.00"), "{text}");
+        assert!(
+            lines[0].contains("5 per class") && lines[0].contains("20 per class"),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("| real | 60.00 [58.00, 62.00] |  | 88.00"),
+            "{text}"
+        );
         assert!(lines[3].contains("**+10.00"), "{text}");
         assert!(lines[3].contains("**+2.00"), "{text}");
     }
@@ -401,7 +409,10 @@ mod tests {
         let png = image::open(dir.path().join("curve.png")).unwrap();
         assert_eq!((png.width(), png.height()), (1200, 520));
         let md = std::fs::read_to_string(dir.path().join("curve.md")).unwrap();
-        assert!(md.contains("(pc5/report.md)") && md.contains("(pc20/report.md)"), "{md}");
+        assert!(
+            md.contains("(pc5/report.md)") && md.contains("(pc20/report.md)"),
+            "{md}"
+        );
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("curve.json")).unwrap()).unwrap();
         assert_eq!(json["points"][1]["per_class"], 20);

@@ -250,7 +250,11 @@ fn prepared_shift(
 
 /// The validation images that early-stop every fit, and the images every accuracy is measured on: the test split,
 /// or with `score_split = "val"` the validation images left after the early-stopping ones.
-fn early_stopping_and_scored(config: &EvalGainConfig, dataset: &Dataset, split: &Split) -> Result<(Vec<usize>, Vec<usize>)> {
+fn early_stopping_and_scored(
+    config: &EvalGainConfig,
+    dataset: &Dataset,
+    split: &Split,
+) -> Result<(Vec<usize>, Vec<usize>)> {
     let val = split.indices(dataset, SplitName::Val)?;
     let test = split.indices(dataset, SplitName::Test)?;
     if val.is_empty() || test.is_empty() {
@@ -762,7 +766,12 @@ impl Experiment {
             self.step_reference = self
                 .conditions(sources)
                 .iter()
-                .map(|c| self.training_rows(sources, &draws, c, 0).iter().map(|(_, r)| r.len()).sum())
+                .map(|c| {
+                    self.training_rows(sources, &draws, c, 0)
+                        .iter()
+                        .map(|(_, r)| r.len())
+                        .sum()
+                })
                 .max();
         }
         let conditions = self.conditions(sources);
@@ -925,7 +934,10 @@ mod tests {
         };
         let (_, test) = super::early_stopping_and_scored(&test_config, &dataset, &split).unwrap();
         assert_eq!(test, split.indices(&dataset, SplitName::Test).unwrap());
-        let all = EvalGainConfig { val_images: 0, ..config };
+        let all = EvalGainConfig {
+            val_images: 0,
+            ..config
+        };
         assert!(super::early_stopping_and_scored(&all, &dataset, &split).is_err());
     }
 

@@ -416,7 +416,8 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
         report.val_images,
         match c.score_split {
             super::config::ScoreSplit::Test => "test",
-            super::config::ScoreSplit::Val => "held-out validation (score_split val: a sweep's numbers, not the verdict)",
+            super::config::ScoreSplit::Val =>
+                "held-out validation (score_split val: a sweep's numbers, not the verdict)",
         },
         report.test_images,
         c.classifier.backbone,
@@ -570,7 +571,17 @@ pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
     .filter(|(_, v)| v.iter().any(Option::is_some))
     .collect();
     let names: Vec<String> = report.conditions.iter().map(|c| c.condition.name.clone()).collect();
-    let (w, h) = (420 * panels.len() as u32 + 160, 60 + 34 * names.len() as u32);
+    // Room for the longest condition name at the labels' 14 px font (about 8 px a character).
+    let label_width = names
+        .iter()
+        .map(|n| 8 * n.chars().count() as u32 + 16)
+        .max()
+        .unwrap_or(0)
+        .max(150);
+    let (w, h) = (
+        420 * panels.len() as u32 + label_width + 10,
+        60 + 34 * names.len() as u32,
+    );
     let mut buffer = vec![255u8; (w * h * 3) as usize];
     let draw_err = |e: String| SynthError::internal(format!("drawing {}: {e}", path.display()));
     {
@@ -584,7 +595,7 @@ pub fn gain_chart(report: &Report, path: &Path) -> Result<()> {
                 .caption(title.as_str(), ("sans-serif", 18))
                 .margin(8)
                 .x_label_area_size(28)
-                .y_label_area_size(if i == 0 { 150 } else { 0 })
+                .y_label_area_size(if i == 0 { label_width } else { 0 })
                 .build_cartesian_2d(lo..100.0f64, 0f64..n as f64)
                 .map_err(|e| draw_err(e.to_string()))?;
             chart

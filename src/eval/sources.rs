@@ -158,10 +158,7 @@ pub fn make_style(exp: &Experiment, out: &Path) -> Result<PathBuf> {
 pub fn make_adversarial(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     let defaults = AdversarialConfig::default();
     let (model, side) = match defaults.backbone {
-        crate::classifier::BackboneKind::Cnn => (
-            exp.subset_cnn()?.clone(),
-            exp.dataset.require_uniform_shape()?.1,
-        ),
+        crate::classifier::BackboneKind::Cnn => (exp.subset_cnn()?.clone(), exp.dataset.require_uniform_shape()?.1),
         _ => (exp.fit_real(exp.config.subset_seed)?, exp.input.1),
     };
     let images: Vec<Image> = exp
