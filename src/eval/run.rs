@@ -12,7 +12,7 @@ use super::sources::{SetSpec, cache_root, default_source, load_source, make_poli
 use super::{EvalGainConfig, Experiment, Source};
 use crate::dataset::{OutDir, SourceKind, Split};
 use crate::error::{IoContext, Result};
-use crate::policy::Policy;
+use crate::augment::Policy;
 
 /// Runs the verdict: `synthetic` are the user's sets (none = the default pipeline's `config.sources`), `policy` an
 /// optional searched policy file; the report lands in `out` in one rename. Returns the report and its folder.

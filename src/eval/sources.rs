@@ -47,7 +47,7 @@ fn source_defaults() -> serde_json::Value {
 }
 
 /// The cache folder of a searched policy's set: one per policy (a hash of its TOML), inside the experiment's cache.
-pub fn policy_dir(cache: &Path, policy: &crate::policy::Policy) -> Result<PathBuf> {
+pub fn policy_dir(cache: &Path, policy: &crate::augment::Policy) -> Result<PathBuf> {
     Ok(cache.join(format!("policy-{:08x}", stable_hash(&policy.to_toml()?))))
 }
 
@@ -212,7 +212,7 @@ pub fn load_source(exp: &Experiment, name: &str, root: &Path) -> Result<Source> 
 /// The augmented images of a searched policy (`synth policy`'s best.toml) made from the subset: `mix` images per
 /// real image, each through one of its sub-policies. Policies with synthetic shares are refused: eval-gain
 /// measures their classic part only when the shares are 0.
-pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path) -> Result<PathBuf> {
+pub fn make_policy(exp: &Experiment, policy: &crate::augment::Policy, out: &Path) -> Result<PathBuf> {
     if let Some(s) = policy.synthetic.iter().find(|s| s.share > 0.0) {
         return Err(SynthError::bad_input(format!(
             "the policy takes a {} share of set {}; eval-gain --policy supports policies of classic ops only (search \
@@ -221,7 +221,7 @@ pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path)
         )));
     }
     let pipelines = policy.pipelines()?;
-    let images = crate::policy::search::policy_images(
+    let images = crate::augment::policy::policy_images(
         &exp.dataset,
         &exp.subset,
         exp.config.per_class,
@@ -304,6 +304,41 @@ pub fn default_source(exp: &Experiment, name: &str, cache: &Path) -> Result<Made
         made_now: true,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The default pipeline's sets `names` (of [`super::config::SOURCES`]) for the low-data setting of `config` (its
+/// dataset, split, subset), each made now or found in eval-gain's cache by [`default_source`], exactly as
+/// `synth eval-gain` without `--synthetic` makes them: how another command (`synth policy`) reuses them. No feature is
+/// computed unless a source needs a fitted VGG16 (the adversarial source when its default backbone is vgg16).
+/// `on_source` hears each name before its set is made or found. Returns each name with its set.
+pub fn default_sets(
+    config: &super::EvalGainConfig,
+    names: &[String],
+    mut on_source: impl FnMut(&str),
+) -> Result<Vec<(String, MadeSource)>> {
+    config.validate()?;
+    if let Some(bad) = names.iter().find(|n| !super::config::SOURCES.contains(&n.as_str())) {
+        return Err(SynthError::bad_input(format!(
+            "unknown source {bad:?}; the sources are {}",
+            super::config::SOURCES.join(", ")
+        )));
+    }
+    let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
+    let split = crate::dataset::Split::stratified(&dataset, &config.split)?;
+    let mut exp = Experiment::for_sources(config, dataset, split)?;
+    if names.iter().any(|n| n == "adversarial")
+        && AdversarialConfig::default().backbone == crate::classifier::BackboneKind::Vgg16
+    {
+        exp.bank_real_and_val()?;
+    }
+    let cache = cache_root(&exp);
+    names
+        .iter()
+        .map(|name| {
+            on_source(name);
+            Ok((name.clone(), default_source(&exp, name, &cache)?))
+        })
+        .collect()
 }
 
 #[cfg(test)]
