@@ -643,7 +643,9 @@ pub struct EvalGainArgs {
     /// Side VGG16 inputs are resized to, 32..=2048 [default: 64]
     #[arg(long)]
     pub input_size: Option<usize>,
-    /// A policy found by `synth policy` (best.toml), added as the condition `real + policy` [default: none]
+    /// A policy found by `synth policy` (best.toml), added as the condition `real + policy`: --mix images per real
+    /// one (the count of `real + augment`) split between its augmented images and its synthetic sets' shares in the
+    /// policy's own proportions [default: none]
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// Folder the default pipeline caches its sets in [default: outputs/eval-gain/cache]
@@ -687,6 +689,10 @@ pub struct PolicyArgs {
     /// [default: gan,style,adversarial]
     #[arg(long, value_delimiter = ',')]
     pub sources: Option<Vec<String>>,
+    /// Folder eval-gain's default pipeline caches its sets in (eval-gain's --cache-dir) [default:
+    /// outputs/eval-gain/cache]
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
     /// Expanded datasets (from the same dataset's train split) whose share the policy also searches, instead of the
     /// default pipeline's (--sources); repeatable. Named like eval-gain's: by the source in origin.json (gan, gan-2,
     /// ...), or NAME=DIR
@@ -908,5 +914,9 @@ impl PolicyArgs {
         if let Some(sources) = &self.sources {
             c.sources = sources.iter().filter(|s| s.as_str() != "none").cloned().collect();
         }
+        set(
+            &mut c.cache_dir,
+            &self.cache_dir.as_ref().map(|d| d.display().to_string()),
+        );
     }
 }

@@ -76,7 +76,12 @@ impl Policy {
 
 /// One augmented image's draw: a sub-policy chosen uniformly from `pipelines` with `rng`, then its transforms for
 /// an image of `height x width`. Returns the chosen index and the transforms.
-pub fn draw_sub_policy(pipelines: &[Pipeline], rng: &mut impl Rng, height: usize, width: usize) -> (usize, Vec<Transform>) {
+pub fn draw_sub_policy(
+    pipelines: &[Pipeline],
+    rng: &mut impl Rng,
+    height: usize,
+    width: usize,
+) -> (usize, Vec<Transform>) {
     let chosen = rng.random_range(0..pipelines.len());
     (chosen, pipelines[chosen].sample(rng, height, width))
 }
@@ -114,4 +119,3 @@ pub fn policy_images(
     }
     out
 }
-

@@ -55,8 +55,9 @@ pub struct Source {
 pub enum SourceRole {
     /// A synthetic set: `mix` images per real image in `real + X`, its share of `real + all`, and its own fit.
     Set,
-    /// A searched policy's set: its condition takes every image (the policy sets its own amount), and it stays out
-    /// of `real + all` and of the synthetic-only fits.
+    /// A searched policy's set, made at the run's synthetic amount (`mix` images per real one, the count of
+    /// `real + augment`) in the policy's own proportions: its condition takes every image, and it stays out of
+    /// `real + all` and of the synthetic-only fits.
     Policy,
     /// The pipeline's classic augmentation set: a set like any other, and also the practitioner's baseline: every
     /// other set X gets the condition `real + augment + X`, whose gain over `real + augment` says whether X adds
@@ -254,7 +255,10 @@ impl Experiment {
             ));
         }
         let test_set = prepared_real(&exp.dataset, &test, exp.input, &device)?;
-        let keys: Vec<String> = test.iter().map(|&i| format!("real:{}", exp.dataset.samples[i].id)).collect();
+        let keys: Vec<String> = test
+            .iter()
+            .map(|&i| format!("real:{}", exp.dataset.samples[i].id))
+            .collect();
         exp.bank.add(TEST, keys, &test_set)?;
         for shift in shifts {
             let (keys, set) = prepared_shift(config, &exp.dataset, shift, exp.input, &device)?;
@@ -324,7 +328,9 @@ impl Experiment {
             .map(|r| val[r])
             .collect();
         let keys = |idx: &[usize]| -> Vec<String> {
-            idx.iter().map(|&i| format!("real:{}", self.dataset.samples[i].id)).collect()
+            idx.iter()
+                .map(|&i| format!("real:{}", self.dataset.samples[i].id))
+                .collect()
         };
         let (real_keys, val_keys) = (keys(&self.subset), keys(&val));
         let real = prepared_real(&self.dataset, &self.subset, self.input, &device)?;

@@ -102,11 +102,7 @@ pub fn markdown(r: &SearchReport) -> String {
     );
     out.push_str("| method | child fits | steps per child | train images per child | final best val acc % (mean over seeds [95% CI, clamped to [0, 100]]) | mean reward % |\n|---|---|---|---|---|---|\n");
     let span = |[lo, hi]: [usize; 2]| {
-        if lo == hi {
-            lo.to_string()
-        } else {
-            format!("{lo}-{hi}")
-        }
+        if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") }
     };
     for m in &r.methods {
         let _ = writeln!(

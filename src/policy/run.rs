@@ -224,10 +224,19 @@ mod tests {
         let out = OutDir::claim(&out_root.path().join("run"), false).unwrap();
         let report = run(&config, &[], out, &out_root.path().join("tb"), true).unwrap();
         assert_eq!(report.synthetic_sets, ["gan", "style", "adversarial"]);
-        assert!(report.synthetic_dirs.iter().all(|d| d.starts_with(&root.display().to_string())));
+        assert!(
+            report
+                .synthetic_dirs
+                .iter()
+                .all(|d| d.starts_with(&root.display().to_string()))
+        );
         for e in &report.episodes {
             let shares: Vec<&str> = e.policy.synthetic.iter().map(|s| s.source.as_str()).collect();
-            assert_eq!(shares, ["gan", "style", "adversarial"], "every policy has a share of each set");
+            assert_eq!(
+                shares,
+                ["gan", "style", "adversarial"],
+                "every policy has a share of each set"
+            );
         }
         // Given sets replace the defaults; `sources = []` leaves classic ops only.
         let classic = PolicyConfig {

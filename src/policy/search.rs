@@ -255,7 +255,10 @@ mod tests {
             ..space.rand_augment(1, 3, 0)
         };
         let (small, large) = (policy(0.5, 0.0), policy(2.0, 1.0));
-        let (a, b) = (child_reward(&data, &small, 1).unwrap(), child_reward(&data, &large, 1).unwrap());
+        let (a, b) = (
+            child_reward(&data, &small, 1).unwrap(),
+            child_reward(&data, &large, 1).unwrap(),
+        );
         assert_eq!((a.train_images, b.train_images), (30 + 20, 30 + 60 + 30));
         assert_eq!((a.steps, b.steps), (steps, steps), "equal steps whatever the data");
         let mut seen = Vec::new();
@@ -272,7 +275,10 @@ mod tests {
         data.classifier.steps = 0;
         data.classifier.head_epochs = 2;
         data.classifier.patience = 5;
-        let (a, b) = (child_reward(&data, &small, 1).unwrap(), child_reward(&data, &large, 1).unwrap());
+        let (a, b) = (
+            child_reward(&data, &small, 1).unwrap(),
+            child_reward(&data, &large, 1).unwrap(),
+        );
         assert!(a.steps < b.steps, "epochs: {} vs {} steps", a.steps, b.steps);
     }
 }

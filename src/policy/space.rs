@@ -186,7 +186,10 @@ mod tests {
             match *t {
                 Transform::Noise { std, .. } => {
                     let level = (std / 0.02).round() as usize;
-                    assert!((1..=MAGNITUDES).contains(&level), "noise std {std} is one of the 10 levels");
+                    assert!(
+                        (1..=MAGNITUDES).contains(&level),
+                        "noise std {std} is one of the 10 levels"
+                    );
                     noise_levels[level - 1] += 1;
                 }
                 Transform::Rotate { degrees, .. } => angles.push(degrees),
@@ -197,12 +200,18 @@ mod tests {
         assert_eq!(ops.len(), OPS.len(), "every op is drawn: {ops:?}");
         let chi2 = |counts: &[usize]| {
             let expected = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
-            counts.iter().map(|&c| (c as f64 - expected).powi(2) / expected).sum::<f64>()
+            counts
+                .iter()
+                .map(|&c| (c as f64 - expected).powi(2) / expected)
+                .sum::<f64>()
         };
         // Chi-square critical values at p = 0.001: 22.46 (6 degrees of freedom), 27.88 (9).
         let op_counts: Vec<usize> = ops.values().copied().collect();
         assert!(chi2(&op_counts) < 22.46, "ops uniform: {ops:?}");
-        assert!(chi2(&noise_levels) < 27.88, "noise magnitudes uniform: {noise_levels:?}");
+        assert!(
+            chi2(&noise_levels) < 27.88,
+            "noise magnitudes uniform: {noise_levels:?}"
+        );
         let max = angles.iter().fold(0f32, |m, a| m.max(a.abs()));
         assert!(max > 29.0 && max <= 30.0, "rotate reaches its largest bin: {max}");
         let positive = angles.iter().filter(|&&a| a > 0.0).count() as f64 / angles.len() as f64;
