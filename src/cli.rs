@@ -349,6 +349,11 @@ pub struct AugmentArgs {
     /// replaces --ops (the policy's synthetic shares are for eval-gain and are not used here) [default: none]
     #[arg(long, conflicts_with = "ops")]
     pub policy: Option<PathBuf>,
+    /// A named policy instead of --ops: trivial (TrivialAugment: each copy applies one op drawn uniformly from
+    /// rotate, scale, crop, translate, noise, flip-h, rot90, at one of 10 magnitude levels drawn uniformly, as
+    /// `synth policy`'s trivial method does) [default: none]
+    #[arg(long, conflicts_with_all = ["ops", "policy"], value_parser = ["trivial"])]
+    pub preset: Option<String>,
     #[command(flatten)]
     pub output: OutArgs,
 }
@@ -665,7 +670,9 @@ pub struct EvalGainArgs {
     /// Side VGG16 inputs are resized to, 32..=2048 [default: 64]
     #[arg(long)]
     pub input_size: Option<usize>,
-    /// A policy found by `synth policy` (best.toml), added as the condition `real + policy` [default: none]
+    /// A policy found by `synth policy` (best.toml), added as the condition `real + policy`: --mix images per real
+    /// one (the count of `real + augment`) split between its augmented images and its synthetic sets' shares in the
+    /// policy's own proportions [default: none]
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// Folder the default pipeline caches its sets in [default: outputs/eval-gain/cache]
@@ -696,11 +703,26 @@ pub struct PolicyArgs {
     /// [default: 0]
     #[arg(long, allow_negative_numbers = true)]
     pub minutes: Option<f64>,
-    /// Search methods to compare: rl, random, grid [default: rl,random,grid]
+    /// Search methods to compare: rl, random, grid, trivial (TrivialAugment, no parameters: each child fit a fresh
+    /// draw) [default: rl,random,grid,trivial]
     #[arg(long, value_delimiter = ',')]
     pub methods: Option<Vec<String>>,
-    /// Expanded datasets (from the same dataset's train split) whose share the policy also searches; repeatable.
-    /// Named like eval-gain's: by the source in origin.json (gan, gan-2, ...), or NAME=DIR
+    /// Optimiser steps of every child fit (batch 64), whatever the policy's amount of data; 0 for the epoch schedule
+    /// with early stopping ([child] head_epochs, patience) [default: 60]
+    #[arg(long)]
+    pub child_steps: Option<usize>,
+    /// Without --synthetic: the sets of eval-gain's default pipeline whose shares the space includes, made for the
+    /// same subset or found in eval-gain's cache (outputs/eval-gain/cache); `none` for classic ops only
+    /// [default: gan,style,adversarial]
+    #[arg(long, value_delimiter = ',')]
+    pub sources: Option<Vec<String>>,
+    /// Folder eval-gain's default pipeline caches its sets in (eval-gain's --cache-dir) [default:
+    /// outputs/eval-gain/cache]
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Expanded datasets (from the same dataset's train split) whose share the policy also searches, instead of the
+    /// default pipeline's (--sources); repeatable. Named like eval-gain's: by the source in origin.json (gan, gan-2,
+    /// ...), or NAME=DIR
     #[arg(long, value_name = "[NAME=]DIR")]
     pub synthetic: Vec<synth::dataset::expanded::SetSpec>,
     #[command(flatten)]
@@ -828,6 +850,7 @@ impl AugmentArgs {
         set(&mut c.copies, &self.copies);
         set(&mut c.seed, &self.seed);
         set(&mut c.policy, &self.policy.as_ref().map(|p| p.display().to_string()));
+        set(&mut c.preset, &self.preset);
     }
 }
 
@@ -926,5 +949,13 @@ impl PolicyArgs {
         set(&mut c.search_seeds, &self.search_seeds);
         set(&mut c.minutes, &self.minutes);
         set(&mut c.methods, &self.methods);
+        set(&mut c.child.steps, &self.child_steps);
+        if let Some(sources) = &self.sources {
+            c.sources = sources.iter().filter(|s| s.as_str() != "none").cloned().collect();
+        }
+        set(
+            &mut c.cache_dir,
+            &self.cache_dir.as_ref().map(|d| d.display().to_string()),
+        );
     }
 }

@@ -22,6 +22,9 @@ pub const MAX_IMAGES: usize = 10_000_000;
 /// useful run, low enough that no product of two of them overflows.
 pub const MAX_COUNT: usize = 1_000_000;
 
+/// Most search seeds (policy) or training seeds (eval-gain): each is a whole repetition of the work.
+pub const MAX_SEEDS: usize = 1000;
+
 /// Refuses a count above `max`, naming the setting.
 pub fn check_count(name: &str, value: usize, max: usize) -> Result<()> {
     if value > max {

@@ -148,3 +148,40 @@ fn help_names_every_default() {
         assert!(text.contains(needle), "help lacks {needle}");
     }
 }
+
+/// `--preset trivial` (TrivialAugment): every copy records exactly one op, drawn from the search space's ops.
+#[test]
+fn augment_preset_trivial_applies_one_op_per_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("trivial");
+    let o = synth(&[
+        "augment",
+        "--preset",
+        "trivial",
+        "--copies",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--tb-dir",
+        dir.path().join("tb").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
+    let mut ops = std::collections::BTreeSet::new();
+    for line in manifest.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        let applied = line["params"]["ops"].as_array().unwrap();
+        assert_eq!(applied.len(), 1, "one op per copy: {line}");
+        ops.insert(applied[0]["op"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ops.len(), 7, "all seven ops are drawn over 3,500 copies: {ops:?}");
+    let o = synth(&[
+        "augment",
+        "--preset",
+        "auto",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

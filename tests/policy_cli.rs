@@ -18,6 +18,11 @@ fn tiny_search(out: &Path) -> Value {
         "4",
         "--search-seeds",
         "2",
+        // Classic ops only: the default pipeline's gan and style sets take minutes to make.
+        "--sources",
+        "none",
+        "--child-steps",
+        "10",
         "--out",
         out.to_str().unwrap(),
         "--tb-dir",
@@ -33,11 +38,13 @@ fn same_seed_same_trajectory_and_the_policy_is_usable() {
     let (a, b) = (tiny_search(&dir.path().join("a")), tiny_search(&dir.path().join("b")));
     assert_eq!(a["episodes"], b["episodes"], "same seeds, same policies and rewards");
     let episodes = a["episodes"].as_array().unwrap();
-    assert_eq!(episodes.len(), 3 * 4, "3 methods x 2 seeds x 2 fits");
+    assert_eq!(episodes.len(), 4 * 4, "4 methods x 2 seeds x 2 fits");
     for e in episodes {
         let r = e["reward"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&r), "{e}");
+        assert_eq!(e["steps"], 10, "every child takes the step budget: {e}");
     }
+    assert!(episodes.iter().any(|e| e["method"] == "trivial"));
     let best = dir.path().join("a/best.toml");
     for f in ["report.md", "curves.png", "config.toml"] {
         assert!(dir.path().join("a").join(f).is_file(), "{f}");

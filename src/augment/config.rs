@@ -23,6 +23,11 @@ pub struct AugmentConfig {
     pub split: SplitConfig,
     /// A policy file from `synth policy` (best.toml); when set, its sub-policies replace `ops`.
     pub policy: String,
+    /// A named policy instead of `ops`: `trivial` (TrivialAugment: one op per copy, drawn uniformly, at a
+    /// magnitude drawn uniformly); empty = none. Left out of a saved config when empty, so cache keys made
+    /// before it read the same.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub preset: String,
 }
 
 impl Default for AugmentConfig {
@@ -37,9 +42,13 @@ impl Default for AugmentConfig {
             resize: "keep".into(),
             split: SplitConfig::default(),
             policy: String::new(),
+            preset: String::new(),
         }
     }
 }
+
+/// The presets `preset` may name.
+pub const PRESETS: [&str; 1] = ["trivial"];
 
 /// Most augmented copies per image.
 pub const MAX_COPIES: usize = 1000;
@@ -48,6 +57,18 @@ impl AugmentConfig {
     /// Refuses settings that cannot work, naming the setting.
     pub fn validate(&self) -> Result<()> {
         crate::limits::check_positive_count("copies", self.copies, MAX_COPIES)?;
+        if !self.preset.is_empty() && !PRESETS.contains(&self.preset.as_str()) {
+            return Err(crate::error::SynthError::bad_input(format!(
+                "unknown preset {:?}; the presets are {}",
+                self.preset,
+                PRESETS.join(", ")
+            )));
+        }
+        if !self.preset.is_empty() && !self.policy.is_empty() {
+            return Err(crate::error::SynthError::bad_input(
+                "give a preset or a policy, not both",
+            ));
+        }
         self.split.validate()
     }
 }

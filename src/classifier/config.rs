@@ -45,6 +45,13 @@ pub struct ClassifierConfig {
     /// Optimiser steps phase 1 runs at least before early stopping may end it (its epochs are raised to reach
     /// them); patience is also at least a fifth of them. On small data an epoch is one or two steps.
     pub min_steps: usize,
+    /// Phase 1 as a fixed budget of exactly this many optimiser steps of `batch_size` images each, whatever the
+    /// number of training images (0 = epochs with early stopping, as above): no early stopping, validation at
+    /// [`STEP_EVALS`](crate::classifier::fit::STEP_EVALS) evenly spaced steps, the best validated weights returned.
+    /// Equal compute for fits on different amounts of data (`synth policy`'s child). Left out of a saved config
+    /// when 0, so the configs and cache keys from before it read the same.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub steps: usize,
     pub batch_size: usize,
     /// Dropout before the last linear layer.
     pub dropout: f64,
@@ -82,6 +89,7 @@ impl Default for ClassifierConfig {
             finetune_epochs: 10,
             patience: 3,
             min_steps: 100,
+            steps: 0,
             batch_size: 64,
             dropout: 0.5,
             cnn_hidden: 256,
@@ -147,6 +155,7 @@ impl ClassifierConfig {
             ("finetune_epochs", self.finetune_epochs, crate::limits::MAX_COUNT),
             ("patience", self.patience, crate::limits::MAX_COUNT),
             ("min_steps", self.min_steps, crate::limits::MAX_COUNT),
+            ("steps", self.steps, crate::limits::MAX_COUNT),
             ("batch_size", self.batch_size, MAX_BATCH),
         ] {
             crate::limits::check_count(name, value, max)?;
@@ -158,4 +167,8 @@ impl ClassifierConfig {
         }
         self.split.validate()
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -285,13 +285,11 @@ fn run_phase(
     monitor: &mut FitMonitor,
     report: &mut FitReport,
 ) -> Result<Classifier> {
+    if phase.index == 1 && config.steps > 0 {
+        return run_steps(model, phase, train, val, config, monitor, report);
+    }
     let mut optim = AdamConfig::new().init();
-    let transforms = BatchTransforms {
-        augment: (!config.augment.is_empty())
-            .then(|| crate::augment::Pipeline::parse(&config.augment))
-            .transpose()?,
-        adversarial: config.adversarial.attack_config(),
-    };
+    let transforms = BatchTransforms::new(config)?;
     let n = train.labels.len();
     let mut best = (
         model.clone(),
@@ -345,6 +343,77 @@ fn run_phase(
     Ok(best.0)
 }
 
+/// Validation points of a fixed-step phase (`steps > 0`): accuracy is measured after every
+/// `ceil(steps / STEP_EVALS)` steps and after the last, so fits on different amounts of data are validated at the
+/// same steps (and the best of as many measurements rewards each).
+pub const STEP_EVALS: usize = 10;
+
+/// Phase 1 with a fixed budget of `config.steps` optimiser steps: every step takes exactly `batch_size` images,
+/// read in order from a stream of seeded shuffles of the training part (a batch may straddle two passes; a part
+/// smaller than a batch repeats within one), so the compute is the same whatever the number of images. No early
+/// stopping; validation at [`STEP_EVALS`] evenly spaced steps; the best validated weights are returned (the initial
+/// ones when no measurement improved on them). Each history entry covers the steps since the previous one.
+fn run_steps(
+    mut model: Classifier,
+    phase: &Phase,
+    train: &CachedPart,
+    val: &CachedPart,
+    config: &ClassifierConfig,
+    monitor: &mut FitMonitor,
+    report: &mut FitReport,
+) -> Result<Classifier> {
+    let mut optim = AdamConfig::new().init();
+    let transforms = BatchTransforms::new(config)?;
+    let mut best = (model.clone(), predict_accuracy(&model, phase, val.labels, config)?);
+    report.best_val_accuracy = best.1;
+    let total = config.steps;
+    let every = total.div_ceil(STEP_EVALS).max(1);
+    let bar = progress_bar(total as u64, "phase 1", monitor.quiet);
+    let pass = TrainingPass {
+        phase,
+        train,
+        transforms: &transforms,
+        config,
+        bar: &bar,
+    };
+    let mut queue = std::collections::VecDeque::new();
+    let mut passes = 0usize;
+    let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+    for step in 0..total {
+        while queue.len() < config.batch_size {
+            queue.extend(pass.order(passes));
+            passes += 1;
+        }
+        let batch: Vec<usize> = queue.drain(..config.batch_size).collect();
+        // The step, not the pass, seeds on-the-fly draws: an image twice in one batch gets two draws.
+        let (trained, loss, right) = pass.step(model, &mut optim, step, &batch)?;
+        model = trained;
+        (loss_sum, correct, seen) = (loss_sum + loss, correct + right, seen + batch.len());
+        report.steps += 1;
+        if (step + 1) % every == 0 || step + 1 == total {
+            let val_accuracy = predict_accuracy(&model, phase, val.labels, config)?;
+            let evaluation = report.history.len();
+            let stats = EpochStats {
+                phase: phase.index,
+                epoch: evaluation,
+                train_loss: (loss_sum / seen as f64) as f32,
+                train_accuracy: correct as f32 / seen as f32,
+                val_accuracy,
+            };
+            bar.set_message(format!("loss {:.4} val acc {:.4}", stats.train_loss, val_accuracy));
+            record_epoch(report, monitor, stats);
+            if val_accuracy > best.1 {
+                best = (model.clone(), val_accuracy);
+                report.best_val_accuracy = val_accuracy;
+                report.best_epoch = (phase.index, evaluation);
+            }
+            (loss_sum, correct, seen) = (0.0, 0, 0);
+        }
+    }
+    bar.finish_and_clear();
+    Ok(best.0)
+}
+
 /// What one epoch of a phase trains on.
 struct TrainingPass<'a> {
     phase: &'a Phase<'a>,
@@ -363,39 +432,59 @@ impl TrainingPass<'_> {
         optim: &mut burn::optim::ModuleOptimizer,
         epoch: usize,
     ) -> Result<(Classifier, f64, usize)> {
+        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+        for batch in self.order(epoch).chunks(self.config.batch_size) {
+            let (trained, loss, right) = self.step(model, optim, epoch, batch)?;
+            model = trained;
+            loss_sum += loss;
+            correct += right;
+        }
+        Ok((model, loss_sum, correct))
+    }
+
+    /// The training part's indices in the order of pass `pass`, seeded by (seed, phase, pass).
+    fn order(&self, pass: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.train.labels.len()).collect();
+        order.shuffle(&mut crate::seed::rng(crate::seed::derive(
+            self.config.seed,
+            &[self.phase.index as u64, pass as u64],
+        )));
+        order
+    }
+
+    /// One optimiser step on `batch` (rows of the training part); `draw` seeds on-the-fly pixel changes. Returns the
+    /// model after it, the batch's summed loss and its count of correct predictions.
+    fn step(
+        &self,
+        mut model: Classifier,
+        optim: &mut burn::optim::ModuleOptimizer,
+        draw: usize,
+        batch: &[usize],
+    ) -> Result<(Classifier, f64, usize)> {
         let (phase, config) = (self.phase, self.config);
         let device = model.head.output.weight.device();
         let nb = model.backbone.num_blocks();
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
-        let mut order: Vec<usize> = (0..self.train.labels.len()).collect();
-        order.shuffle(&mut crate::seed::rng(crate::seed::derive(
-            config.seed,
-            &[phase.index as u64, epoch as u64],
-        )));
-        let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-        for batch in order.chunks(config.batch_size) {
-            let (x, labels) = batch_inputs(&model, phase, self.train, self.transforms, config, epoch, batch)?;
-            let logits = model.forward_from(x, phase.from, nb);
-            let targets = crate::dataset::tensor::labels_to_tensor(&labels, &device);
-            let loss = loss_fn.forward(logits.clone(), targets);
-            let loss_value = tensor_values(loss.clone())?[0];
-            if !loss_value.is_finite() {
-                return Err(SynthError::internal(format!(
-                    "training loss became {loss_value} in phase {}",
-                    phase.index
-                )));
-            }
-            loss_sum += loss_value as f64 * batch.len() as f64;
-            correct += argmax_rows(logits.inner())?
-                .iter()
-                .zip(&labels)
-                .filter(|(p, l)| p == l)
-                .count();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(phase.lr, model, grads);
-            self.bar.inc(1);
+        let (x, labels) = batch_inputs(&model, phase, self.train, self.transforms, config, draw, batch)?;
+        let logits = model.forward_from(x, phase.from, nb);
+        let targets = crate::dataset::tensor::labels_to_tensor(&labels, &device);
+        let loss = loss_fn.forward(logits.clone(), targets);
+        let loss_value = tensor_values(loss.clone())?[0];
+        if !loss_value.is_finite() {
+            return Err(SynthError::internal(format!(
+                "training loss became {loss_value} in phase {}",
+                phase.index
+            )));
         }
-        Ok((model, loss_sum, correct))
+        let correct = argmax_rows(logits.inner())?
+            .iter()
+            .zip(&labels)
+            .filter(|(p, l)| p == l)
+            .count();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(phase.lr, model, grads);
+        self.bar.inc(1);
+        Ok((model, loss_value as f64 * batch.len() as f64, correct))
     }
 }
 
@@ -496,6 +585,15 @@ struct BatchTransforms {
 }
 
 impl BatchTransforms {
+    fn new(config: &ClassifierConfig) -> Result<BatchTransforms> {
+        Ok(BatchTransforms {
+            augment: (!config.augment.is_empty())
+                .then(|| crate::augment::Pipeline::parse(&config.augment))
+                .transpose()?,
+            adversarial: config.adversarial.attack_config(),
+        })
+    }
+
     fn any(&self) -> bool {
         self.augment.is_some() || self.adversarial.is_some()
     }

@@ -14,16 +14,23 @@ fn effective_config(args: &AugmentArgs) -> anyhow::Result<AugmentConfig> {
 
 pub fn run(args: AugmentArgs, ui: Ui) -> anyhow::Result<()> {
     let mut config = effective_config(&args)?;
-    let pipelines = if config.policy.is_empty() {
-        let pipeline = Pipeline::parse(&config.ops)?;
-        config.ops = pipeline.to_strings();
-        vec![pipeline]
-    } else {
-        let policy = synth::policy::Policy::load(std::path::Path::new(&config.policy))?;
-        config.ops = policy.sub_policies.iter().map(|s| s.join(",")).collect();
-        policy.pipelines()?
-    };
     config.validate()?;
+    let policy = match (config.preset.as_str(), config.policy.as_str()) {
+        ("trivial", _) => Some(synth::policy::space::trivial_augment()),
+        (_, "") => None,
+        (_, path) => Some(synth::policy::Policy::load(std::path::Path::new(path))?),
+    };
+    let pipelines = match policy {
+        None => {
+            let pipeline = Pipeline::parse(&config.ops)?;
+            config.ops = pipeline.to_strings();
+            vec![pipeline]
+        }
+        Some(policy) => {
+            config.ops = policy.sub_policies.iter().map(|s| s.join(",")).collect();
+            policy.pipelines()?
+        }
+    };
     let out = args.output.out_dir(
         "augment",
         &format!("{}-seed{}", super::dataset_slug(&config.dataset), config.seed),

@@ -25,13 +25,17 @@ pub fn run(args: PolicyArgs, ui: Ui) -> anyhow::Result<()> {
     let mut human = String::new();
     for m in &report.methods {
         human.push_str(&format!(
-            "{:>6}: final best val acc {:.2}% [{:.2}, {:.2}] over {} seeds, mean reward {:.2}%\n",
+            "{:>7}: final best val acc {:.2}% [{:.2}, {:.2}] over {} seeds, mean reward {:.2}%, {} steps per child\n",
             m.method,
             100.0 * m.final_best.mean,
             100.0 * m.final_best.ci_low,
             100.0 * m.final_best.ci_high,
             m.final_best.n,
-            100.0 * m.mean_reward
+            100.0 * m.mean_reward,
+            match m.child_steps {
+                [lo, hi] if lo == hi => lo.to_string(),
+                [lo, hi] => format!("{lo}-{hi}"),
+            }
         ));
     }
     human.push_str(&format!(

@@ -266,7 +266,7 @@ impl EvalGainConfig {
         use crate::limits::{MAX_COUNT, MAX_IMAGES, check_count};
         check_count("per_class", self.per_class, MAX_COUNT)?;
         self.validate_curve()?;
-        check_count("seeds", self.seeds, crate::policy::config::MAX_SEEDS)?;
+        check_count("seeds", self.seeds, crate::limits::MAX_SEEDS)?;
         crate::limits::check_range("mix", self.mix, 0.0, 1000.0)?;
         check_count("val_images", self.val_images, MAX_IMAGES)?;
         check_count("robust_images", self.robust_images, MAX_IMAGES)?;

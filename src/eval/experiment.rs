@@ -55,8 +55,9 @@ pub struct Source {
 pub enum SourceRole {
     /// A synthetic set: `mix` images per real image in `real + X`, its share of `real + all`, and its own fit.
     Set,
-    /// A searched policy's set: its condition takes every image (the policy sets its own amount), and it stays out
-    /// of `real + all` and of the synthetic-only fits.
+    /// A searched policy's set, made at the run's synthetic amount (`mix` images per real one, the count of
+    /// `real + augment`) in the policy's own proportions: its condition takes every image, and it stays out of
+    /// `real + all` and of the synthetic-only fits.
     Policy,
     /// The pipeline's classic augmentation set: a set like any other, and also the practitioner's baseline: every
     /// other set X gets the condition `real + augment + X`, whose gain over `real + augment` says whether X adds
@@ -288,6 +289,37 @@ fn early_stopping_and_scored(
 impl Experiment {
     /// Draws the subset, builds the bank and computes the real subset's, validation, test and shifts' features.
     pub fn prepare(config: &EvalGainConfig, dataset: Dataset, split: Split, shifts: &[Shift]) -> Result<Self> {
+        let mut exp = Self::for_sources(config, dataset, split)?;
+        exp.bank_real_and_val()?;
+        let device = crate::backend::device();
+        let (_, test) = early_stopping_and_scored(config, &exp.dataset, &exp.split)?;
+        let test_set = prepared_real(&exp.dataset, &test, exp.input, &device)?;
+        let keys: Vec<String> = test
+            .iter()
+            .map(|&i| format!("real:{}", exp.dataset.samples[i].id))
+            .collect();
+        exp.bank.add(TEST, keys, &test_set)?;
+        for shift in shifts {
+            let (keys, set) = prepared_shift(config, &exp.dataset, shift, exp.input, &device)?;
+            exp.bank.add(&super::shifts::group(&shift.name), keys, &set)?;
+        }
+        exp.shifts = shifts.iter().map(|s| s.name.clone()).collect();
+        let robust_rows = crate::dataset::split::spread(test.len(), config.robust_images);
+        exp.robust = match config.robust_mode {
+            RobustMode::WhiteBox if config.robust_attack.eps > 0.0 => Some(rows_of(&test_set, &robust_rows, &test)),
+            _ => None,
+        };
+        if config.robust_mode == RobustMode::Transfer && config.robust_attack.eps > 0.0 {
+            let robust_test: Vec<usize> = robust_rows.iter().map(|&r| test[r]).collect();
+            exp.bank_transfer_attack(&robust_test)?;
+        }
+        Ok(exp)
+    }
+
+    /// The experiment as far as the default pipeline's sources need it (the subset, the classifier settings that
+    /// key the cache, the input shape), with an empty feature bank: [`Experiment::prepare`] fills the bank, and
+    /// [`super::sources::default_sets`] uses this alone to make or find the sets without computing any feature.
+    pub fn for_sources(config: &EvalGainConfig, dataset: Dataset, split: Split) -> Result<Self> {
         config.validate()?;
         let shape = dataset.require_uniform_shape()?;
         let mut classifier = config.classifier.clone();
@@ -304,25 +336,8 @@ impl Experiment {
         let frozen = build_model(&classifier, dataset.classes.len(), input, &device)?;
         let pretrained = classifier.backbone.pretrained();
         let block = cache_block(&classifier, pretrained, frozen.backbone.num_blocks());
-        let mut bank = FeatureBank::new(&frozen, block, classifier.batch_size);
-        let prepare = |idx: &[usize]| prepared_real(&dataset, idx, input, &device);
-        let keys =
-            |idx: &[usize]| -> Vec<String> { idx.iter().map(|&i| format!("real:{}", dataset.samples[i].id)).collect() };
-        bank.add(REAL, keys(&subset), &prepare(&subset)?)?;
-        let (val, test) = early_stopping_and_scored(config, &dataset, &split)?;
-        bank.add(VAL, keys(&val), &prepare(&val)?)?;
-        let test_set = prepare(&test)?;
-        bank.add(TEST, keys(&test), &test_set)?;
-        for shift in shifts {
-            let (keys, set) = prepared_shift(config, &dataset, shift, input, &device)?;
-            bank.add(&super::shifts::group(&shift.name), keys, &set)?;
-        }
-        let robust_rows = crate::dataset::split::spread(test.len(), config.robust_images);
-        let robust = match config.robust_mode {
-            RobustMode::WhiteBox if config.robust_attack.eps > 0.0 => Some(rows_of(&test_set, &robust_rows, &test)),
-            _ => None,
-        };
-        let mut exp = Experiment {
+        let bank = FeatureBank::new(&frozen, block, classifier.batch_size);
+        Ok(Experiment {
             config: config.clone(),
             dataset,
             split,
@@ -330,18 +345,30 @@ impl Experiment {
             classifier,
             input,
             bank,
-            shifts: shifts.iter().map(|s| s.name.clone()).collect(),
-            robust,
+            shifts: Vec::new(),
+            robust: None,
             surrogate: None,
             banked: BTreeMap::new(),
             subset_cnn: std::cell::OnceCell::new(),
             step_reference: None,
+        })
+    }
+
+    /// Banks the real subset (group `real`) and the validation images (`val_images` of them, evenly spread): what
+    /// every fit trains and validates on.
+    pub fn bank_real_and_val(&mut self) -> Result<()> {
+        let device = crate::backend::device();
+        let (val, _) = early_stopping_and_scored(&self.config, &self.dataset, &self.split)?;
+        let keys = |idx: &[usize]| -> Vec<String> {
+            idx.iter()
+                .map(|&i| format!("real:{}", self.dataset.samples[i].id))
+                .collect()
         };
-        if config.robust_mode == RobustMode::Transfer && config.robust_attack.eps > 0.0 {
-            let robust_test: Vec<usize> = robust_rows.iter().map(|&r| test[r]).collect();
-            exp.bank_transfer_attack(&robust_test)?;
-        }
-        Ok(exp)
+        let (real_keys, val_keys) = (keys(&self.subset), keys(&val));
+        let real = prepared_real(&self.dataset, &self.subset, self.input, &device)?;
+        let val_set = prepared_real(&self.dataset, &val, self.input, &device)?;
+        self.bank.add(REAL, real_keys, &real)?;
+        self.bank.add(VAL, val_keys, &val_set)
     }
 
     /// The small cnn fitted on the real subset at the images' own size (early-stopped on the real validation
@@ -962,6 +989,7 @@ mod tests {
         let mut config = EvalGainConfig {
             per_class: 2,
             seeds: 2,
+            synthetic_only: true,
             split: SplitConfig {
                 val: 0.02,
                 test: 0.02,
@@ -1056,6 +1084,7 @@ mod tests {
         let mut config = EvalGainConfig {
             per_class: 3,
             seeds: 3,
+            synthetic_only: true,
             split: SplitConfig {
                 val: 0.02,
                 test: 0.02,

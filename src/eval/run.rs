@@ -10,9 +10,9 @@ use super::experiment::{SourceRole, TEST, VAL};
 use super::report::{Report, SourceInfo};
 use super::sources::{SetSpec, cache_root, default_source, load_source, make_policy, name_sets, policy_dir};
 use super::{EvalGainConfig, Experiment, Source};
+use crate::augment::Policy;
 use crate::dataset::{OutDir, SourceKind, Split};
 use crate::error::{IoContext, Result};
-use crate::policy::Policy;
 
 /// Runs the verdict: `synthetic` are the user's sets (none = the default pipeline's `config.sources`), `policy` an
 /// optional searched policy file; the report lands in `out` in one rename. Returns the report and its folder.
@@ -89,7 +89,7 @@ pub fn run_into(
         sources.push(source);
     }
     if let (Some(policy), Some(path)) = (&loaded_policy, policy) {
-        let (source, info) = policy_source(&exp, policy, path, &cache)?;
+        let (source, info) = policy_source(&exp, policy, path, &cache, &sources)?;
         infos.push(info);
         sources.push(source);
     }
@@ -176,17 +176,43 @@ fn source_info(name: &str, kind: String, root: &Path, source: &Source, made_now:
     }
 }
 
-/// The searched policy's set, made from the subset (or found in the cache), as a policy-role source.
-fn policy_source(exp: &Experiment, policy: &Policy, path: &Path, cache: &Path) -> Result<(Source, SourceInfo)> {
-    let dir = policy_dir(cache, policy)?;
+/// The searched policy's set, made from the subset (or found in the cache) at the run's synthetic amount (`mix`
+/// images per real one, as `real + augment`), as a policy-role source. The synthetic sets it takes shares of come
+/// from `sources` by name, or else from the default pipeline (made or found in the cache, used by the policy only).
+fn policy_source(
+    exp: &Experiment,
+    policy: &Policy,
+    path: &Path,
+    cache: &Path,
+    sources: &[Source],
+) -> Result<(Source, SourceInfo)> {
+    let per_class = super::experiment::synthetic_shares(exp.config.mix, exp.config.per_class, 1).0;
+    let dir = policy_dir(cache, policy, per_class)?;
     let started = Instant::now();
     let made_now = !dir.join(crate::dataset::manifest::ORIGIN_FILE).is_file();
     if made_now {
-        make_policy(exp, policy, &dir)?;
+        let mut extra = Vec::new();
+        for share in policy.synthetic.iter().filter(|s| s.share > 0.0) {
+            let named = sources.iter().any(|s| s.name == share.source);
+            if !named && super::config::SOURCES.contains(&share.source.as_str()) {
+                let made = default_source(exp, &share.source, cache)?;
+                extra.push(load_source(exp, &share.source, &made.root)?);
+            }
+        }
+        let sets: Vec<(&str, &crate::dataset::Dataset)> = sources
+            .iter()
+            .chain(&extra)
+            .map(|s| (s.name.as_str(), &s.dataset))
+            .collect();
+        make_policy(exp, policy, &sets, per_class, &dir)?;
     }
     let mut source = load_source(exp, "policy", &dir)?;
     source.role = SourceRole::Policy;
-    let kind = format!("augment policy {}", path.display());
+    let kind = format!(
+        "augment policy {} ({per_class} images per class in its proportions: {})",
+        path.display(),
+        policy.describe()
+    );
     let info = source_info("policy", kind, &dir, &source, made_now, started.elapsed().as_secs_f64());
     Ok((source, info))
 }

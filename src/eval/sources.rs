@@ -46,9 +46,44 @@ fn source_defaults() -> serde_json::Value {
     })
 }
 
-/// The cache folder of a searched policy's set: one per policy (a hash of its TOML), inside the experiment's cache.
-pub fn policy_dir(cache: &Path, policy: &crate::policy::Policy) -> Result<PathBuf> {
-    Ok(cache.join(format!("policy-{:08x}", stable_hash(&policy.to_toml()?))))
+/// The cache folder of a searched policy's set made with `per_class` images per class: one per policy and amount
+/// (a hash of both), inside the experiment's cache.
+pub fn policy_dir(cache: &Path, policy: &crate::augment::Policy, per_class: usize) -> Result<PathBuf> {
+    let key = format!("{}\nper_class {per_class}", policy.to_toml()?);
+    Ok(cache.join(format!("policy-{:08x}", stable_hash(&key))))
+}
+
+/// How a policy's `per_class` synthetic images per class split between its parts, in its own proportions: its
+/// augmented images (weight `mix`) and each synthetic set (weight `share`), by largest remainder so the parts sum
+/// to exactly `per_class` (ties to the earlier part). Refused when every weight is 0: such a policy adds nothing.
+pub fn policy_parts(policy: &crate::augment::Policy, per_class: usize) -> Result<Vec<usize>> {
+    let weights: Vec<f64> = std::iter::once(policy.mix)
+        .chain(policy.synthetic.iter().map(|s| s.share))
+        .collect();
+    if weights.iter().any(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(SynthError::bad_input(
+            "a policy's mix and shares must be finite numbers >= 0",
+        ));
+    }
+    let total: f64 = weights.iter().sum();
+    if total <= 0.0 {
+        return Err(SynthError::bad_input(
+            "the policy adds no image (its mix and every share are 0)",
+        ));
+    }
+    let exact: Vec<f64> = weights.iter().map(|w| w / total * per_class as f64).collect();
+    let mut parts: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
+    let missing = per_class - parts.iter().sum::<usize>();
+    for &k in order.iter().take(missing) {
+        parts[k] += 1;
+    }
+    Ok(parts)
 }
 
 /// FNV-1a of a text, folded to 32 bits: stable across runs and platforms (std's hasher is not), for cache keys.
@@ -210,23 +245,30 @@ pub fn load_source(exp: &Experiment, name: &str, root: &Path) -> Result<Source> 
     })
 }
 
-/// The augmented images of a searched policy (`synth policy`'s best.toml) made from the subset: `mix` images per
-/// real image, each through one of its sub-policies. Policies with synthetic shares are refused: eval-gain
-/// measures their classic part only when the shares are 0.
-pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path) -> Result<PathBuf> {
-    if let Some(s) = policy.synthetic.iter().find(|s| s.share > 0.0) {
-        return Err(SynthError::bad_input(format!(
-            "the policy takes a {} share of set {}; eval-gain --policy supports policies of classic ops only (search \
-             without --synthetic)",
-            s.share, s.source
-        )));
-    }
+/// The set of a searched policy (`synth policy`'s best.toml) made from the subset with `per_class` images per
+/// class, eval-gain's synthetic amount (the same count as `real + augment`'s), split between the policy's parts in
+/// its own proportions ([`policy_parts`]): augmented images through its sub-policies, and images drawn
+/// class-balanced from each synthetic set it takes a share of (`sets`, by name: the default pipeline's or the
+/// given ones). A set the policy names and `sets` lacks is refused.
+pub fn make_policy(
+    exp: &Experiment,
+    policy: &crate::augment::Policy,
+    sets: &[(&str, &crate::dataset::Dataset)],
+    per_class: usize,
+    out: &Path,
+) -> Result<PathBuf> {
     let pipelines = policy.pipelines()?;
-    let images = crate::policy::search::policy_images(
+    let parts = policy_parts(policy, per_class)?;
+    let real_per_class = exp.config.per_class;
+    let augmented = crate::augment::Policy {
+        mix: parts[0] as f64 / real_per_class as f64,
+        ..policy.clone()
+    };
+    let images = crate::augment::policy::policy_images(
         &exp.dataset,
         &exp.subset,
-        exp.config.per_class,
-        policy,
+        real_per_class,
+        &augmented,
         &pipelines,
         exp.config.subset_seed,
     );
@@ -242,7 +284,35 @@ pub fn make_policy(exp: &Experiment, policy: &crate::policy::Policy, out: &Path)
             preview.push(image.clone());
         }
     }
-    let json = serde_json::to_value(policy).unwrap_or_default();
+    let (channels, side, _) = exp.dataset.require_uniform_shape()?;
+    for (k, (share, &n)) in policy.synthetic.iter().zip(&parts[1..]).enumerate() {
+        if n == 0 {
+            continue;
+        }
+        let Some((_, set)) = sets.iter().find(|(name, _)| *name == share.source) else {
+            return Err(SynthError::bad_input(format!(
+                "the policy takes a {} share of set {}, which is neither given (--synthetic) nor a default source",
+                share.share, share.source
+            )));
+        };
+        let seed = crate::seed::derive(exp.config.subset_seed, &[0x5E7, k as u64]);
+        let members = set.samples.iter().enumerate().map(|(i, s)| (i, s.label));
+        for i in crate::dataset::split::class_balanced_draw(members, exp.classes(), n, |c| {
+            crate::seed::derive(seed, &[c as u64])
+        }) {
+            let sample = &set.samples[i];
+            let image = crate::dataset::Image::conform(&sample.image, channels, side);
+            let stem = format!("policy-{}-{}", share.source, crate::dataset::id_file_stem(&sample.id));
+            let params = serde_json::json!({ "policy": policy.describe(), "from": share.source, "id": sample.id });
+            writer.add(&image, sample.label, &stem, None, params, seed)?;
+            if preview.len() < 64 {
+                preview.push(image);
+            }
+        }
+    }
+    let mut json = serde_json::to_value(policy).unwrap_or_default();
+    json["per_class"] = serde_json::json!(per_class);
+    json["parts_per_class"] = serde_json::json!(parts);
     finish(exp, writer, SourceKind::Augment, json, grid_of(&preview))
 }
 
@@ -318,12 +388,75 @@ pub fn default_source(exp: &Experiment, name: &str, cache: &Path) -> Result<Made
     })
 }
 
+/// The default pipeline's sets `names` (of [`super::config::SOURCES`]) for the low-data setting of `config` (its
+/// dataset, split, subset), each made now or found in eval-gain's cache by [`default_source`], exactly as
+/// `synth eval-gain` without `--synthetic` makes them: how another command (`synth policy`) reuses them. No feature is
+/// computed unless a source needs a fitted VGG16 (the adversarial source when its default backbone is vgg16).
+/// `on_source` hears each name before its set is made or found. Returns each name with its set.
+pub fn default_sets(
+    config: &super::EvalGainConfig,
+    names: &[String],
+    mut on_source: impl FnMut(&str),
+) -> Result<Vec<(String, MadeSource)>> {
+    config.validate()?;
+    if let Some(bad) = names.iter().find(|n| !super::config::SOURCES.contains(&n.as_str())) {
+        return Err(SynthError::bad_input(format!(
+            "unknown source {bad:?}; the sources are {}",
+            super::config::SOURCES.join(", ")
+        )));
+    }
+    let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
+    let split = crate::dataset::Split::stratified(&dataset, &config.split)?;
+    let mut exp = Experiment::for_sources(config, dataset, split)?;
+    if names.iter().any(|n| n == "adversarial")
+        && AdversarialConfig::default().backbone == crate::classifier::BackboneKind::Vgg16
+    {
+        exp.bank_real_and_val()?;
+    }
+    let cache = cache_root(&exp);
+    names
+        .iter()
+        .map(|name| {
+            on_source(name);
+            Ok((name.clone(), default_source(&exp, name, &cache)?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn spec(text: &str) -> SetSpec {
         text.parse().unwrap()
+    }
+
+    /// A policy's images split between its parts in its own proportions, summing to exactly the asked count.
+    #[test]
+    fn policy_parts_keep_the_proportions_and_the_count() {
+        let policy = |mix: f64, shares: &[f64]| crate::augment::Policy {
+            mix,
+            sub_policies: vec![vec!["rotate:10".into()]],
+            synthetic: shares
+                .iter()
+                .enumerate()
+                .map(|(k, &share)| crate::augment::SyntheticShare {
+                    source: format!("s{k}"),
+                    share,
+                })
+                .collect(),
+        };
+        assert_eq!(policy_parts(&policy(2.0, &[]), 20).unwrap(), [20]);
+        assert_eq!(policy_parts(&policy(2.0, &[1.0, 0.0, 1.0]), 20).unwrap(), [10, 5, 0, 5]);
+        assert_eq!(policy_parts(&policy(1.0, &[0.5, 0.25]), 20).unwrap(), [11, 6, 3]);
+        assert_eq!(
+            policy_parts(&policy(1.0, &[1.0, 1.0]), 20)
+                .unwrap()
+                .iter()
+                .sum::<usize>(),
+            20
+        );
+        assert!(policy_parts(&policy(0.0, &[0.0]), 20).unwrap_err().is_bad_input());
     }
 
     #[test]

@@ -26,8 +26,15 @@ pub struct PolicyConfig {
     pub minutes: f64,
     /// Validation images that reward every child fit (evenly spread over the validation split; 0 = all).
     pub val_images: usize,
-    /// Search methods compared: rl (REINFORCE controller), random, grid (RandAugment N x M).
+    /// Search methods compared: rl (REINFORCE controller), random, grid (RandAugment N x M), trivial
+    /// (TrivialAugment, no parameters: each fit a fresh draw).
     pub methods: Vec<String>,
+    /// Without `--synthetic`, the sets of eval-gain's default pipeline (gan, style, adversarial) whose shares the
+    /// space includes, made for the same subset or found in eval-gain's cache (empty = classic ops only).
+    pub sources: Vec<String>,
+    /// Where eval-gain's default pipeline caches its sets (eval-gain's `cache_dir`): the default sets are found or
+    /// made there, so the two commands share them.
+    pub cache_dir: String,
     /// Sub-policies per policy, and ops per sub-policy.
     pub sub_policies: usize,
     pub ops_per_sub_policy: usize,
@@ -49,6 +56,8 @@ impl Default for PolicyConfig {
             minutes: 0.0,
             val_images: 300,
             methods: METHODS.map(String::from).to_vec(),
+            sources: DEFAULT_SOURCES.map(String::from).to_vec(),
+            cache_dir: crate::eval::EvalGainConfig::default().cache_dir,
             sub_policies: 2,
             ops_per_sub_policy: 2,
             controller: ControllerConfig::default(),
@@ -57,6 +66,7 @@ impl Default for PolicyConfig {
                 head_epochs: 6,
                 patience: 2,
                 min_steps: 0,
+                steps: CHILD_STEPS,
                 batch_size: 64,
                 ..ClassifierConfig::default().with_pre_sweep_cnn()
             },
@@ -64,8 +74,15 @@ impl Default for PolicyConfig {
     }
 }
 
-/// Most search seeds (policy) or training seeds (eval-gain): each is a whole repetition of the work.
-pub const MAX_SEEDS: usize = 1000;
+pub use crate::limits::MAX_SEEDS;
+
+/// The default pipeline's sets the default space draws shares of.
+pub const DEFAULT_SOURCES: [&str; 3] = ["gan", "style", "adversarial"];
+
+/// Optimiser steps of every child fit (batch 64), whatever its amount of data: what the old 6-epoch child gave the
+/// largest classic mix (200 real + 400 augmented images = 10 batches x 6 epochs), about 19 passes over the 200 real
+/// images alone.
+pub const CHILD_STEPS: usize = 60;
 
 /// The name of policy's default run folder (under `outputs/policy/`), as `--help` shows it;
 /// [`PolicyConfig::out_name`] fills it in, so the help and the code cannot disagree.
@@ -101,10 +118,16 @@ impl PolicyConfig {
         check_count("ops_per_sub_policy", self.ops_per_sub_policy, 64)?;
         crate::limits::check_range("minutes", self.minutes, 0.0, 1e7)?;
         if self.methods.is_empty() {
-            return bad("at least one search method is needed (rl, random, grid)".into());
+            return bad("at least one search method is needed (rl, random, grid, trivial)".into());
         }
         if let Some(m) = self.methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
-            return bad(format!("unknown search method {m}; use rl, random or grid"));
+            return bad(format!("unknown search method {m}; use rl, random, grid or trivial"));
+        }
+        if let Some(s) = self.sources.iter().find(|s| !DEFAULT_SOURCES.contains(&s.as_str())) {
+            return bad(format!(
+                "unknown source {s:?}; the default pipeline's sets the space can include are {}",
+                DEFAULT_SOURCES.join(", ")
+            ));
         }
         if self.sub_policies == 0 || self.ops_per_sub_policy == 0 {
             return bad("sub_policies and ops_per_sub_policy must be at least 1".into());

@@ -17,6 +17,8 @@ use crate::report::stats::{Summary, summarise_accuracy};
 pub struct SearchReport {
     pub config: PolicyConfig,
     pub synthetic_sets: Vec<String>,
+    /// Their folders (given with `--synthetic`, or eval-gain's cache).
+    pub synthetic_dirs: Vec<String>,
     /// Per method: the best reward each search seed reached, summarised over seeds.
     pub methods: Vec<MethodResult>,
     /// The method with the highest mean final best (ties and overlapping intervals are said so in report.md).
@@ -34,6 +36,10 @@ pub struct MethodResult {
     /// Mean reward of all its child fits (how good its typical proposal is, not only its luckiest).
     pub mean_reward: f64,
     pub fits: usize,
+    /// Fewest and most optimiser steps of its child fits (equal under `[child] steps`).
+    pub child_steps: [usize; 2],
+    /// Fewest and most training images of its child fits.
+    pub train_images: [usize; 2],
 }
 
 /// Summarises the episodes per method.
@@ -51,11 +57,17 @@ pub fn method_results(config: &PolicyConfig, episodes: &[Episode]) -> Vec<Method
                         .reduce(f64::max)
                 })
                 .collect();
+            let range = |f: fn(&Episode) -> usize| {
+                let values = mine.iter().map(|e| f(e));
+                [values.clone().min().unwrap_or(0), values.max().unwrap_or(0)]
+            };
             MethodResult {
                 method: m.clone(),
                 final_best: summarise_accuracy(&finals),
                 mean_reward: crate::report::stats::mean(&mine.iter().map(|e| e.reward).collect::<Vec<_>>()),
                 fits: mine.len(),
+                child_steps: range(|e| e.steps),
+                train_images: range(|e| e.train_images),
             }
         })
         .collect()
@@ -67,13 +79,19 @@ pub fn markdown(r: &SearchReport) -> String {
     let c = &r.config;
     let _ = writeln!(
         out,
-        "Dataset {}, {} real images per class (subset seed {}); child: {} fitted from scratch, rewarded by its \
-         best validation accuracy on the real validation split (the test split is never used). Budget: {} child fits \
-         per method, over {} search seeds. Synthetic sets available: {}.\n",
+        "Dataset {}, {} real images per class (subset seed {}); child: {} fitted from scratch for {}, batch {}, \
+         rewarded by its best validation accuracy on the real validation split (the test split is never used). \
+         Budget: {} child fits per method, over {} search seeds. Synthetic sets available: {}.\n",
         c.dataset,
         c.per_class,
         c.subset_seed,
         c.child.backbone,
+        if c.child.steps > 0 {
+            format!("exactly {} optimiser steps whatever its amount of data", c.child.steps)
+        } else {
+            format!("up to {} epochs (patience {})", c.child.head_epochs, c.child.patience)
+        },
+        c.child.batch_size,
         c.budget,
         c.search_seeds,
         if r.synthetic_sets.is_empty() {
@@ -82,13 +100,18 @@ pub fn markdown(r: &SearchReport) -> String {
             r.synthetic_sets.join(", ")
         }
     );
-    out.push_str("| method | child fits | final best val acc % (mean over seeds [95% CI, clamped to [0, 100]]) | mean reward % |\n|---|---|---|---|\n");
+    out.push_str("| method | child fits | steps per child | train images per child | final best val acc % (mean over seeds [95% CI, clamped to [0, 100]]) | mean reward % |\n|---|---|---|---|---|---|\n");
+    let span = |[lo, hi]: [usize; 2]| {
+        if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") }
+    };
     for m in &r.methods {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.2} [{:.2}, {:.2}] | {:.2} |",
+            "| {} | {} | {} | {} | {:.2} [{:.2}, {:.2}] | {:.2} |",
             m.method,
             m.fits,
+            span(m.child_steps),
+            span(m.train_images),
             100.0 * m.final_best.mean,
             100.0 * m.final_best.ci_low,
             100.0 * m.final_best.ci_high,
@@ -195,7 +218,12 @@ pub fn curves(r: &SearchReport, path: &Path) -> Result<()> {
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| fail(e.to_string()))?;
-        let colours = [RGBColor(200, 60, 60), RGBColor(60, 120, 200), RGBColor(60, 160, 80)];
+        let colours = [
+            RGBColor(200, 60, 60),
+            RGBColor(60, 120, 200),
+            RGBColor(60, 160, 80),
+            RGBColor(150, 90, 180),
+        ];
         for (k, (name, pts)) in lines.iter().enumerate() {
             let colour = colours[k % colours.len()];
             chart

@@ -1,5 +1,5 @@
 //! A whole `synth policy` run as a library function: the real subset and validation images, the synthetic sets
-//! (through the leakage guard), every search method over its seeds with its share of the time cap, and the report
+//! (given, or else eval-gain's default pipeline's for the same subset, from its cache; all through the leakage guard), every search method over its seeds with its share of the time cap, and the report
 //! (best.toml, report.md, curves.png) written into an output folder claimed before the work.
 
 use std::path::Path;
@@ -20,6 +20,13 @@ pub fn run(config: &PolicyConfig, sets: &[SetSpec], out: OutDir, tb_dir: &Path, 
     config.validate()?;
     let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
+    let defaults;
+    let sets = if sets.is_empty() && !config.sources.is_empty() {
+        defaults = default_sets(config, quiet)?;
+        &defaults[..]
+    } else {
+        sets
+    };
     let synthetic = synthetic_sets(sets, &dataset, &split)?;
     let train = split.indices(&dataset, SplitName::Train)?;
     let subset = crate::classifier::run::per_class_subset(&dataset, &train, config.per_class, config.subset_seed);
@@ -53,6 +60,7 @@ pub fn run(config: &PolicyConfig, sets: &[SetSpec], out: OutDir, tb_dir: &Path, 
     let report = SearchReport {
         config: config.clone(),
         synthetic_sets: space.synthetic.clone(),
+        synthetic_dirs: sets.iter().map(|s| s.dir.display().to_string()).collect(),
         methods,
         winner,
         best,
@@ -64,6 +72,39 @@ pub fn run(config: &PolicyConfig, sets: &[SetSpec], out: OutDir, tb_dir: &Path, 
     std::fs::write(&config_path, crate::config::to_toml(config)?).at(&config_path, "writing")?;
     out.commit()?;
     Ok(report)
+}
+
+/// Without `--synthetic`: the sets `config.sources` of eval-gain's default pipeline for this subset (its
+/// dataset, split, per-class draw and subset seed, every other setting eval-gain's default), made now or found in
+/// eval-gain's cache by the same library function, so `synth eval-gain` and `synth policy` share them.
+fn default_sets(config: &PolicyConfig, quiet: bool) -> Result<Vec<SetSpec>> {
+    let eval = crate::eval::EvalGainConfig {
+        dataset: config.dataset.clone(),
+        resize: config.resize.clone(),
+        split: config.split.clone(),
+        per_class: config.per_class,
+        subset_seed: config.subset_seed,
+        cache_dir: config.cache_dir.clone(),
+        ..Default::default()
+    };
+    let bar = progress_bar(config.sources.len() as u64, "policy sets", quiet);
+    let mut done = 0;
+    let made = crate::eval::sources::default_sets(&eval, &config.sources, |name| {
+        bar.set_position(done);
+        done += 1;
+        bar.set_message(format!(
+            "the {name} set (eval-gain's default pipeline, cached under {})",
+            eval.cache_dir
+        ));
+    })?;
+    bar.finish_and_clear();
+    Ok(made
+        .into_iter()
+        .map(|(name, set)| SetSpec {
+            name: Some(name),
+            dir: set.root,
+        })
+        .collect())
 }
 
 /// The given sets, through the leakage guard, named by their origin's source kind (or the user's `NAME=`).
@@ -135,4 +176,75 @@ fn run_searches(
     bar.finish_and_clear();
     log.flush();
     Ok(episodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{EvalGainConfig, Experiment};
+
+    /// Without `--synthetic`, the default space holds a share of each of eval-gain's default sets (gan, style,
+    /// adversarial), found in eval-gain's cache for the same subset. The cache here holds stand-ins (classic
+    /// augmentations of the subset, made by eval-gain's own function) where the real sets would take minutes.
+    #[test]
+    fn the_default_space_includes_the_default_pipelines_synthetic_shares() {
+        let cache = tempfile::tempdir().unwrap();
+        let config = PolicyConfig {
+            per_class: 3,
+            budget: 2,
+            search_seeds: 1,
+            methods: vec!["random".into()],
+            val_images: 40,
+            cache_dir: cache.path().display().to_string(),
+            child: crate::classifier::ClassifierConfig {
+                steps: 3,
+                cnn_hidden: 16,
+                ..PolicyConfig::default().child
+            },
+            ..PolicyConfig::default()
+        };
+        assert_eq!(PolicyConfig::default().sources, ["gan", "style", "adversarial"]);
+        let eval = EvalGainConfig {
+            per_class: config.per_class,
+            cache_dir: config.cache_dir.clone(),
+            ..Default::default()
+        };
+        let dataset = crate::dataset::load_named(&eval.dataset, &eval.resize).unwrap();
+        let split = Split::stratified(&dataset, &eval.split).unwrap();
+        let exp = Experiment::for_sources(&eval, dataset, split).unwrap();
+        let root = crate::eval::sources::cache_root(&exp);
+        for (name, dir) in [
+            ("gan", root.join("gan").join(crate::gan::run::SAMPLES_DIR)),
+            ("style", root.join("style")),
+            ("adversarial", root.join("adversarial")),
+        ] {
+            crate::eval::sources::make_augment(&exp, &dir).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let out_root = tempfile::tempdir().unwrap();
+        let out = OutDir::claim(&out_root.path().join("run"), false).unwrap();
+        let report = run(&config, &[], out, &out_root.path().join("tb"), true).unwrap();
+        assert_eq!(report.synthetic_sets, ["gan", "style", "adversarial"]);
+        assert!(
+            report
+                .synthetic_dirs
+                .iter()
+                .all(|d| d.starts_with(&root.display().to_string()))
+        );
+        for e in &report.episodes {
+            let shares: Vec<&str> = e.policy.synthetic.iter().map(|s| s.source.as_str()).collect();
+            assert_eq!(
+                shares,
+                ["gan", "style", "adversarial"],
+                "every policy has a share of each set"
+            );
+        }
+        // Given sets replace the defaults; `sources = []` leaves classic ops only.
+        let classic = PolicyConfig {
+            sources: Vec::new(),
+            ..config
+        };
+        let out = OutDir::claim(&out_root.path().join("classic"), false).unwrap();
+        let report = run(&classic, &[], out, &out_root.path().join("tb2"), true).unwrap();
+        assert!(report.synthetic_sets.is_empty() && report.best.policy.synthetic.is_empty());
+    }
 }

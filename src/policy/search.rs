@@ -1,7 +1,8 @@
 //! The searches of `synth policy`, all at the same budget of child fits: REINFORCE (the controller), random search
-//! over the same space, and a RandAugment-style grid (N ops at magnitude M). A child fit trains the small `cnn`
-//! on the real N-per-class subset plus the policy's augmented and synthetic images and is rewarded by its
-//! validation accuracy (never the test split).
+//! over the same space, a RandAugment-style grid (N ops at magnitude M) and TrivialAugment (no parameters; each fit
+//! a fresh seed). A child fit trains the small `cnn` on the real N-per-class subset plus the policy's augmented and
+//! synthetic images, for the same number of optimiser steps whatever their number (`[child] steps`), and is
+//! rewarded by its validation accuracy (never the test split).
 
 use rand::RngExt;
 use rand::seq::SliceRandom;
@@ -9,13 +10,12 @@ use serde::Serialize;
 
 use super::controller::{Controller, ControllerConfig};
 use super::space::{MAGNITUDES, Policy, SearchSpace};
-use crate::augment::{Pipeline, apply_all};
 use crate::classifier::{ClassifierConfig, FitMonitor, PreparedSet, build_model, fit};
 use crate::dataset::{Dataset, Image};
 use crate::error::{Result, SynthError};
 
 /// The search methods.
-pub const METHODS: [&str; 3] = ["rl", "random", "grid"];
+pub const METHODS: [&str; 4] = ["rl", "random", "grid", "trivial"];
 
 /// What a child fit trains and validates on.
 pub struct ChildData<'a> {
@@ -30,40 +30,7 @@ pub struct ChildData<'a> {
     pub classifier: ClassifierConfig,
 }
 
-/// The augmented images a policy makes from the real subset: `round(mix * per_class)` per class, each from a real
-/// image of that class (in turn) through one sub-policy drawn at random, with its own seed.
-pub fn policy_images(
-    dataset: &Dataset,
-    subset: &[usize],
-    per_class: usize,
-    policy: &Policy,
-    pipelines: &[Pipeline],
-    seed: u64,
-) -> Vec<(usize, usize, Image)> {
-    let classes = dataset.classes.len();
-    let per = (policy.mix * per_class as f64).round() as usize;
-    let mut out = Vec::new();
-    for class in 0..classes {
-        let members: Vec<usize> = subset
-            .iter()
-            .copied()
-            .filter(|&i| dataset.samples[i].label == class)
-            .collect();
-        if members.is_empty() {
-            continue;
-        }
-        for j in 0..per {
-            let i = members[j % members.len()];
-            let image_seed = crate::seed::derive(seed, &[i as u64, j as u64]);
-            let mut r = crate::seed::rng(image_seed);
-            let pipeline = &pipelines[r.random_range(0..pipelines.len())];
-            let (_, h, w) = dataset.samples[i].image.shape();
-            let transforms = pipeline.sample(&mut r, h, w);
-            out.push((i, j, apply_all(&dataset.samples[i].image, &transforms)));
-        }
-    }
-    out
-}
+pub use crate::augment::policy::policy_images;
 
 /// Class-balanced draw of `per` images per class from a set.
 fn draw_synthetic(set: &Dataset, classes: usize, per: usize, seed: u64) -> Vec<usize> {
@@ -73,8 +40,19 @@ fn draw_synthetic(set: &Dataset, classes: usize, per: usize, seed: u64) -> Vec<u
     })
 }
 
-/// One child fit: the reward (best validation accuracy) of `policy` with child seed `seed`.
-pub fn child_reward(data: &ChildData, policy: &Policy, seed: u64) -> Result<f64> {
+/// What one child fit measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChildFit {
+    /// Best validation accuracy.
+    pub reward: f64,
+    /// Optimiser steps it took (the same for every policy when `[child] steps` is set).
+    pub steps: usize,
+    /// Images it trained on: the real subset plus the policy's augmented and synthetic images.
+    pub train_images: usize,
+}
+
+/// One child fit of `policy` with child seed `seed`.
+pub fn child_reward(data: &ChildData, policy: &Policy, seed: u64) -> Result<ChildFit> {
     let pipelines = policy.pipelines()?;
     let (channels, side, _) = data.dataset.require_uniform_shape()?;
     let mut images: Vec<Image> = data
@@ -105,6 +83,7 @@ pub fn child_reward(data: &ChildData, policy: &Policy, seed: u64) -> Result<f64>
             labels.push(set.samples[k].label);
         }
     }
+    let train_images = images.len();
     let refs: Vec<&Image> = images.iter().collect();
     let train = PreparedSet::new(&refs, labels, None, &crate::backend::device())?;
     let config = ClassifierConfig {
@@ -125,7 +104,11 @@ pub fn child_reward(data: &ChildData, policy: &Policy, seed: u64) -> Result<f64>
         false,
         &mut FitMonitor { quiet: true, log: None },
     )?;
-    Ok(report.best_val_accuracy as f64)
+    Ok(ChildFit {
+        reward: report.best_val_accuracy as f64,
+        steps: report.steps,
+        train_images,
+    })
 }
 
 /// One episode of a search.
@@ -137,6 +120,9 @@ pub struct Episode {
     pub reward: f64,
     pub best_so_far: f64,
     pub policy: Policy,
+    /// Optimiser steps of its child fit, and the images it trained on.
+    pub steps: usize,
+    pub train_images: usize,
     /// The controller's mean decision entropy before this episode's update (RL only).
     pub entropy: Option<f64>,
 }
@@ -185,13 +171,16 @@ pub fn search(
                 (None, space.decode(&c))
             }
             "grid" => (None, space.rand_augment(grid_n, grid_m, 1)),
+            // No parameter to search: every fit draws TrivialAugment's images and the child afresh (its seed).
+            "trivial" => (None, space.trivial_augment()),
             other => {
                 return Err(SynthError::bad_input(format!(
-                    "unknown search method {other}; use rl, random or grid"
+                    "unknown search method {other}; use rl, random, grid or trivial"
                 )));
             }
         };
-        let reward = child_reward(data, &policy, child_seed)?;
+        let fitted = child_reward(data, &policy, child_seed)?;
+        let reward = fitted.reward;
         let entropy = match (rl.as_mut(), &choices) {
             (Some(c), Some(choice)) => Some(c.update(choice, reward)?.entropy),
             _ => None,
@@ -204,10 +193,92 @@ pub fn search(
             reward,
             best_so_far: best,
             policy,
+            steps: fitted.steps,
+            train_images: fitted.train_images,
             entropy,
         };
         on_episode(&episode);
         episodes.push(episode);
     }
     Ok(episodes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::run::per_class_subset;
+    use crate::dataset::{Split, SplitConfig, SplitName};
+
+    /// Equal compute: a tiny search whose policies train on very different amounts of data (mixes 0.5 to 2, a
+    /// synthetic share of 0 to 1) gives every child fit exactly `[child] steps` optimiser steps; the epoch schedule
+    /// it replaces does not.
+    #[test]
+    fn every_child_fit_takes_the_same_steps_whatever_the_mix() {
+        let dataset = crate::dataset::load_named("mnist", "keep").unwrap();
+        let split = Split::stratified(&dataset, &SplitConfig::default()).unwrap();
+        let train = split.indices(&dataset, SplitName::Train).unwrap();
+        let val_idx: Vec<usize> = split.indices(&dataset, SplitName::Val).unwrap()[..40].to_vec();
+        let val_images: Vec<&Image> = val_idx.iter().map(|&i| &dataset.samples[i].image).collect();
+        let val = PreparedSet::new(
+            &val_images,
+            val_idx.iter().map(|&i| dataset.samples[i].label).collect(),
+            None,
+            &crate::backend::device(),
+        )
+        .unwrap();
+        // A stand-in synthetic set: other train images.
+        let stand_in = dataset.subset(&per_class_subset(&dataset, &train, 6, 9));
+        let steps = 7;
+        let mut data = ChildData {
+            dataset: &dataset,
+            subset: per_class_subset(&dataset, &train, 3, 0),
+            per_class: 3,
+            val,
+            synthetic: vec![("gan".into(), stand_in)],
+            classifier: ClassifierConfig {
+                steps,
+                cnn_hidden: 16,
+                ..super::super::PolicyConfig::default().child
+            },
+        };
+        let space = SearchSpace {
+            sub_policies: 1,
+            ops_per_sub_policy: 1,
+            synthetic: vec!["gan".into()],
+        };
+        let policy = |mix: f64, share: f64| Policy {
+            mix,
+            synthetic: vec![super::super::space::SyntheticShare {
+                source: "gan".into(),
+                share,
+            }],
+            ..space.rand_augment(1, 3, 0)
+        };
+        let (small, large) = (policy(0.5, 0.0), policy(2.0, 1.0));
+        let (a, b) = (
+            child_reward(&data, &small, 1).unwrap(),
+            child_reward(&data, &large, 1).unwrap(),
+        );
+        assert_eq!((a.train_images, b.train_images), (30 + 20, 30 + 60 + 30));
+        assert_eq!((a.steps, b.steps), (steps, steps), "equal steps whatever the data");
+        let mut seen = Vec::new();
+        for method in ["random", "trivial"] {
+            let episodes = search(method, &space, &data, 3, 0, &ControllerConfig::default(), None, |_| {}).unwrap();
+            assert_eq!(episodes.len(), 3);
+            for e in &episodes {
+                assert_eq!(e.steps, steps, "{method} fit {}: {} images", e.episode, e.train_images);
+                seen.push(e.train_images);
+            }
+        }
+        assert!(seen.iter().any(|&n| n != seen[0]), "the mixes differ: {seen:?}");
+        // The epoch schedule (steps 0) gives more data more steps: what the fixed budget removes.
+        data.classifier.steps = 0;
+        data.classifier.head_epochs = 2;
+        data.classifier.patience = 5;
+        let (a, b) = (
+            child_reward(&data, &small, 1).unwrap(),
+            child_reward(&data, &large, 1).unwrap(),
+        );
+        assert!(a.steps < b.steps, "epochs: {} vs {} steps", a.steps, b.steps);
+    }
 }

@@ -3,10 +3,7 @@
 //! The policy also sets how many augmented images join each real one (the mix) and what share of each available
 //! synthetic set joins them.
 
-use serde::{Deserialize, Serialize};
-
-use crate::augment::Pipeline;
-use crate::error::{Result, SynthError};
+pub use crate::augment::policy::{Policy, SyntheticShare};
 
 /// The classic ops the search chooses from, each with its magnitude scale (bin 0..MAGNITUDES-1).
 pub const OPS: [&str; 7] = ["rotate", "scale", "crop", "translate", "noise", "flip-h", "rot90"];
@@ -34,67 +31,19 @@ pub fn op_string(op: usize, m: usize, p: usize) -> String {
     format!("{body}@{prob:.1}")
 }
 
-/// A searched policy, as saved in best.toml and read by `synth augment --policy` and `synth eval-gain --policy`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Policy {
-    /// Augmented images made per real image.
-    pub mix: f64,
-    /// Each augmented image applies one of these, drawn uniformly; each is a list of ops in the `--ops` grammar.
-    pub sub_policies: Vec<Vec<String>>,
-    /// Synthetic images per real image taken from each named set (absent = none).
-    #[serde(default)]
-    pub synthetic: Vec<SyntheticShare>,
-}
-
-/// The share of one synthetic set in a policy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyntheticShare {
-    /// The set's name (its folder name).
-    pub source: String,
-    pub share: f64,
-}
-
-impl Policy {
-    /// The sub-policies as pipelines (checked).
-    pub fn pipelines(&self) -> Result<Vec<Pipeline>> {
-        if self.sub_policies.is_empty() {
-            return Err(SynthError::bad_input("a policy needs at least one sub-policy"));
-        }
-        if !(self.mix >= 0.0 && self.mix.is_finite()) {
-            return Err(SynthError::bad_input(format!("policy mix {} must be >= 0", self.mix)));
-        }
-        self.sub_policies.iter().map(|s| Pipeline::parse(s)).collect()
-    }
-
-    /// Reads a policy TOML file.
-    pub fn load(path: &std::path::Path) -> Result<Policy> {
-        use crate::error::IoContext;
-        let text = std::fs::read_to_string(path).at(path, "reading policy")?;
-        let p: Policy = toml::from_str(&text)
-            .map_err(|e| SynthError::bad_input(format!("policy {}: {}", path.display(), e.message())))?;
-        p.pipelines()?;
-        Ok(p)
-    }
-
-    /// The policy as TOML.
-    pub fn to_toml(&self) -> Result<String> {
-        crate::config::to_toml(self)
-    }
-
-    /// A one-line description.
-    pub fn describe(&self) -> String {
-        let subs: Vec<String> = self
-            .sub_policies
-            .iter()
-            .map(|s| format!("[{}]", s.join(", ")))
-            .collect();
-        let mut text = format!("mix {} | {}", self.mix, subs.join(" "));
-        for s in &self.synthetic {
-            text.push_str(&format!(" | {} {}", s.source, s.share));
-        }
-        text
+/// TrivialAugment (Muller & Hutter 2021) in this space, with no parameter to search: each augmented image applies
+/// one op drawn uniformly at a magnitude bin drawn uniformly, always (probability 1). As a policy, one single-op
+/// sub-policy per (op, magnitude bin) pair, one drawn uniformly per image; flip-h and rot90, which have no
+/// magnitude, repeat once per bin so that every op is equally likely. The op then draws its transform within its
+/// bin's range as every op of this space does (rotate at bin 3 turns by an angle in [-12, 12] degrees). One augmented
+/// image per real one, no synthetic share: `synth augment --preset trivial` and the search's `trivial` method.
+pub fn trivial_augment() -> Policy {
+    Policy {
+        mix: MIXES[1],
+        sub_policies: (0..OPS.len())
+            .flat_map(|op| (0..MAGNITUDES).map(move |m| vec![op_string(op, m, PROBABILITIES - 1)]))
+            .collect(),
+        synthetic: Vec::new(),
     }
 }
 
@@ -149,6 +98,24 @@ impl SearchSpace {
         }
     }
 
+    /// [`trivial_augment`] with a share of 0 for every synthetic set of the space.
+    pub fn trivial_augment(&self) -> Policy {
+        Policy {
+            synthetic: self.zero_shares(),
+            ..trivial_augment()
+        }
+    }
+
+    fn zero_shares(&self) -> Vec<SyntheticShare> {
+        self.synthetic
+            .iter()
+            .map(|name| SyntheticShare {
+                source: name.clone(),
+                share: 0.0,
+            })
+            .collect()
+    }
+
     /// RandAugment's policy for `n` ops at magnitude bin `m`: every op equally likely, each applied with
     /// probability 1 (one sub-policy per op sequence would explode, so each sub-policy is one op chain drawn from
     /// a cycle of the op list, offset by the sub-policy's index).
@@ -163,14 +130,7 @@ impl SearchSpace {
         Policy {
             mix: MIXES[mix_bin.min(MIXES.len() - 1)],
             sub_policies,
-            synthetic: self
-                .synthetic
-                .iter()
-                .map(|name| SyntheticShare {
-                    source: name.clone(),
-                    share: 0.0,
-                })
-                .collect(),
+            synthetic: self.zero_shares(),
         }
     }
 }
@@ -199,5 +159,62 @@ mod tests {
         assert_eq!(op_string(0, 9, 5), "rotate:30@1.0");
         assert_eq!(op_string(5, 0, 0), "flip-h@0.0");
         space.rand_augment(2, 4, 1).pipelines().unwrap();
+    }
+
+    /// TrivialAugment draws exactly one op per image, every op equally often, at a magnitude drawn uniformly: over
+    /// 14,000 seeded draws the op counts and the noise op's 10 magnitude levels pass a chi-square test of
+    /// uniformity (p > 0.001), and rotate's angles fill their whole range symmetrically.
+    #[test]
+    fn trivial_augment_draws_one_op_at_a_uniform_magnitude() {
+        use crate::augment::Transform;
+        let policy = trivial_augment();
+        assert_eq!(policy.sub_policies.len(), OPS.len() * MAGNITUDES);
+        assert!(policy.synthetic.is_empty());
+        let pipelines = policy.pipelines().unwrap();
+        let n = 14_000;
+        let mut ops = std::collections::BTreeMap::<String, usize>::new();
+        let mut noise_levels = [0usize; MAGNITUDES];
+        let (mut angles, mut applied) = (Vec::new(), 0);
+        for k in 0..n {
+            let mut rng = crate::seed::rng(crate::seed::derive(7, &[k as u64]));
+            let (_, transforms) = crate::augment::policy::draw_sub_policy(&pipelines, &mut rng, 28, 28);
+            assert_eq!(transforms.len(), 1, "one op per image: {transforms:?}");
+            applied += transforms.len();
+            let t = &transforms[0];
+            let name = serde_json::to_value(t).unwrap()["op"].as_str().unwrap().to_string();
+            *ops.entry(name).or_default() += 1;
+            match *t {
+                Transform::Noise { std, .. } => {
+                    let level = (std / 0.02).round() as usize;
+                    assert!(
+                        (1..=MAGNITUDES).contains(&level),
+                        "noise std {std} is one of the 10 levels"
+                    );
+                    noise_levels[level - 1] += 1;
+                }
+                Transform::Rotate { degrees, .. } => angles.push(degrees),
+                _ => {}
+            }
+        }
+        assert_eq!(applied, n);
+        assert_eq!(ops.len(), OPS.len(), "every op is drawn: {ops:?}");
+        let chi2 = |counts: &[usize]| {
+            let expected = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
+            counts
+                .iter()
+                .map(|&c| (c as f64 - expected).powi(2) / expected)
+                .sum::<f64>()
+        };
+        // Chi-square critical values at p = 0.001: 22.46 (6 degrees of freedom), 27.88 (9).
+        let op_counts: Vec<usize> = ops.values().copied().collect();
+        assert!(chi2(&op_counts) < 22.46, "ops uniform: {ops:?}");
+        assert!(
+            chi2(&noise_levels) < 27.88,
+            "noise magnitudes uniform: {noise_levels:?}"
+        );
+        let max = angles.iter().fold(0f32, |m, a| m.max(a.abs()));
+        assert!(max > 29.0 && max <= 30.0, "rotate reaches its largest bin: {max}");
+        let positive = angles.iter().filter(|&&a| a > 0.0).count() as f64 / angles.len() as f64;
+        assert!((positive - 0.5).abs() < 0.05, "rotate is symmetric: {positive}");
     }
 }
