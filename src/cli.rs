@@ -93,6 +93,10 @@ pub struct ClassifierTrainArgs {
     /// Top pretrained backbone blocks fine-tuned in phase 2, 0..=5 [default: 1]
     #[arg(long)]
     pub finetune_blocks: Option<usize>,
+    /// Of those blocks, only the last N layers train in phase 2 (VGG: convs; resnet50: bottlenecks); the earlier
+    /// ones stay frozen and cached, which makes fine-tuning cheaper; 0 trains them all [default: 0]
+    #[arg(long)]
+    pub finetune_layers: Option<usize>,
     /// Maximum epochs of phase 1 (the head; the whole cnn) [default: 20]
     #[arg(long)]
     pub head_epochs: Option<usize>,
@@ -786,6 +790,7 @@ impl ClassifierTrainArgs {
         set(&mut c.input_size, &self.input_size);
         set(&mut c.freeze_blocks, &self.freeze_blocks);
         set(&mut c.finetune_blocks, &self.finetune_blocks);
+        set(&mut c.finetune_layers, &self.finetune_layers);
         set(&mut c.head_epochs, &self.head_epochs);
         set(&mut c.finetune_epochs, &self.finetune_epochs);
         set(&mut c.head_lr, &self.head_lr);

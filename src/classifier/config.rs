@@ -30,6 +30,11 @@ pub struct ClassifierConfig {
     pub freeze_blocks: usize,
     /// Top backbone blocks unfrozen in phase 2 (fine-tuning).
     pub finetune_blocks: usize,
+    /// Of those blocks, only the last this many layers train (VGG: convs; ResNet: the stem and bottlenecks; 0 = all
+    /// of them); the blocks' earlier layers stay frozen and join the cached prefix, so a fine-tuning step runs fewer
+    /// convolutions. Left out of a saved config when 0, so the configs and cache keys from before it read the same.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub finetune_layers: usize,
     /// Phase 1 (the head of a pretrained backbone) learning rate (Adam).
     pub head_lr: f64,
     /// Learning rate (Adam) of the cnn, whose one phase trains the whole net from scratch.
@@ -82,6 +87,7 @@ impl Default for ClassifierConfig {
             input_size: 64,
             freeze_blocks: 4,
             finetune_blocks: 1,
+            finetune_layers: 0,
             head_lr: 1e-3,
             cnn_lr: 1e-3,
             finetune_lr: 1e-4,
@@ -153,6 +159,7 @@ impl ClassifierConfig {
             ("per_class", self.per_class, crate::limits::MAX_COUNT),
             ("head_epochs", self.head_epochs, crate::limits::MAX_COUNT),
             ("finetune_epochs", self.finetune_epochs, crate::limits::MAX_COUNT),
+            ("finetune_layers", self.finetune_layers, crate::limits::MAX_COUNT),
             ("patience", self.patience, crate::limits::MAX_COUNT),
             ("min_steps", self.min_steps, crate::limits::MAX_COUNT),
             ("steps", self.steps, crate::limits::MAX_COUNT),

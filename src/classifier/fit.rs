@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::config::ClassifierConfig;
-use super::model::Classifier;
+use super::model::{Backbone, Classifier};
 use crate::dataset::Image;
 use crate::dataset::tensor::{images_to_tensor, tensor_values};
 use crate::error::{Result, SynthError};
@@ -68,8 +68,12 @@ pub struct FitReport {
     pub best_epoch: (usize, usize),
     /// Images passed through the frozen backbone prefix (each image once).
     pub frozen_passes: usize,
-    /// Block after which features were cached.
+    /// Whole backbone blocks before the point where features were cached.
     pub cache_block: usize,
+    /// Layer after which features were cached (see [`Backbone::num_layers`](crate::classifier::Backbone::num_layers)):
+    /// past `cache_block`'s start when `finetune_layers` trains only a block's last layers.
+    #[serde(default)]
+    pub cache_layer: usize,
     /// Gradient steps taken, over both phases (eval-gain records it per fit: a condition must not win by getting
     /// more of them).
     #[serde(default)]
@@ -92,7 +96,7 @@ pub struct FitMonitor<'a> {
     pub log: Option<&'a mut EventLog>,
 }
 
-/// Runs the blocks `0..to` of the inference copy of the model over a set, batch by batch.
+/// Runs the layers `0..to` of the inference copy of the model over a set, batch by batch.
 fn frozen_features(model: &Classifier, images: &Tensor<4>, to: usize, batch: usize) -> Tensor<4> {
     let n = images.dims()[0];
     let chunks: Vec<Tensor<4>> = (0..n)
@@ -102,7 +106,7 @@ fn frozen_features(model: &Classifier, images: &Tensor<4>, to: usize, batch: usi
     Tensor::cat(chunks, 0)
 }
 
-/// Continues cached features through blocks `from..to` (inference, no gradients).
+/// Continues cached features through layers `from..to` (inference, no gradients).
 fn advance(model: &Classifier, features: &Tensor<4>, from: usize, to: usize, batch: usize) -> Tensor<4> {
     let n = features.dims()[0];
     let chunks: Vec<Tensor<4>> = (0..n)
@@ -110,16 +114,16 @@ fn advance(model: &Classifier, features: &Tensor<4>, from: usize, to: usize, bat
         .map(|s| {
             model
                 .backbone
-                .forward_blocks(features.clone().slice(s..(s + batch).min(n)), from, to)
+                .forward_layers(features.clone().slice(s..(s + batch).min(n)), from, to)
         })
         .collect();
     Tensor::cat(chunks, 0)
 }
 
-/// Predicted classes from features after block `from`.
+/// Predicted classes from features after layer `from`.
 pub fn predict_from(model: &Classifier, features: &Tensor<4>, from: usize, batch: usize) -> Result<Vec<usize>> {
     let n = features.dims()[0];
-    let to = model.backbone.num_blocks();
+    let to = model.backbone.num_layers();
     let mut out = Vec::with_capacity(n);
     for s in (0..n).step_by(batch) {
         let logits = model.forward_from(features.clone().slice(s..(s + batch).min(n)), from, to);
@@ -148,19 +152,29 @@ struct Phase<'a> {
     val: &'a Tensor<4>,
 }
 
-/// The block after which a fit caches features: the end of the frozen prefix (0 for a net trained from scratch).
-pub fn cache_block(config: &ClassifierConfig, pretrained: bool, num_blocks: usize) -> usize {
+/// The layer after which a fit caches features: the end of the frozen prefix (0 for a net trained from scratch).
+/// With `finetune_layers` set, only that many of the fine-tuned blocks' last layers train and the blocks' earlier
+/// layers join the cached prefix: each fine-tuning step then runs fewer convolutions forward and backward.
+pub fn cache_layer(config: &ClassifierConfig, pretrained: bool, backbone: &Backbone) -> usize {
+    let num_blocks = backbone.num_blocks();
     let finetune = pretrained && config.finetune_epochs > 0 && config.finetune_blocks > 0;
     match (pretrained, finetune) {
         (false, _) => 0,
-        (true, true) => config
-            .freeze_blocks
-            .max(num_blocks - config.finetune_blocks.min(num_blocks)),
-        (true, false) => num_blocks,
+        (true, true) => {
+            let block = config
+                .freeze_blocks
+                .max(num_blocks - config.finetune_blocks.min(num_blocks));
+            let start = backbone.block_start(block);
+            match config.finetune_layers {
+                0 => start,
+                k => start.max(backbone.num_layers().saturating_sub(k)),
+            }
+        }
+        (true, false) => backbone.num_layers(),
     }
 }
 
-/// Features of images after the frozen blocks `0..to` (an inference pass, batch by batch): what a fit trains on.
+/// Features of images after the frozen layers `0..to` (an inference pass, batch by batch): what a fit trains on.
 /// Computing them once per image and reusing them across fits is what makes many fits affordable.
 pub fn frozen_prefix_features(model: &Classifier, images: &Tensor<4>, to: usize, batch: usize) -> Tensor<4> {
     frozen_features(&model.valid(), images, to, batch)
@@ -187,10 +201,10 @@ pub fn fit(
     if train.is_empty() || val.is_empty() {
         return Err(SynthError::bad_input("the train and validation sets must not be empty"));
     }
-    let block = cache_block(config, pretrained, model.backbone.num_blocks());
+    let cut = cache_layer(config, pretrained, &model.backbone);
     let frozen = model.valid();
-    let train_cache = frozen_features(&frozen, &train.images, block, config.batch_size);
-    let val_cache = frozen_features(&frozen, &val.images, block, config.batch_size);
+    let train_cache = frozen_features(&frozen, &train.images, cut, config.batch_size);
+    let val_cache = frozen_features(&frozen, &val.images, cut, config.batch_size);
     let train_part = CachedPart {
         features: &train_cache,
         labels: &train.labels,
@@ -202,7 +216,7 @@ pub fn fit(
         images: None,
     };
     let (model, mut report) = fit_cached(model, &train_part, &val_part, config, pretrained, monitor)?;
-    report.frozen_passes = if block > 0 { train.len() + val.len() } else { 0 };
+    report.frozen_passes = if cut > 0 { train.len() + val.len() } else { 0 };
     Ok((model, report))
 }
 
@@ -224,10 +238,10 @@ pub fn fit_cached(
             "adversarial training and on-the-fly augmentation need the training images, not only their features",
         ));
     }
-    let nb = model.backbone.num_blocks();
+    let nl = model.backbone.num_layers();
     let bs = config.batch_size;
     let finetune = pretrained && config.finetune_epochs > 0 && config.finetune_blocks > 0;
-    let cache_block = cache_block(config, pretrained, nb);
+    let cache_layer = cache_layer(config, pretrained, &model.backbone);
     let frozen = model.valid();
     let (train_cache, val_cache) = (train.features, val.features);
     let mut report = FitReport {
@@ -235,16 +249,17 @@ pub fn fit_cached(
         best_val_accuracy: 0.0,
         best_epoch: (0, 0),
         frozen_passes: 0,
-        cache_block,
+        cache_block: model.backbone.block_of(cache_layer),
+        cache_layer,
         steps: 0,
     };
     let mut model = model;
     if pretrained {
-        let train_top = advance(&frozen, train_cache, cache_block, nb, bs);
-        let val_top = advance(&frozen, val_cache, cache_block, nb, bs);
+        let train_top = advance(&frozen, train_cache, cache_layer, nl, bs);
+        let val_top = advance(&frozen, val_cache, cache_layer, nl, bs);
         let head = Phase {
             index: 1,
-            from: nb,
+            from: nl,
             lr: config.head_lr,
             epochs: config.head_epochs,
             train: &train_top,
@@ -254,7 +269,7 @@ pub fn fit_cached(
         if finetune {
             let tune = Phase {
                 index: 2,
-                from: cache_block,
+                from: cache_layer,
                 lr: config.finetune_lr,
                 epochs: config.finetune_epochs,
                 train: train_cache,
@@ -463,10 +478,10 @@ impl TrainingPass<'_> {
     ) -> Result<(Classifier, f64, usize)> {
         let (phase, config) = (self.phase, self.config);
         let device = model.head.output.weight.device();
-        let nb = model.backbone.num_blocks();
+        let nl = model.backbone.num_layers();
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let (x, labels) = batch_inputs(&model, phase, self.train, self.transforms, config, draw, batch)?;
-        let logits = model.forward_from(x, phase.from, nb);
+        let logits = model.forward_from(x, phase.from, nl);
         let targets = crate::dataset::tensor::labels_to_tensor(&labels, &device);
         let loss = loss_fn.forward(logits.clone(), targets);
         let loss_value = tensor_values(loss.clone())?[0];
@@ -759,48 +774,81 @@ mod tests {
         );
     }
 
-    /// Frozen VGG blocks are bit-identical after a fit; the fine-tuned block and the head change.
+    /// Frozen VGG blocks are bit-identical after a fit; the fine-tuned block and the head change. With
+    /// `finetune_layers = 2` only block 5's last two convs train and the cut moves inside the block.
     #[test]
     fn frozen_blocks_stay_bit_identical() {
-        let config = ClassifierConfig {
-            head_epochs: 1,
-            finetune_epochs: 1,
-            patience: 5,
-            min_steps: 0,
-            ..Default::default()
-        };
-        let data = small_experiment(&config, 3);
-        let device = crate::backend::autodiff_device();
-        let model = crate::classifier::build_model(&config, 10, data.input, &device).unwrap();
-        let before = model.clone().valid();
-        let (after, report) = fit(
-            model,
-            &data.train,
-            &data.val,
-            &config,
-            true,
-            &mut FitMonitor { quiet: true, log: None },
-        )
-        .unwrap();
-        assert_eq!(report.cache_block, 4);
-        let (Backbone::Vgg16(b), Backbone::Vgg16(a)) = (&before.backbone, &after.valid().backbone) else {
-            unreachable!()
-        };
-        let values = |t: Tensor<4>| tensor_values(t).unwrap();
-        for (i, (cb, ca)) in b.convs.iter().zip(&a.convs).enumerate() {
-            let same = values(cb.weight.val()) == values(ca.weight.val());
-            assert_eq!(
-                same,
-                i < 10,
-                "conv {i}: frozen blocks 1-4 keep their weights, block 5 is fine-tuned"
+        for (finetune_layers, first_trained) in [(0, 10), (2, 11)] {
+            let config = ClassifierConfig {
+                head_epochs: 1,
+                finetune_epochs: 1,
+                finetune_layers,
+                patience: 5,
+                min_steps: 0,
+                ..Default::default()
+            };
+            let data = small_experiment(&config, 3);
+            let device = crate::backend::autodiff_device();
+            let model = crate::classifier::build_model(&config, 10, data.input, &device).unwrap();
+            let before = model.clone().valid();
+            let (after, report) = fit(
+                model,
+                &data.train,
+                &data.val,
+                &config,
+                true,
+                &mut FitMonitor { quiet: true, log: None },
+            )
+            .unwrap();
+            assert_eq!((report.cache_block, report.cache_layer), (4, first_trained));
+            let (Backbone::Vgg16(b), Backbone::Vgg16(a)) = (&before.backbone, &after.valid().backbone) else {
+                unreachable!()
+            };
+            let values = |t: Tensor<4>| tensor_values(t).unwrap();
+            for (i, (cb, ca)) in b.convs.iter().zip(&a.convs).enumerate() {
+                let same = values(cb.weight.val()) == values(ca.weight.val());
+                assert_eq!(
+                    same,
+                    i < first_trained,
+                    "finetune_layers {finetune_layers}, conv {i}: frozen convs keep their weights, the rest trains"
+                );
+            }
+            let head_before = tensor_values(before.head.output.weight.val()).unwrap();
+            assert_ne!(
+                head_before,
+                tensor_values(after.head.output.weight.val()).unwrap(),
+                "the head trains"
             );
         }
-        let head_before = tensor_values(before.head.output.weight.val()).unwrap();
-        assert_ne!(
-            head_before,
-            tensor_values(after.head.output.weight.val()).unwrap(),
-            "the head trains"
-        );
+    }
+
+    /// Running the layers in two pieces, cut anywhere (inside a block too), is running the blocks: what lets a
+    /// fit cache features at any layer.
+    #[test]
+    fn layers_cut_anywhere_compose_to_the_blocks() {
+        let device = crate::backend::device();
+        let x = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let backbones = [
+            Backbone::Vgg16(crate::classifier::Vgg::with_depth(
+                crate::classifier::VggDepth::Vgg16,
+                8,
+                &device,
+            )),
+            Backbone::Resnet50(crate::classifier::resnet::ResNetConfig::resnet50(8).init(&device)),
+        ];
+        for backbone in &backbones {
+            let whole = tensor_values(backbone.forward_blocks(x.clone(), 0, backbone.num_blocks())).unwrap();
+            let n = backbone.num_layers();
+            assert_eq!(backbone.block_start(backbone.num_blocks()), n);
+            assert_eq!(backbone.block_of(n - 1), backbone.num_blocks() - 1);
+            for cut in 0..=n {
+                let head = backbone.forward_layers(x.clone(), 0, cut);
+                let both = tensor_values(backbone.forward_layers(head, cut, n)).unwrap();
+                assert_eq!(both, whole, "cut at layer {cut} of {n}");
+            }
+        }
+        assert_eq!(backbones[0].num_layers(), 13);
+        assert_eq!(backbones[1].num_layers(), 17);
     }
 
     use crate::classifier::model::Backbone;

@@ -16,7 +16,7 @@ pub mod weights;
 pub use checkpoint::{Checkpoint, build_model};
 pub use config::ClassifierConfig;
 pub use fit::{
-    CachedPart, FitMonitor, FitReport, PreparedSet, accuracy, argmax_rows, cache_block, fit, fit_cached,
+    CachedPart, FitMonitor, FitReport, PreparedSet, accuracy, argmax_rows, cache_layer, fit, fit_cached,
     frozen_prefix_features, predict, predict_from,
 };
 pub use model::{Backbone, BackboneKind, Classifier, Head};

@@ -95,9 +95,37 @@ impl Backbone {
 
     /// Runs blocks `from..to`.
     pub fn forward_blocks(&self, x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
+        self.forward_layers(x, self.block_start(from), self.block_start(to))
+    }
+
+    /// Layers in all: the finest units a frozen prefix can end at (VGG: each conv with its ReLU, the block's
+    /// max-pool after its last; ResNet: the stem, then each bottleneck; the cnn: its blocks).
+    pub fn num_layers(&self) -> usize {
+        self.block_start(self.num_blocks())
+    }
+
+    /// Layers before block `block`.
+    pub fn block_start(&self, block: usize) -> usize {
         match self {
-            Backbone::Vgg16(v) | Backbone::Vgg19(v) => v.forward_blocks(x, from, to),
-            Backbone::Resnet50(r) => r.forward_blocks(x, from, to),
+            Backbone::Vgg16(v) | Backbone::Vgg19(v) => v.block_start(block),
+            Backbone::Resnet50(r) => r.block_start(block),
+            Backbone::Cnn(_) => block.min(CNN_BLOCKS),
+        }
+    }
+
+    /// Whole blocks before layer `layer` (the block a cut at `layer` falls in, or ends).
+    pub fn block_of(&self, layer: usize) -> usize {
+        (0..=self.num_blocks())
+            .rev()
+            .find(|&b| self.block_start(b) <= layer)
+            .unwrap_or(0)
+    }
+
+    /// Runs layers `from..to`.
+    pub fn forward_layers(&self, x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
+        match self {
+            Backbone::Vgg16(v) | Backbone::Vgg19(v) => v.forward_layers(x, from, to),
+            Backbone::Resnet50(r) => r.forward_layers(x, from, to),
             Backbone::Cnn(c) => c.forward_blocks(x, from, to),
         }
     }
@@ -160,27 +188,23 @@ impl Classifier {
     /// # Shapes
     /// `[batch, channels, size, size]` -> `[batch, classes]`
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
-        let n = self.backbone.num_blocks();
-        self.forward_from(
-            self.backbone.forward_blocks(self.backbone.preprocess(images), 0, 0),
-            0,
-            n,
-        )
+        let n = self.backbone.num_layers();
+        self.forward_from(self.backbone.preprocess(images), 0, n)
     }
 
-    /// Backbone features after `to` blocks, for [0, 1] images.
+    /// Backbone features after `to` layers (see [`Backbone::num_layers`]), for [0, 1] images.
     pub fn features(&self, images: Tensor<4>, to: usize) -> Tensor<4> {
-        self.backbone.forward_blocks(self.backbone.preprocess(images), 0, to)
+        self.backbone.forward_layers(self.backbone.preprocess(images), 0, to)
     }
 
-    /// Logits from the features after block `from` (a cached frozen prefix), running blocks `from..to` and the head.
+    /// Logits from the features after layer `from` (a cached frozen prefix), running layers `from..to` and the head.
     pub fn forward_from(&self, features: Tensor<4>, from: usize, to: usize) -> Tensor<2> {
-        self.head.forward(self.backbone.forward_blocks(features, from, to))
+        self.head.forward(self.backbone.forward_layers(features, from, to))
     }
 
     /// The penultimate embedding for [0, 1] images (FID and CAS features).
     pub fn embed(&self, images: Tensor<4>) -> Tensor<2> {
-        let n = self.backbone.num_blocks();
+        let n = self.backbone.num_layers();
         self.head.embed(self.features(images, n))
     }
 }

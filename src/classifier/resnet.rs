@@ -207,11 +207,33 @@ impl ResNet {
     ///
     /// # Shapes
     /// `[batch, c, h, w]` -> `[batch, c', h', w']`; after all five, `[batch, 32 * width, h / 32, w / 32]`
-    pub fn forward_blocks(&self, mut x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
-        for block in from..to {
-            x = match block {
+    pub fn forward_blocks(&self, x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
+        self.forward_layers(x, self.block_start(from), self.block_start(to))
+    }
+
+    /// Layers (the stem, then each bottleneck) before block `block`.
+    pub fn block_start(&self, block: usize) -> usize {
+        match block {
+            0 => 0,
+            b => 1 + (0..(b - 1).min(4)).map(|k| self.stage(k).len()).sum::<usize>(),
+        }
+    }
+
+    /// Layers in all: the stem and every bottleneck (17 for ResNet-50).
+    pub fn num_layers(&self) -> usize {
+        self.block_start(RESNET_BLOCKS)
+    }
+
+    /// Runs layers `from..to` (0 = the stem, then layer1..layer4's bottlenecks in order).
+    pub fn forward_layers(&self, mut x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
+        let bottlenecks: Vec<&Bottleneck> = (0..4).flat_map(|k| self.stage(k)).collect();
+        for layer in from..to {
+            x = match layer {
                 0 => self.stem(x),
-                k => self.stage(k - 1).iter().fold(x, |x, b| b.forward(x)),
+                l => match bottlenecks.get(l - 1) {
+                    Some(b) => b.forward(x),
+                    None => break,
+                },
             };
         }
         x

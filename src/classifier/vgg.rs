@@ -182,17 +182,28 @@ impl Vgg {
         self.convs.last().map_or(3, |c| c.weight.dims()[0])
     }
 
+    /// Layers (a conv with its ReLU) before block `block`: where a block starts in [`Vgg::forward_layers`]' count.
+    pub fn block_start(&self, block: usize) -> usize {
+        self.depth().convs().iter().filter(|c| c.1 < block).count()
+    }
+
     /// Runs blocks `from..to` (0-based; each block's convs with ReLU, then the 2x2 max-pool).
     ///
     /// # Shapes
     /// `[batch, c, h, w]` -> `[batch, c', h / 2^(to-from), w / 2^(to-from)]`
-    pub fn forward_blocks(&self, mut x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
+    pub fn forward_blocks(&self, x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
+        self.forward_layers(x, self.block_start(from), self.block_start(to))
+    }
+
+    /// Runs layers `from..to` (0-based over all convs): conv `i` with its ReLU, then the 2x2 max-pool when conv `i`
+    /// closes its block. A cut inside a block is what lets a fit train only a block's last convs and cache the rest.
+    pub fn forward_layers(&self, mut x: Tensor<4>, from: usize, to: usize) -> Tensor<4> {
         let layout = self.depth().convs();
-        for block in from..to {
-            for (i, _) in layout.iter().enumerate().filter(|(_, c)| c.1 == block) {
-                x = self.relu.forward(self.convs[i].forward(x));
+        for i in from..to.min(layout.len()) {
+            x = self.relu.forward(self.convs[i].forward(x));
+            if layout.get(i + 1).is_none_or(|next| next.1 != layout[i].1) {
+                x = max_pool_2x2(x);
             }
-            x = max_pool_2x2(x);
         }
         x
     }

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use crate::classifier::{Classifier, PreparedSet, frozen_prefix_features};
 use crate::error::{Result, SynthError};
 
-/// A named group of images' features after the cache block, with their labels and a key per image.
+/// A named group of images' features after the cache layer, with their labels and a key per image.
 pub struct Group {
     pub features: Tensor<4>,
     pub labels: Vec<usize>,
@@ -20,7 +20,7 @@ pub struct Group {
 /// Features computed once per image, by group.
 pub struct FeatureBank {
     model: Classifier,
-    block: usize,
+    layer: usize,
     batch: usize,
     groups: HashMap<String, Group>,
     /// How many times each image key went through the frozen prefix (the leak-free caching promise: always 1).
@@ -28,20 +28,20 @@ pub struct FeatureBank {
 }
 
 impl FeatureBank {
-    /// A bank over the frozen prefix `0..block` of `model` (its inference copy).
-    pub fn new(model: &Classifier, block: usize, batch: usize) -> FeatureBank {
+    /// A bank over the frozen prefix, layers `0..layer`, of `model` (its inference copy).
+    pub fn new(model: &Classifier, layer: usize, batch: usize) -> FeatureBank {
         FeatureBank {
             model: model.valid(),
-            block,
+            layer,
             batch,
             groups: HashMap::new(),
             passes: HashMap::new(),
         }
     }
 
-    /// The block the features are taken after.
-    pub fn block(&self) -> usize {
-        self.block
+    /// The layer the features are taken after.
+    pub fn layer(&self) -> usize {
+        self.layer
     }
 
     /// Computes and stores a group: `keys` name the images (a key already in the bank is an error, so no image is
@@ -55,7 +55,7 @@ impl FeatureBank {
                 "image {k} is already in the feature bank"
             )));
         }
-        let features = frozen_prefix_features(&self.model, &set.images, self.block, self.batch);
+        let features = frozen_prefix_features(&self.model, &set.images, self.layer, self.batch);
         let mut rows = HashMap::with_capacity(keys.len());
         for (row, key) in keys.into_iter().enumerate() {
             *self.passes.entry(key.clone()).or_default() += 1;

@@ -190,7 +190,11 @@ impl Default for EvalGainConfig {
             shift_margin: 4,
             styles: vec!["styles".into()],
             cache_dir: "outputs/eval-gain/cache".into(),
-            classifier: ClassifierConfig::default(),
+            // Block 5's last two convs fine-tune (configs/eval-gain.toml says why).
+            classifier: ClassifierConfig {
+                finetune_layers: 2,
+                ..ClassifierConfig::default()
+            },
         }
     }
 }

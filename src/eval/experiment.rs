@@ -16,7 +16,7 @@ use crate::adversarial::{AttackOptions, attack_set};
 use crate::classifier::report::Evaluation;
 use crate::classifier::{
     BackboneKind, CachedPart, Classifier, ClassifierConfig, FitMonitor, FitReport, PreparedSet, build_model,
-    cache_block, fit_cached, predict_from,
+    cache_layer, fit_cached, predict_from,
 };
 use crate::dataset::{Dataset, Image, SourceKind, Split, SplitName};
 use crate::error::{Result, SynthError};
@@ -335,8 +335,8 @@ impl Experiment {
         let device = crate::backend::device();
         let frozen = build_model(&classifier, dataset.classes.len(), input, &device)?;
         let pretrained = classifier.backbone.pretrained();
-        let block = cache_block(&classifier, pretrained, frozen.backbone.num_blocks());
-        let bank = FeatureBank::new(&frozen, block, classifier.batch_size);
+        let cut = cache_layer(&classifier, pretrained, &frozen.backbone);
+        let bank = FeatureBank::new(&frozen, cut, classifier.batch_size);
         Ok(Experiment {
             config: config.clone(),
             dataset,
@@ -518,7 +518,7 @@ impl Experiment {
         let predicted = predict_from(
             &model.valid(),
             &g.features,
-            self.bank.block(),
+            self.bank.layer(),
             self.classifier.batch_size,
         )?;
         Ok(Evaluation::new(&predicted, &g.labels, self.classes()))

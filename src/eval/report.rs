@@ -408,7 +408,7 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
         out,
         "Real data: **{}**, {} labelled images per class ({} images, subset seed {}), validation {} images (early \
          stopping only), {} {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} \
-         fine-tuned). {} seeds per condition; synthetic:real mix {}.\n",
+         fine-tuned{}). {} seeds per condition; synthetic:real mix {}.\n",
         report.dataset,
         c.per_class,
         report.real_train_images,
@@ -424,6 +424,10 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
         c.classifier.input_size,
         c.classifier.freeze_blocks,
         c.classifier.finetune_blocks,
+        match c.classifier.finetune_layers {
+            0 => String::new(),
+            k => format!(", of which only the last {k} layers train"),
+        },
         c.seeds,
         c.mix
     );
