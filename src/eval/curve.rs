@@ -75,6 +75,8 @@ pub fn run(
         let at = config.at_size(n);
         let began = Instant::now();
         progress.println(format!("eval-gain curve: {n} per class"));
+        // Each size counts its own sets and fits: its elapsed time and ETA start again.
+        progress.reset();
         let report = super::run::run_into(&at, synthetic, policy, &dir, &final_root.join(&name), progress)?;
         let path = dir.join("config.toml");
         std::fs::write(&path, crate::config::to_toml(&at)?).at(&path, "writing")?;

@@ -316,18 +316,8 @@ pub fn make_policy(
     finish(exp, writer, SourceKind::Augment, json, grid_of(&preview))
 }
 
-/// Trains `synth gan` with its defaults on the subset (same draw: `train_per_class` with the subset seed) into
-/// `run`, and returns its samples folder.
-pub fn make_gan(config: &super::EvalGainConfig, run: &Path) -> Result<PathBuf> {
-    let gan = crate::gan::GanConfig {
-        dataset: config.dataset.clone(),
-        resize: config.resize.clone(),
-        split: config.split.clone(),
-        train_per_class: config.per_class,
-        metrics: false,
-        seed: config.subset_seed,
-        ..Default::default()
-    };
+/// Trains `synth gan` with [`gan_config`] into `run`, and returns its samples folder.
+pub fn make_gan(config: &super::EvalGainConfig, subset_images: usize, run: &Path) -> Result<PathBuf> {
     let plan = crate::gan::run::RunPlan {
         out: run.to_path_buf(),
         force: true,
@@ -335,8 +325,25 @@ pub fn make_gan(config: &super::EvalGainConfig, run: &Path) -> Result<PathBuf> {
         tb_dir: run.join("tb"),
         quiet: true,
     };
-    crate::gan::run::train(&gan, &plan)?;
+    crate::gan::run::train(&gan_config(config, subset_images), &plan)?;
     Ok(run.join(crate::gan::run::SAMPLES_DIR))
+}
+
+/// The default pipeline's GAN: `synth gan`'s defaults on the subset (same draw: `train_per_class` with the subset
+/// seed). A subset smaller than the default batch (5 per class of 10 classes is 50 images) trains on batches of the
+/// whole subset, so the data-efficiency curve reaches its smallest sizes.
+pub fn gan_config(config: &super::EvalGainConfig, subset_images: usize) -> crate::gan::GanConfig {
+    let defaults = crate::gan::GanConfig::default();
+    crate::gan::GanConfig {
+        batch_size: defaults.batch_size.min(subset_images),
+        dataset: config.dataset.clone(),
+        resize: config.resize.clone(),
+        split: config.split.clone(),
+        train_per_class: config.per_class,
+        metrics: false,
+        seed: config.subset_seed,
+        ..defaults
+    }
 }
 
 /// One default source, made now or found in the cache.
@@ -378,7 +385,7 @@ pub fn default_source(exp: &Experiment, name: &str, cache: &Path) -> Result<Made
         "augment" => make_augment(exp, &dir)?,
         "style" => make_style(exp, &dir)?,
         "adversarial" => make_adversarial(exp, &dir)?,
-        "gan" => make_gan(&exp.config, &dir)?,
+        "gan" => make_gan(&exp.config, exp.subset.len(), &dir)?,
         other => return Err(SynthError::bad_input(format!("unknown source {other}"))),
     };
     Ok(MadeSource {
@@ -429,6 +436,21 @@ mod tests {
 
     fn spec(text: &str) -> SetSpec {
         text.parse().unwrap()
+    }
+
+    /// The curve's smallest size trains its GAN on batches of the whole subset (the GAN refuses a subset smaller
+    /// than its batch); larger subsets keep `synth gan`'s batch.
+    #[test]
+    fn a_subset_smaller_than_a_batch_trains_the_gan_on_all_of_it() {
+        let config = super::super::EvalGainConfig {
+            per_class: 5,
+            ..Default::default()
+        };
+        let gan = gan_config(&config, 50);
+        assert_eq!((gan.batch_size, gan.train_per_class), (50, 5));
+        gan.validate().unwrap();
+        let default_batch = crate::gan::GanConfig::default().batch_size;
+        assert_eq!(gan_config(&config, 200).batch_size, default_batch);
     }
 
     /// A policy's images split between its parts in its own proportions, summing to exactly the asked count.
