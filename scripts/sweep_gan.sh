@@ -10,7 +10,8 @@
 #   1. DiffAugment off vs on, 1,000 steps (two trainings);
 #   2. on the better run, samples with the class-consistency filter at tau 0.5, 0.9 and 0.99, and truncation 1.0
 #      (`synth gan sample`: no retraining; the filter's judge is a cnn fitted on the same 20 real images per class);
-#   3. 2,000 steps with the better DiffAugment setting (STEPS2=0 skips it).
+#   3. 2,000 steps with the better DiffAugment setting, unfiltered and through the filter at tau 0.9 (STEPS2=0 skips
+#      it).
 # Runs already finished (a metrics.json present) are reused, so an interrupted sweep continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,7 @@ sample "$best" tau0.99 --filter-tau 0.99 --truncation 0
 sample "$best" trunc1.0 --filter-tau 0 --truncation 1.0
 if [ "$STEPS2" -gt 0 ]; then
     train "da-$da-$STEPS2" --diffaugment "$da" --min-steps "$STEPS2"
+    sample "da-$da-$STEPS2" tau0.9 --filter-tau 0.9 --truncation 0
 fi
 
 python3 - "$OUT" <<'PY'
