@@ -5,6 +5,10 @@ use burn::prelude::Device;
 
 /// The inference device: CUDA device 0 with the `cuda` feature, burn's Flex CPU backend otherwise (measured 30-170x
 /// faster than NdArray on this project's conv nets; see README).
+///
+/// burn draws random tensors, initial weights among them, from one process-wide generator per backend. Each
+/// capability seeds it just before it builds its models and the library builds them on one thread, so a seed fixes
+/// the weights; models built on several threads at once would interleave their draws.
 pub fn device() -> Device {
     #[cfg(feature = "cuda")]
     {
