@@ -457,6 +457,12 @@ impl ModuleOps<Flex> for Flex {
         dilation: [usize; 2],
         ceil_mode: bool,
     ) -> FloatTensor<Flex> {
+        // synth: the f32 fast path, for pools whose windows lie inside the input.
+        if let Some(out) =
+            pool::max_pool2d_f32_fast(&x, kernel_size, stride, padding, dilation, ceil_mode)
+        {
+            return out;
+        }
         match x.dtype() {
             DType::F32 => {
                 pool::max_pool2d_f32(x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -483,6 +489,18 @@ impl ModuleOps<Flex> for Flex {
         ceil_mode: bool,
         indices_dtype: IntDType,
     ) -> MaxPool2dWithIndices<Flex> {
+        // synth: the f32 fast path writes the requested index dtype directly.
+        if let Some((output, indices)) = pool::max_pool2d_with_indices_f32_fast(
+            &x,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            ceil_mode,
+            DType::from(indices_dtype),
+        ) {
+            return MaxPool2dWithIndices::new(output, indices);
+        }
         let (output, mut indices) = match x.dtype() {
             DType::F32 => pool::max_pool2d_with_indices_f32(
                 x,
@@ -534,6 +552,12 @@ impl ModuleOps<Flex> for Flex {
         output_grad: FloatTensor<Flex>,
         indices: IntTensor<Flex>,
     ) -> MaxPool2dBackward<Flex> {
+        // synth: the f32 fast path (any geometry: it follows the indices).
+        if x.dtype() == DType::F32
+            && let Some(x_grad) = pool::max_pool2d_backward_f32_fast(&x, &output_grad, &indices)
+        {
+            return MaxPool2dBackward::new(x_grad);
+        }
         let x_grad = match x.dtype() {
             DType::F32 => pool::max_pool2d_backward_f32(x, output_grad, indices),
             DType::F64 => pool::max_pool2d_backward_f64(x, output_grad, indices),

@@ -1727,6 +1727,400 @@ fn convert_f32_to_bf16(tensor: &FlexTensor) -> FlexTensor {
 }
 
 // ============================================================================
+// synth: native f32 2D max-pool fast path (see SYNTH_CHANGES.md)
+// ============================================================================
+//
+// The generic path above routes every 2D max-pool through the 3D kernel, which
+// recomputes the valid window range for every output element and writes i64
+// indices that the backend then casts to the requested index dtype (i32 on
+// Flex), a second pass. For the pools that CNNs actually use (no padding,
+// dilation 1, floor mode: every window lies inside the input) the window is
+// always full, so these kernels walk the input plane row by row with no range
+// checks, write the requested index dtype directly, and leave the output
+// uninitialised until written instead of filling it first. Values, indices
+// and tie-breaking are exactly the generic path's: the first maximum in
+// row-major window order wins, except that a NaN always wins (the last NaN),
+// and an index is the flat offset into the input plane (`ih * in_w + iw`).
+
+use core::mem::MaybeUninit;
+
+/// Geometry of a 2D max-pool that the fast path handles: NCHW, no padding,
+/// dilation 1, floor mode, every window inside the input.
+#[derive(Clone, Copy, Debug)]
+struct FastPool2d {
+    planes: usize,
+    in_h: usize,
+    in_w: usize,
+    out_h: usize,
+    out_w: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+}
+
+impl FastPool2d {
+    /// `None` when the pool needs the generic path (padding, dilation, ceil
+    /// mode, a window larger than the input, an empty tensor).
+    fn new(
+        shape: &Shape,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        ceil_mode: bool,
+    ) -> Option<Self> {
+        if shape.num_dims() != 4 || padding != [0, 0] || dilation != [1, 1] || ceil_mode {
+            return None;
+        }
+        let (planes, in_h, in_w) = (shape[0] * shape[1], shape[2], shape[3]);
+        let [kh, kw] = kernel;
+        let [sh, sw] = stride;
+        if planes == 0 || kh == 0 || kw == 0 || sh == 0 || sw == 0 || in_h < kh || in_w < kw {
+            return None;
+        }
+        Some(Self {
+            planes,
+            in_h,
+            in_w,
+            out_h: (in_h - kh) / sh + 1,
+            out_w: (in_w - kw) / sw + 1,
+            kernel,
+            stride,
+        })
+    }
+
+    fn in_plane(&self) -> usize {
+        self.in_h * self.in_w
+    }
+
+    fn out_plane(&self) -> usize {
+        self.out_h * self.out_w
+    }
+}
+
+/// An index element the fast forward writes: i32 and i64 (what burn asks
+/// for), or `NoIndex` for the values-only pool, where every index write
+/// compiles to nothing.
+trait PoolIndex: Copy + Send + Sync {
+    fn from_plane(offset: usize) -> Self;
+}
+
+impl PoolIndex for i32 {
+    #[inline(always)]
+    fn from_plane(offset: usize) -> Self {
+        offset as i32
+    }
+}
+
+impl PoolIndex for i64 {
+    #[inline(always)]
+    fn from_plane(offset: usize) -> Self {
+        offset as i64
+    }
+}
+
+#[derive(Clone, Copy)]
+struct NoIndex;
+
+impl PoolIndex for NoIndex {
+    #[inline(always)]
+    fn from_plane(_offset: usize) -> Self {
+        NoIndex
+    }
+}
+
+/// `v` replaces the running maximum `m`: strictly greater, or NaN (so NaN
+/// propagates and the last NaN wins), as in the generic kernel.
+#[inline(always)]
+fn takes_max(v: f32, m: f32) -> bool {
+    v > m || v.is_nan()
+}
+
+/// One input plane to one output plane (values and indices).
+fn max_pool2d_plane<I: PoolIndex>(
+    g: &FastPool2d,
+    x: &[f32],
+    out: &mut [MaybeUninit<f32>],
+    idx: &mut [MaybeUninit<I>],
+) {
+    let (w, out_w) = (g.in_w, g.out_w);
+    if g.kernel == [2, 2] && g.stride == [2, 2] {
+        // The VGG / small-cnn pool: two input rows per output row, read in
+        // pairs; no bounds checks left in the loop.
+        for oh in 0..g.out_h {
+            let base = 2 * oh * w;
+            let r0 = &x[base..base + 2 * out_w];
+            let r1 = &x[base + w..base + w + 2 * out_w];
+            let o = &mut out[oh * out_w..(oh + 1) * out_w];
+            let ix = &mut idx[oh * out_w..(oh + 1) * out_w];
+            for (ow, ((p0, p1), (o, ix))) in r0
+                .chunks_exact(2)
+                .zip(r1.chunks_exact(2))
+                .zip(o.iter_mut().zip(ix.iter_mut()))
+                .enumerate()
+            {
+                let mut m = p0[0];
+                let mut k = 0;
+                if takes_max(p0[1], m) {
+                    m = p0[1];
+                    k = 1;
+                }
+                if takes_max(p1[0], m) {
+                    m = p1[0];
+                    k = w;
+                }
+                if takes_max(p1[1], m) {
+                    m = p1[1];
+                    k = w + 1;
+                }
+                o.write(m);
+                ix.write(I::from_plane(base + 2 * ow + k));
+            }
+        }
+        return;
+    }
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    for oh in 0..g.out_h {
+        for ow in 0..out_w {
+            let first = oh * sh * w + ow * sw;
+            let mut m = x[first];
+            let mut at = first;
+            for i in 0..kh {
+                let row = first + i * w;
+                for (j, &v) in x[row..row + kw].iter().enumerate() {
+                    // Comparing the first element with itself changes nothing.
+                    if takes_max(v, m) {
+                        m = v;
+                        at = row + j;
+                    }
+                }
+            }
+            out[oh * out_w + ow].write(m);
+            idx[oh * out_w + ow].write(I::from_plane(at));
+        }
+    }
+}
+
+/// Runs `f(plane, chunk_a, chunk_b)` over matching plane-sized chunks, on
+/// rayon when the tensor is large enough for the fan-out to pay.
+fn for_each_plane<A: Send, B: Send>(
+    a: &mut [A],
+    a_chunk: usize,
+    b: &mut [B],
+    b_chunk: usize,
+    parallel: bool,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Send + Sync,
+) {
+    #[cfg(feature = "rayon")]
+    if parallel {
+        use rayon::prelude::*;
+        a.par_chunks_mut(a_chunk)
+            .zip(b.par_chunks_mut(b_chunk))
+            .enumerate()
+            .for_each(|(p, (a, b))| f(p, a, b));
+        return;
+    }
+    let _ = parallel;
+    a.chunks_mut(a_chunk)
+        .zip(b.chunks_mut(b_chunk))
+        .enumerate()
+        .for_each(|(p, (a, b))| f(p, a, b));
+}
+
+fn use_rayon(elements: usize, planes: usize) -> bool {
+    #[cfg(feature = "rayon")]
+    {
+        elements >= crate::ops::PARALLEL_THRESHOLD && planes > 1
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let _ = (elements, planes);
+        false
+    }
+}
+
+fn max_pool2d_fast_impl<I: PoolIndex>(x: &FlexTensor, g: &FastPool2d) -> (Vec<f32>, Vec<I>) {
+    let x = x.to_contiguous();
+    let x_data: &[f32] = x.storage();
+    let n_out = g.planes * g.out_plane();
+    let mut out: Vec<f32> = Vec::with_capacity(n_out);
+    let mut idx: Vec<I> = Vec::with_capacity(n_out);
+    let (in_plane, out_plane) = (g.in_plane(), g.out_plane());
+    for_each_plane(
+        &mut out.spare_capacity_mut()[..n_out],
+        out_plane,
+        &mut idx.spare_capacity_mut()[..n_out],
+        out_plane,
+        use_rayon(x_data.len(), g.planes),
+        |p, o, ix| max_pool2d_plane(g, &x_data[p * in_plane..(p + 1) * in_plane], o, ix),
+    );
+    // SAFETY: `max_pool2d_plane` wrote every element of every plane's chunk,
+    // and the chunks cover `..n_out` of both buffers.
+    unsafe {
+        out.set_len(n_out);
+        idx.set_len(n_out);
+    }
+    (out, idx)
+}
+
+fn pooled_shape(x: &FlexTensor, g: &FastPool2d) -> Shape {
+    let s = x.layout().shape();
+    Shape::from(vec![s[0], s[1], g.out_h, g.out_w])
+}
+
+/// Fast f32 2D max-pool (values only), or `None` where the generic path must
+/// run (see [`FastPool2d::new`]).
+pub fn max_pool2d_f32_fast(
+    x: &FlexTensor,
+    kernel_size: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    ceil_mode: bool,
+) -> Option<FlexTensor> {
+    if x.dtype() != DType::F32 {
+        return None;
+    }
+    let g = FastPool2d::new(
+        x.layout().shape(),
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+    )?;
+    let (out, _) = max_pool2d_fast_impl::<NoIndex>(x, &g);
+    Some(FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(pooled_shape(x, &g)),
+        DType::F32,
+    ))
+}
+
+/// Fast f32 2D max-pool with indices in `indices_dtype` (I32 or I64, written
+/// directly), or `None` where the generic path must run.
+pub fn max_pool2d_with_indices_f32_fast(
+    x: &FlexTensor,
+    kernel_size: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    ceil_mode: bool,
+    indices_dtype: DType,
+) -> Option<(FlexTensor, FlexTensor)> {
+    if x.dtype() != DType::F32 {
+        return None;
+    }
+    let g = FastPool2d::new(
+        x.layout().shape(),
+        kernel_size,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+    )?;
+    let shape = pooled_shape(x, &g);
+    let (out, indices) = match indices_dtype {
+        DType::I32 if g.in_plane() <= i32::MAX as usize => {
+            let (out, idx) = max_pool2d_fast_impl::<i32>(x, &g);
+            (out, Bytes::from_elems(idx))
+        }
+        DType::I64 => {
+            let (out, idx) = max_pool2d_fast_impl::<i64>(x, &g);
+            (out, Bytes::from_elems(idx))
+        }
+        _ => return None,
+    };
+    Some((
+        FlexTensor::new(
+            Bytes::from_elems(out),
+            Layout::contiguous(shape.clone()),
+            DType::F32,
+        ),
+        FlexTensor::new(indices, Layout::contiguous(shape), indices_dtype),
+    ))
+}
+
+/// Fast f32 2D max-pool backward: scatters `grad` into a zeroed gradient of
+/// `x`'s shape through `indices` (I32 or I64), one plane at a time so each
+/// plane is zeroed and scattered while in cache (the generic path zeroes the
+/// whole gradient first, then scatters: two passes over memory). Works for
+/// any pool geometry, since it only follows the indices; `None` for other
+/// dtypes.
+pub fn max_pool2d_backward_f32_fast(
+    x: &FlexTensor,
+    grad: &FlexTensor,
+    indices: &FlexTensor,
+) -> Option<FlexTensor> {
+    match indices.dtype() {
+        DType::I32 => max_pool2d_backward_fast_impl(x, grad, indices, |i: i32| i as usize),
+        DType::I64 => max_pool2d_backward_fast_impl(x, grad, indices, |i: i64| i as usize),
+        _ => None,
+    }
+}
+
+fn max_pool2d_backward_fast_impl<I: bytemuck::Pod + Element + Send + Sync>(
+    x: &FlexTensor,
+    grad: &FlexTensor,
+    indices: &FlexTensor,
+    to_offset: fn(I) -> usize,
+) -> Option<FlexTensor> {
+    let x_shape = x.layout().shape();
+    let g_shape = grad.layout().shape();
+    if grad.dtype() != DType::F32
+        || x_shape.num_dims() != 4
+        || g_shape.num_dims() != 4
+        || indices.layout().shape() != g_shape
+        || x_shape[0] != g_shape[0]
+        || x_shape[1] != g_shape[1]
+    {
+        return None;
+    }
+    let planes = x_shape[0] * x_shape[1];
+    let in_plane = x_shape[2] * x_shape[3];
+    let out_plane = g_shape[2] * g_shape[3];
+    if planes == 0 || in_plane == 0 || out_plane == 0 {
+        return None;
+    }
+    let grad = grad.to_contiguous();
+    let indices = indices.to_contiguous();
+    let grad_data: &[f32] = grad.storage();
+    let idx_data: &[I] = indices.storage();
+    let n = planes * in_plane;
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    // The index buffer is only read; the dummy second chunk list keeps the
+    // plane walk shared with the forward.
+    let mut unit = vec![(); planes];
+    for_each_plane(
+        &mut out.spare_capacity_mut()[..n],
+        in_plane,
+        &mut unit,
+        1,
+        use_rayon(n, planes),
+        |p, o, _| {
+            o.fill(MaybeUninit::new(0.0));
+            // SAFETY: every element of `o` was just initialised.
+            let o: &mut [f32] = unsafe { &mut *(o as *mut [MaybeUninit<f32>] as *mut [f32]) };
+            let range = p * out_plane..(p + 1) * out_plane;
+            for (&gv, &i) in grad_data[range.clone()].iter().zip(&idx_data[range]) {
+                // A negative index (none in practice) maps past the end and is
+                // skipped, as the generic kernel skips it.
+                if let Some(slot) = o.get_mut(to_offset(i)) {
+                    *slot += gv;
+                }
+            }
+        },
+    );
+    // SAFETY: every plane chunk of `..n` was filled above.
+    unsafe { out.set_len(n) };
+    Some(FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(x_shape.clone()),
+        DType::F32,
+    ))
+}
+
+// ============================================================================
 // Tests
 // ============================================================================
 
