@@ -1813,6 +1813,380 @@ gemm_typed!(gemm_f64, f64, 0.0f64, 1.0f64);
 gemm_typed!(gemm_f16, f16, f16::from_f32(0.0), f16::from_f32(1.0));
 
 // ============================================================================
+// synth: direct f32 conv2d weight gradient (see SYNTH_CHANGES.md)
+// ============================================================================
+//
+// burn-backend's default `conv2d_weight_backward` runs a forward conv2d on the
+// swapped tensors: x as [C_in, N, H, W] and the output gradient as a
+// [C_out, N, OH, OW] kernel, i.e. C_in separate products with only kh*kw
+// output columns each. The weight gradient is one matrix product over all
+// images and output positions: dW[C_out, kh*kw*C_in] = dY x col, with col the
+// im2col unfolding of x (one row per output position). This builds col from
+// an NHWC copy of x (each kernel tap is a contiguous run of C_in values) and
+// the transposed output gradient, a chunk of images at a time so the unfolded
+// buffer stays bounded, and lays both out with the reduction dimension
+// outermost, the layout gemm packs fastest.
+
+/// Bound on the unfolded input of one chunk of images, in f32 elements
+/// (16 MiB): the whole batch on VGG16's small late maps, one image on large
+/// early ones.
+const WEIGHT_GRAD_COL_ELEMS: usize = 4 * 1024 * 1024;
+
+/// Direct f32 conv2d weight gradient, or `None` where the generic path must
+/// run (other dtypes, groups > 1, empty or mismatched shapes).
+pub fn conv2d_weight_backward_f32_fast(
+    x: &FlexTensor,
+    weight_shape: &Shape,
+    output_grad: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    if x.dtype() != DType::F32 || output_grad.dtype() != DType::F32 || options.groups != 1 {
+        return None;
+    }
+    let xs = x.layout().shape();
+    let gs = output_grad.layout().shape();
+    if xs.num_dims() != 4 || gs.num_dims() != 4 || weight_shape.num_dims() != 4 {
+        return None;
+    }
+    let (n, c_in, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    let (c_out, oh, ow) = (gs[1], gs[2], gs[3]);
+    let (kh, kw) = (weight_shape[2], weight_shape[3]);
+    if gs[0] != n || weight_shape[0] != c_out || weight_shape[1] != c_in {
+        return None;
+    }
+    if [n, c_in, h, w, c_out, oh, ow, kh, kw].contains(&0) {
+        return None;
+    }
+    let geom = ConvGeom2d {
+        c_in,
+        h,
+        w,
+        ow,
+        kh,
+        kw,
+        stride: options.stride,
+        dilation: options.dilation,
+        padding: options.padding_begin(),
+    };
+    let x = x.to_contiguous();
+    let g = output_grad.to_contiguous();
+    let x_data: &[f32] = x.storage();
+    let g_data: &[f32] = g.storage();
+    if c_in < SMALL_C_IN {
+        let dw = weight_grad_small_c_in(&geom, n, c_out, oh, x_data, g_data);
+        return Some(FlexTensor::new(
+            Bytes::from_elems(dw),
+            Layout::contiguous(weight_shape.clone()),
+            DType::F32,
+        ));
+    }
+
+    // x_nhwc[(b * H * W + s) * C_in + ci]
+    let hw = h * w;
+    let mut x_nhwc = vec![0.0f32; n * hw * c_in];
+    for_each_row(
+        &mut x_nhwc,
+        hw * c_in,
+        use_rayon_conv(n * hw * c_in, n),
+        |b, dst| transpose_into(&x_data[b * c_in * hw..(b + 1) * c_in * hw], c_in, hw, dst),
+    );
+
+    let k = kh * kw * c_in;
+    let p = oh * ow;
+    let chunk = (WEIGHT_GRAD_COL_ELEMS / (k * p)).clamp(1, n);
+    // dw_taps[co * K + (ky * kw + kx) * C_in + ci]
+    let mut dw_taps = vec![0.0f32; c_out * k];
+    let mut col = vec![0.0f32; chunk * p * k];
+    let mut gy_t = vec![0.0f32; chunk * p * c_out];
+    for b0 in (0..n).step_by(chunk) {
+        let bn = chunk.min(n - b0);
+        let cols = bn * p;
+        // col[q, :]: the K input values under output position q of the chunk.
+        let col = &mut col[..cols * k];
+        for_each_row(col, k, use_rayon_conv(cols * k, cols), |q, row| {
+            geom.unfold_nhwc(&x_nhwc, b0 + q / p, q % p, row)
+        });
+        // gy_t[i * P + q, co] = dY[b0 + i, co, q]
+        let gy_t = &mut gy_t[..cols * c_out];
+        for_each_row(
+            gy_t,
+            p * c_out,
+            use_rayon_conv(cols * c_out, bn),
+            |i, dst| {
+                let b = b0 + i;
+                transpose_into(&g_data[b * c_out * p..(b + 1) * c_out * p], c_out, p, dst)
+            },
+        );
+        // dw_taps^T[K, C_out] (+)= col^T[K, cols] x gy_t[cols, C_out]
+        #[cfg(feature = "rayon")]
+        let parallelism = if c_out * k * cols >= 192 * 192 * 192 {
+            gemm::Parallelism::Rayon(0)
+        } else {
+            gemm::Parallelism::None
+        };
+        #[cfg(not(feature = "rayon"))]
+        let parallelism = gemm::Parallelism::None;
+        // SAFETY: dst is K x C_out read through dw_taps (C_out x K, row
+        // major), lhs K x cols through col (cols x K), rhs cols x C_out is
+        // gy_t (row major); the buffers have exactly those sizes.
+        unsafe {
+            gemm::gemm(
+                k,
+                c_out,
+                cols,
+                dw_taps.as_mut_ptr(),
+                k as isize,
+                1,
+                b0 > 0,
+                col.as_ptr(),
+                k as isize,
+                1,
+                gy_t.as_ptr(),
+                1,
+                c_out as isize,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }
+    // [C_out, kh, kw, C_in] -> [C_out, C_in, kh, kw]
+    let taps = kh * kw;
+    let mut dw = vec![0.0f32; c_out * k];
+    for (src, dst) in dw_taps.chunks_exact(k).zip(dw.chunks_exact_mut(k)) {
+        transpose_into(src, taps, c_in, dst);
+    }
+    Some(FlexTensor::new(
+        Bytes::from_elems(dw),
+        Layout::contiguous(weight_shape.clone()),
+        DType::F32,
+    ))
+}
+
+/// Below this many input channels an NHWC im2col row is a run of tiny
+/// copies; measured on the 1->32 and 3->64 layers of synth's conv bench, the
+/// plane-wise unfolding below is faster there despite gemm's slower packing.
+const SMALL_C_IN: usize = 8;
+
+/// The weight gradient for few input channels: col[K, cols] unfolded plane by
+/// plane (contiguous row copies), gy[C_out, cols], dW[C_out, K] (+)= gy x col^T,
+/// with K in PyTorch's (ci, ky, kx) order, so no final permutation.
+fn weight_grad_small_c_in(
+    geom: &ConvGeom2d,
+    n: usize,
+    c_out: usize,
+    oh: usize,
+    x_data: &[f32],
+    g_data: &[f32],
+) -> Vec<f32> {
+    let (c_in, h, w, taps) = (geom.c_in, geom.h, geom.w, geom.kh * geom.kw);
+    let k = c_in * taps;
+    let p = oh * geom.ow;
+    let chunk = (WEIGHT_GRAD_COL_ELEMS / (k * p)).clamp(1, n);
+    let mut dw = vec![0.0f32; c_out * k];
+    let mut col = vec![0.0f32; k * chunk * p];
+    let mut gy = vec![0.0f32; c_out * chunk * p];
+    for b0 in (0..n).step_by(chunk) {
+        let bn = chunk.min(n - b0);
+        let cols = bn * p;
+        let col = &mut col[..k * cols];
+        for_each_row(col, cols, use_rayon_conv(k * cols, k), |r, row| {
+            for i in 0..bn {
+                let plane = &x_data[((b0 + i) * c_in + r / taps) * h * w..][..h * w];
+                geom.unfold_plane(plane, oh, r % taps, &mut row[i * p..(i + 1) * p]);
+            }
+        });
+        let gy = &mut gy[..c_out * cols];
+        for_each_row(gy, cols, use_rayon_conv(c_out * cols, c_out), |co, row| {
+            for i in 0..bn {
+                row[i * p..(i + 1) * p]
+                    .copy_from_slice(&g_data[((b0 + i) * c_out + co) * p..][..p]);
+            }
+        });
+        #[cfg(feature = "rayon")]
+        let parallelism = if c_out * k * cols >= 192 * 192 * 192 {
+            gemm::Parallelism::Rayon(0)
+        } else {
+            gemm::Parallelism::None
+        };
+        #[cfg(not(feature = "rayon"))]
+        let parallelism = gemm::Parallelism::None;
+        // SAFETY: dst is c_out x k (row stride k), lhs c_out x cols (row
+        // stride cols), rhs cols x k read through col's transpose (column
+        // stride cols); all three buffers have exactly those sizes.
+        unsafe {
+            gemm::gemm(
+                c_out,
+                k,
+                cols,
+                dw.as_mut_ptr(),
+                1,
+                k as isize,
+                b0 > 0,
+                gy.as_ptr(),
+                1,
+                cols as isize,
+                col.as_ptr(),
+                cols as isize,
+                1,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }
+    dw
+}
+
+/// `dst[c * rows + r] = src[r * cols + c]`, in cache-sized blocks.
+fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const BLOCK: usize = 16;
+    for r0 in (0..rows).step_by(BLOCK) {
+        for c0 in (0..cols).step_by(BLOCK) {
+            for r in r0..(r0 + BLOCK).min(rows) {
+                for c in c0..(c0 + BLOCK).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
+        }
+    }
+}
+
+/// The 2D convolution geometry the unfolding shares.
+#[derive(Clone, Copy, Debug)]
+struct ConvGeom2d {
+    c_in: usize,
+    h: usize,
+    w: usize,
+    ow: usize,
+    kh: usize,
+    kw: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    padding: [usize; 2],
+}
+
+impl ConvGeom2d {
+    /// The output positions `o` in `0..out` whose input
+    /// `o * stride + k * dilation - pad` lies in `0..size`.
+    fn valid(
+        out: usize,
+        k: usize,
+        stride: usize,
+        dilation: usize,
+        pad: usize,
+        size: usize,
+    ) -> (usize, usize) {
+        let off = k * dilation;
+        let start = if off >= pad {
+            0
+        } else {
+            (pad - off).div_ceil(stride)
+        };
+        let end = if off >= size + pad {
+            0
+        } else {
+            (size + pad - off).div_ceil(stride)
+        };
+        let end = end.min(out);
+        (start.min(end), end)
+    }
+
+    /// One plane-wise im2col row for kernel tap `tap` (= ky * kw + kx):
+    /// `dst[y * ow + x] = plane[y*sh + ky*dh - ph][x*sw + kx*dw - pw]`, 0 outside.
+    fn unfold_plane(&self, plane: &[f32], oh: usize, tap: usize, dst: &mut [f32]) {
+        let (ky, kx) = (tap / self.kw, tap % self.kw);
+        let [sh, sw] = self.stride;
+        let [dh, dw] = self.dilation;
+        let [ph, pw] = self.padding;
+        let (y0, y1) = Self::valid(oh, ky, sh, dh, ph, self.h);
+        let (x0, x1) = Self::valid(self.ow, kx, sw, dw, pw, self.w);
+        let ow = self.ow;
+        dst[..y0 * ow].fill(0.0);
+        dst[y1 * ow..].fill(0.0);
+        for y in y0..y1 {
+            let src = &plane[(y * sh + ky * dh - ph) * self.w..][..self.w];
+            let d = &mut dst[y * ow..(y + 1) * ow];
+            d[..x0].fill(0.0);
+            d[x1..].fill(0.0);
+            if x0 < x1 {
+                let first = x0 * sw + kx * dw - pw;
+                if sw == 1 {
+                    d[x0..x1].copy_from_slice(&src[first..first + (x1 - x0)]);
+                } else {
+                    for (dv, &sv) in d[x0..x1].iter_mut().zip(src[first..].iter().step_by(sw)) {
+                        *dv = sv;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One im2col row from the NHWC input: for output position `pos` of image
+    /// `b`, the C_in values under each kernel tap (ky, kx) in turn, 0 where the
+    /// tap falls in the padding.
+    fn unfold_nhwc(&self, x_nhwc: &[f32], b: usize, pos: usize, row: &mut [f32]) {
+        let (y, x) = (pos / self.ow, pos % self.ow);
+        let [sh, sw] = self.stride;
+        let [dh, dw] = self.dilation;
+        let [ph, pw] = self.padding;
+        let c = self.c_in;
+        for ky in 0..self.kh {
+            let iy = (y * sh + ky * dh) as isize - ph as isize;
+            for kx in 0..self.kw {
+                let ix = (x * sw + kx * dw) as isize - pw as isize;
+                let dst = &mut row[(ky * self.kw + kx) * c..(ky * self.kw + kx + 1) * c];
+                if iy >= 0 && (iy as usize) < self.h && ix >= 0 && (ix as usize) < self.w {
+                    let s = (b * self.h + iy as usize) * self.w + ix as usize;
+                    dst.copy_from_slice(&x_nhwc[s * c..(s + 1) * c]);
+                } else {
+                    dst.fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+fn use_rayon_conv(elements: usize, rows: usize) -> bool {
+    #[cfg(feature = "rayon")]
+    {
+        elements >= super::PARALLEL_THRESHOLD && rows > 1
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let _ = (elements, rows);
+        false
+    }
+}
+
+/// Runs `f(row_index, row)` over the `row_len`-long rows of `data`, on rayon when asked.
+fn for_each_row(
+    data: &mut [f32],
+    row_len: usize,
+    parallel: bool,
+    f: impl Fn(usize, &mut [f32]) + Send + Sync,
+) {
+    #[cfg(feature = "rayon")]
+    if parallel {
+        use rayon::prelude::*;
+        data.par_chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(r, row)| f(r, row));
+        return;
+    }
+    let _ = parallel;
+    data.chunks_mut(row_len)
+        .enumerate()
+        .for_each(|(r, row)| f(r, row));
+}
+
+// ============================================================================
 // Tests
 // ============================================================================
 

@@ -97,6 +97,7 @@ pub mod comparison;
 #[macro_use]
 mod conv_common;
 pub mod conv;
+pub mod conv_backward_generic;
 pub mod conv_transpose;
 pub mod cumulative;
 pub mod deform_conv;

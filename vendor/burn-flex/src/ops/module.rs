@@ -2,7 +2,7 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{conv, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{conv, conv_backward_generic, conv_transpose, deform_conv, interpolate, pool};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -73,6 +73,25 @@ impl ModuleOps<Flex> for Flex {
             DType::BF16 => conv::conv2d_bf16(x, weight, bias, &options),
             dtype => panic!("conv2d: unsupported dtype {:?}", dtype),
         }
+    }
+
+    /// synth: a direct im2col + gemm weight gradient for f32 with groups = 1; everything else runs burn-backend's
+    /// default (swapped-dims conv2d), copied into `conv_backward_generic`.
+    fn conv2d_weight_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        if let Some(grad) = conv::conv2d_weight_backward_f32_fast(
+            &x,
+            weight.layout().shape(),
+            &output_grad,
+            &options,
+        ) {
+            return grad;
+        }
+        conv_backward_generic::conv2d_weight_backward::<Flex>(x, weight, output_grad, options)
     }
 
     fn deform_conv2d(

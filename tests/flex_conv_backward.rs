@@ -1,0 +1,190 @@
+//! The direct conv2d weight gradient of the vendored burn-flex (vendor/burn-flex, issue 19) against the generic path
+//! it replaces (burn-backend's default, a conv2d over swapped dimensions, kept in `burn_flex::ops::
+//! conv_backward_generic`). The two sum in different orders, so they agree to float rounding, not bit for bit: the
+//! tests allow 1e-4 of the gradient's largest magnitude. They check the kernel directly and through burn's autodiff,
+//! on odd sizes, padding 0/1/2, stride 1/2, dilation 2 and grouped convolutions (which must fall back).
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn_flex::ops::{conv, conv_backward_generic};
+use burn_flex::{Flex, FlexTensor};
+
+/// A tiny deterministic generator, so a failing case can be replayed from its seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn values(&mut self, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                self.0 = self
+                    .0
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (self.0 >> 33) as f32 / (1u64 << 31) as f32 - 1.0
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    batch: usize,
+    c_in: usize,
+    c_out: usize,
+    hw: [usize; 2],
+    kernel: [usize; 2],
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    groups: usize,
+}
+
+impl Case {
+    fn options(&self) -> ConvOptions<2> {
+        ConvOptions::new([self.stride; 2], [self.padding; 2], [self.dilation; 2], self.groups)
+    }
+
+    fn x_shape(&self) -> [usize; 4] {
+        [self.batch, self.c_in, self.hw[0], self.hw[1]]
+    }
+
+    fn w_shape(&self) -> [usize; 4] {
+        [self.c_out, self.c_in / self.groups, self.kernel[0], self.kernel[1]]
+    }
+
+    fn out_shape(&self) -> [usize; 4] {
+        let size = |i: usize, k: usize| (i + 2 * self.padding - self.dilation * (k - 1) - 1) / self.stride + 1;
+        [
+            self.batch,
+            self.c_out,
+            size(self.hw[0], self.kernel[0]),
+            size(self.hw[1], self.kernel[1]),
+        ]
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let c = |batch, c_in, c_out, hw, kernel, stride, padding| Case {
+        batch,
+        c_in,
+        c_out,
+        hw,
+        kernel,
+        stride,
+        padding,
+        dilation: 1,
+        groups: 1,
+    };
+    vec![
+        c(2, 3, 4, [7, 9], [3, 3], 1, 1),
+        c(2, 3, 4, [7, 9], [3, 3], 1, 0),
+        c(3, 5, 2, [7, 9], [3, 3], 2, 1),
+        c(3, 5, 2, [8, 8], [3, 3], 2, 0),
+        c(1, 1, 32, [28, 28], [3, 3], 1, 1),
+        c(4, 16, 8, [5, 6], [2, 2], 2, 0),
+        c(2, 4, 6, [9, 7], [4, 3], 3, 2),
+        c(1, 8, 8, [4, 4], [3, 3], 1, 1),
+        c(70, 4, 8, [16, 16], [3, 3], 1, 1),
+        c(2, 64, 32, [20, 20], [3, 3], 1, 1),
+        // Over the kernel's 4 Mi-element unfolding bound: chunks of 2, 2 and 1 images.
+        c(5, 128, 16, [40, 40], [3, 3], 1, 1),
+        c(2, 3, 4, [6, 6], [1, 1], 1, 0),
+        // From 8 input channels up the kernel unfolds an NHWC copy; below, plane by plane.
+        c(2, 16, 8, [9, 7], [3, 3], 2, 1),
+        c(3, 8, 5, [6, 9], [2, 3], 1, 0),
+        Case {
+            dilation: 2,
+            ..c(2, 12, 4, [9, 11], [3, 3], 2, 1)
+        },
+        Case {
+            dilation: 2,
+            ..c(2, 3, 4, [9, 11], [3, 3], 1, 2)
+        },
+        Case {
+            groups: 2,
+            ..c(2, 4, 6, [7, 9], [3, 3], 1, 1)
+        },
+    ]
+}
+
+fn flex(data: &[f32], shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data.to_vec(), shape))
+}
+
+fn floats(data: TensorData) -> Vec<f32> {
+    data.try_into_vec::<f32>().expect("f32 data")
+}
+
+/// Agreement to 1e-4 of the larger side's largest magnitude: the two paths sum the same products in different orders.
+fn assert_close(what: &str, case: &Case, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length, {case:?}");
+    let scale = want.iter().chain(got).fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-4 * scale,
+            "{what}: element {i} is {g}, generic {w} (scale {scale}), {case:?}"
+        );
+    }
+}
+
+#[test]
+fn direct_weight_gradient_matches_the_generic_path() {
+    let mut rng = Lcg(19);
+    for case in cases() {
+        let x = rng.values(case.x_shape().iter().product());
+        let w = rng.values(case.w_shape().iter().product());
+        let gy = rng.values(case.out_shape().iter().product());
+        let want = floats(
+            conv_backward_generic::conv2d_weight_backward::<Flex>(
+                flex(&x, case.x_shape()),
+                flex(&w, case.w_shape()),
+                flex(&gy, case.out_shape()),
+                case.options(),
+            )
+            .into_data(),
+        );
+        let fast = conv::conv2d_weight_backward_f32_fast(
+            &flex(&x, case.x_shape()),
+            flex(&w, case.w_shape()).layout().shape(),
+            &flex(&gy, case.out_shape()),
+            &case.options(),
+        );
+        assert_eq!(fast.is_some(), case.groups == 1, "fast path taken: {case:?}");
+        if let Some(fast) = fast {
+            assert_eq!(fast.layout().shape().to_vec(), case.w_shape().to_vec(), "{case:?}");
+            assert_close("weight gradient", &case, &floats(fast.into_data()), &want);
+        }
+    }
+}
+
+#[test]
+fn autodiff_gradients_match_the_generic_path() {
+    let mut rng = Lcg(7);
+    let device = Device::flex().autodiff();
+    for case in cases() {
+        let x = rng.values(case.x_shape().iter().product());
+        let w = rng.values(case.w_shape().iter().product());
+        let r = rng.values(case.out_shape().iter().product());
+        let want_w = floats(
+            conv_backward_generic::conv2d_weight_backward::<Flex>(
+                flex(&x, case.x_shape()),
+                flex(&w, case.w_shape()),
+                flex(&r, case.out_shape()),
+                case.options(),
+            )
+            .into_data(),
+        );
+
+        let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), case.x_shape()), &device).require_grad();
+        let wt = Tensor::<4>::from_data(TensorData::new(w.clone(), case.w_shape()), &device).require_grad();
+        let y = conv2d(xt.clone(), wt.clone(), None, case.options());
+        assert_eq!(y.dims(), case.out_shape(), "{case:?}");
+        let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), case.out_shape()), &device);
+        let grads = (y * rt).sum().backward();
+        let gw = wt.grad(&grads).expect("weight gradient");
+        assert_close("autodiff weight gradient", &case, &floats(gw.into_data()), &want_w);
+        assert!(xt.grad(&grads).is_some(), "input gradient: {case:?}");
+    }
+}

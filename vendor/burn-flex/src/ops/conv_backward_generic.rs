@@ -1,0 +1,140 @@
+//! synth: burn-backend 0.22.1's default conv2d weight gradient (`ModuleOps::conv2d_weight_backward` and the private
+//! helpers it calls in burn-backend/src/backend/ops/modules/conv.rs), copied unchanged because Flex now overrides
+//! that method with a direct kernel (`conv::conv2d_weight_backward_f32_fast`) and falls back here for what the
+//! kernel does not take (other dtypes, groups > 1). A trait's default body cannot be called once it is overridden,
+//! and burn-backend keeps these helpers crate-private. See SYNTH_CHANGES.md.
+#![allow(clippy::single_range_in_vec_init)]
+
+use alloc::vec;
+use burn_backend::ops::ConvOptions;
+use burn_backend::ops::conv::pad_asymmetric_conv_input;
+use burn_backend::{Backend, TensorMetadata, tensor::FloatTensor};
+use burn_std::{Shape, Slice};
+
+/// Calculate the [2D convolution](burn_backend::ops::ModuleOps::conv2d) backward pass, returning the gradient for `weight`.
+pub fn conv2d_weight_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    options: ConvOptions<2>,
+) -> FloatTensor<B> {
+    if options.is_asymmetric() {
+        let (x, options) = pad_asymmetric_conv_input::<B, 2>(x, options);
+        return conv2d_weight_backward_symmetric::<B>(x, weight, output_grad, options);
+    }
+
+    conv2d_weight_backward_symmetric::<B>(x, weight, output_grad, options)
+}
+
+fn conv2d_weight_backward_symmetric<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    options: ConvOptions<2>,
+) -> FloatTensor<B> {
+    let weight_dtype = weight.dtype();
+    let weight_shape = weight.shape();
+    let weight_device = weight.device();
+
+    match options.groups == 1 {
+        true => conv2d_weight_grad_no_groups::<B>(x, output_grad, weight_shape, options),
+        false => conv2d_weight_grad_groups::<B>(
+            x,
+            B::float_zeros(weight_shape, &weight_device, weight_dtype.into()),
+            output_grad,
+            options,
+        ),
+    }
+}
+
+fn conv2d_weight_grad_no_groups<B: Backend>(
+    x: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    weight_shape: Shape,
+    options: ConvOptions<2>,
+) -> FloatTensor<B> {
+    let x_swapped = B::float_swap_dims(x, 0, 1);
+    let output_grad_swapped = B::float_swap_dims(output_grad, 0, 1);
+    let weight_grad_swapped = B::conv2d(
+        x_swapped,
+        output_grad_swapped,
+        None,
+        ConvOptions::new(options.dilation, options.padding_begin(), options.stride, 1),
+    );
+    let mut weight_grad = B::float_swap_dims(weight_grad_swapped, 0, 1);
+
+    if weight_grad.shape() != weight_shape {
+        let slices = vec![
+            Slice::from(0..weight_shape[0]),
+            Slice::from(0..weight_shape[1]),
+            Slice::from(0..weight_shape[2]),
+            Slice::from(0..weight_shape[3]),
+        ];
+        weight_grad = B::float_slice(weight_grad, &slices);
+    }
+    weight_grad
+}
+
+fn conv2d_weight_grad_groups<B: Backend>(
+    x: FloatTensor<B>,
+    mut weight_grad: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    options: ConvOptions<2>,
+) -> FloatTensor<B> {
+    let [channels_out, increment_ci, kernel_size_1, kernel_size_2] = weight_grad.shape().dims();
+    let increment_co = channels_out / options.groups;
+
+    let x_swapped = B::float_swap_dims(x, 0, 1);
+    let output_grad_swapped = B::float_swap_dims(output_grad, 0, 1);
+
+    for g in 0..options.groups {
+        let start_idx_ci = g * increment_ci;
+        let end_idx_ci = (g + 1) * increment_ci;
+        let start_idx_co = g * increment_co;
+        let end_idx_co = (g + 1) * increment_co;
+
+        let x_slice = vec![Slice::new(
+            start_idx_ci as isize,
+            Some(end_idx_ci as isize),
+            1,
+        )];
+        let x = B::float_slice(x_swapped.clone(), &x_slice);
+        let grad_slice = vec![Slice::new(
+            start_idx_co as isize,
+            Some(end_idx_co as isize),
+            1,
+        )];
+        let grad = B::float_slice(output_grad_swapped.clone(), &grad_slice);
+        let mut weight_grad_tmp = B::conv2d(
+            x,
+            grad,
+            None,
+            ConvOptions::new(options.dilation, options.padding_begin(), options.stride, 1),
+        );
+        weight_grad_tmp = B::float_swap_dims(weight_grad_tmp, 0, 1);
+        let [_, _, kernel_size_1_tmp, kernel_size_2_tmp] = weight_grad_tmp.shape().dims();
+
+        if kernel_size_1_tmp != kernel_size_1 || kernel_size_2_tmp != kernel_size_2 {
+            let slices = vec![
+                Slice::from(0..increment_co),
+                Slice::from(0..increment_ci),
+                Slice::from(0..kernel_size_1),
+                Slice::from(0..kernel_size_2),
+            ];
+            weight_grad_tmp = B::float_slice(weight_grad_tmp, &slices);
+        }
+
+        weight_grad = B::float_slice_assign(
+            weight_grad,
+            &[
+                Slice::from(start_idx_co..end_idx_co),
+                Slice::from(0..increment_ci),
+                Slice::from(0..kernel_size_1),
+                Slice::from(0..kernel_size_2),
+            ],
+            weight_grad_tmp,
+        );
+    }
+
+    weight_grad
+}
