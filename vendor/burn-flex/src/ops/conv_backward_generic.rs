@@ -1,8 +1,12 @@
-//! synth: burn-backend 0.22.1's default conv2d weight gradient (`ModuleOps::conv2d_weight_backward` and the private
-//! helpers it calls in burn-backend/src/backend/ops/modules/conv.rs), copied unchanged because Flex now overrides
-//! that method with a direct kernel (`conv::conv2d_weight_backward_f32_fast`) and falls back here for what the
-//! kernel does not take (other dtypes, groups > 1). A trait's default body cannot be called once it is overridden,
-//! and burn-backend keeps these helpers crate-private. See SYNTH_CHANGES.md.
+//! synth: burn-backend 0.22.1's default conv2d weight gradient
+//! (`ModuleOps::conv2d_weight_backward` and the private helpers it calls in
+//! burn-backend/src/backend/ops/modules/conv.rs), copied unchanged because Flex
+//! now overrides that method with a direct kernel
+//! (`conv::conv2d_weight_backward_f32_fast`) and falls back here for what the
+//! kernel does not take (other dtypes, groups > 1). A trait's default body
+//! cannot be called once it is overridden, and burn-backend keeps these
+//! helpers crate-private. Public so that synth's tests can compare the kernel
+//! with it. See SYNTH_CHANGES.md.
 #![allow(clippy::single_range_in_vec_init)]
 
 use alloc::vec;

@@ -75,8 +75,9 @@ impl ModuleOps<Flex> for Flex {
         }
     }
 
-    /// synth: a direct im2col + gemm weight gradient for f32 with groups = 1; everything else runs burn-backend's
-    /// default (swapped-dims conv2d), copied into `conv_backward_generic`.
+    /// synth: a direct im2col + gemm weight gradient for f32 with groups = 1;
+    /// everything else runs burn-backend's default (a conv2d over swapped
+    /// dimensions), copied into `conv_backward_generic`.
     fn conv2d_weight_backward(
         x: FloatTensor<Flex>,
         weight: FloatTensor<Flex>,
