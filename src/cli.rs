@@ -632,8 +632,9 @@ pub struct EvalGainArgs {
     /// Also fit each set alone, without real images (its classification accuracy score; four more fits per seed) [default: false]
     #[arg(long)]
     pub synthetic_only: Option<bool>,
-    /// Give every fit the epoch budget of the run's largest training set scaled to its own size (the same gradient
-    /// steps before early stopping), so no condition wins by getting more steps [default: false]
+    /// For epoch-based fits ([classifier] steps = finetune_steps = 0): give every fit the epoch budget of the run's
+    /// largest training set scaled to its own size (the same gradient steps before early stopping). The default
+    /// fixed step budgets (120 + 60) already give every fit the same steps [default: false]
     #[arg(long)]
     pub equal_steps: Option<bool>,
     /// L-inf radius of the PGD that makes the default adversarial source (the subset's images with their true

@@ -57,6 +57,11 @@ pub struct ClassifierConfig {
     /// when 0, so the configs and cache keys from before it read the same.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub steps: usize,
+    /// Phase 2 (fine-tuning) as a fixed budget of exactly this many optimiser steps, as `steps` does for phase 1 (0 =
+    /// epochs with early stopping). With both set, every fit runs the same steps whatever its amount of data, and
+    /// no fit's length depends on where a noisy validation curve first stalls. Left out of a saved config when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub finetune_steps: usize,
     pub batch_size: usize,
     /// Dropout before the last linear layer.
     pub dropout: f64,
@@ -96,6 +101,7 @@ impl Default for ClassifierConfig {
             patience: 3,
             min_steps: 100,
             steps: 0,
+            finetune_steps: 0,
             batch_size: 64,
             dropout: 0.5,
             cnn_hidden: 256,
@@ -163,6 +169,7 @@ impl ClassifierConfig {
             ("patience", self.patience, crate::limits::MAX_COUNT),
             ("min_steps", self.min_steps, crate::limits::MAX_COUNT),
             ("steps", self.steps, crate::limits::MAX_COUNT),
+            ("finetune_steps", self.finetune_steps, crate::limits::MAX_COUNT),
             ("batch_size", self.batch_size, MAX_BATCH),
         ] {
             crate::limits::check_count(name, value, max)?;

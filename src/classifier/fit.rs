@@ -300,8 +300,13 @@ fn run_phase(
     monitor: &mut FitMonitor,
     report: &mut FitReport,
 ) -> Result<Classifier> {
-    if phase.index == 1 && config.steps > 0 {
-        return run_steps(model, phase, train, val, config, monitor, report);
+    let budget = if phase.index == 1 {
+        config.steps
+    } else {
+        config.finetune_steps
+    };
+    if budget > 0 {
+        return run_steps(model, phase, budget, train, val, config, monitor, report);
     }
     let mut optim = AdamConfig::new().init();
     let transforms = BatchTransforms::new(config)?;
@@ -363,14 +368,17 @@ fn run_phase(
 /// same steps (and the best of as many measurements rewards each).
 pub const STEP_EVALS: usize = 10;
 
-/// Phase 1 with a fixed budget of `config.steps` optimiser steps: every step takes exactly `batch_size` images,
-/// read in order from a stream of seeded shuffles of the training part (a batch may straddle two passes; a part
-/// smaller than a batch repeats within one), so the compute is the same whatever the number of images. No early
-/// stopping; validation at [`STEP_EVALS`] evenly spaced steps; the best validated weights are returned (the initial
-/// ones when no measurement improved on them). Each history entry covers the steps since the previous one.
+/// A phase with a fixed budget of `total` optimiser steps (`steps` for phase 1, `finetune_steps` for phase 2): every
+/// step takes exactly `batch_size` images, read in order from a stream of seeded shuffles of the training part (a
+/// batch may straddle two passes; a part smaller than a batch repeats within one), so the compute is the same
+/// whatever the number of images. No early stopping; validation at [`STEP_EVALS`] evenly spaced steps; the best
+/// validated weights are returned (the initial ones when no measurement improved on them). Each history entry
+/// covers the steps since the previous one.
+#[allow(clippy::too_many_arguments)]
 fn run_steps(
     mut model: Classifier,
     phase: &Phase,
+    total: usize,
     train: &CachedPart,
     val: &CachedPart,
     config: &ClassifierConfig,
@@ -380,10 +388,11 @@ fn run_steps(
     let mut optim = AdamConfig::new().init();
     let transforms = BatchTransforms::new(config)?;
     let mut best = (model.clone(), predict_accuracy(&model, phase, val.labels, config)?);
-    report.best_val_accuracy = best.1;
-    let total = config.steps;
+    if phase.index == 1 || report.history.is_empty() {
+        report.best_val_accuracy = best.1;
+    }
     let every = total.div_ceil(STEP_EVALS).max(1);
-    let bar = progress_bar(total as u64, "phase 1", monitor.quiet);
+    let bar = progress_bar(total as u64, &format!("phase {}", phase.index), monitor.quiet);
     let pass = TrainingPass {
         phase,
         train,
@@ -820,6 +829,37 @@ mod tests {
                 "the head trains"
             );
         }
+    }
+
+    /// With fixed budgets for both phases (`steps`, `finetune_steps`) a fit runs exactly their sum of optimiser
+    /// steps, fine-tunes too, and is validated at the same number of points, whatever its number of images.
+    #[test]
+    fn fixed_budgets_give_equal_steps_whatever_the_data() {
+        let config = ClassifierConfig {
+            steps: 6,
+            finetune_steps: 4,
+            batch_size: 8,
+            finetune_layers: 1,
+            ..Default::default()
+        };
+        let run = |per_class: usize| {
+            let data = small_experiment(&config, per_class);
+            let model =
+                crate::classifier::build_model(&config, 10, data.input, &crate::backend::autodiff_device()).unwrap();
+            let monitor = &mut FitMonitor { quiet: true, log: None };
+            let report = fit(model, &data.train, &data.val, &config, true, monitor).unwrap().1;
+            let phases: Vec<usize> = report.history.iter().map(|e| e.phase).collect();
+            (data.train.len(), report.steps, phases)
+        };
+        let (small, large) = (run(1), run(3));
+        assert_eq!((small.0, large.0), (10, 30));
+        assert_eq!((small.1, large.1), (10, 10), "6 + 4 steps for 10 and for 30 images");
+        assert_eq!(small.2, large.2, "validated at the same points");
+        assert_eq!(
+            small.2,
+            [1, 1, 1, 1, 1, 1, 2, 2, 2, 2],
+            "every step of each phase validated"
+        );
     }
 
     /// Running the layers in two pieces, cut anywhere (inside a block too), is running the blocks: what lets a

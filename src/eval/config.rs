@@ -61,8 +61,8 @@ pub struct EvalGainConfig {
     /// Synthetic images added per real training image (a class-balanced draw per seed); `real + all` adds the same
     /// total, shared equally between the sources.
     pub mix: f64,
-    /// Validation images that early-stop every fit (evenly spread over the validation split; 0 = all). Each fine-tuning
-    /// epoch scores them through the unfrozen block, so fewer make the dozens of fits affordable.
+    /// Validation images that pick every fit's weights (evenly spread over the validation split; 0 = all). Each
+    /// validation point scores them through the unfrozen block, so fewer make the dozens of fits affordable.
     pub val_images: usize,
     /// Also fit each source's images alone (no real image): its CAS with the bundled classifier. Off by default: four
     /// more fits per seed (a fifth of the default run's fitting time) for a question the verdict does not ask.
@@ -190,9 +190,13 @@ impl Default for EvalGainConfig {
             shift_margin: 4,
             styles: vec!["styles".into()],
             cache_dir: "outputs/eval-gain/cache".into(),
-            // Block 5's last two convs fine-tune (configs/eval-gain.toml says why).
+            // Block 5's last two convs fine-tune, and every fit runs fixed step budgets (configs/eval-gain.toml
+            // says why).
             classifier: ClassifierConfig {
                 finetune_layers: 2,
+                steps: 120,
+                finetune_steps: 60,
+                dropout: 0.2,
                 ..ClassifierConfig::default()
             },
         }

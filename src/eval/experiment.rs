@@ -999,8 +999,8 @@ mod tests {
         };
         config.robust_attack.eps = 0.0;
         config.classifier.input_size = 32;
-        config.classifier.head_epochs = 1;
-        config.classifier.finetune_epochs = 1;
+        config.classifier.steps = 1;
+        config.classifier.finetune_steps = 1;
         let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
         let split = Split::stratified(&mnist, &config.split).unwrap();
         let digits = load_dataset("digits", &LoadOptions::default()).unwrap();

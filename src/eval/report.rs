@@ -489,15 +489,24 @@ pub fn steps_line(report: &Report) -> String {
             format!("{} {:.0}", c.condition.name, mean)
         })
         .collect();
+    let c = &report.config.classifier;
+    let budget = if c.steps > 0 && c.finetune_steps > 0 {
+        format!(
+            "Every fit ran exactly {} + {} optimiser steps whatever its number of images (the fixed budgets `steps` \
+             and `finetune_steps`), keeping each phase's best weights on the real validation split.",
+            c.steps, c.finetune_steps
+        )
+    } else if report.config.equal_steps {
+        "Every fit had the step budget of the largest training set (`equal_steps`).".to_string()
+    } else {
+        "Each fit had its configured epochs, so a larger training set gets more steps; `--equal-steps true` gives \
+         every fit the largest set's step budget."
+            .to_string()
+    };
     format!(
-        "Gradient steps per fit (mean over seeds; early stopping on the real validation split ends fits early): {}. {}",
-        steps.join(", "),
-        if report.config.equal_steps {
-            "Every fit had the step budget of the largest training set (`equal_steps`)."
-        } else {
-            "Each fit had its configured epochs, so a larger training set gets more steps; `--equal-steps true` gives \
-             every fit the largest set's step budget."
-        }
+        "Gradient steps per fit (mean over seeds; early stopping on the real validation split ends epoch-based fits \
+         early): {}. {budget}",
+        steps.join(", ")
     )
 }
 
