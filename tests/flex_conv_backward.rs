@@ -129,22 +129,28 @@ fn assert_close(what: &str, case: &Case, got: &[f32], want: &[f32]) {
     }
 }
 
+/// A case's input, weight and output gradient drawn from `rng`, and the generic path's weight gradient for them.
+fn draw_with_generic_weight_gradient(rng: &mut Lcg, case: &Case) -> [Vec<f32>; 4] {
+    let x = rng.values(case.x_shape().iter().product());
+    let w = rng.values(case.w_shape().iter().product());
+    let gy = rng.values(case.out_shape().iter().product());
+    let want = floats(
+        conv_backward_generic::conv2d_weight_backward::<Flex>(
+            flex(&x, case.x_shape()),
+            flex(&w, case.w_shape()),
+            flex(&gy, case.out_shape()),
+            case.options(),
+        )
+        .into_data(),
+    );
+    [x, w, gy, want]
+}
+
 #[test]
 fn direct_weight_gradient_matches_the_generic_path() {
     let mut rng = Lcg(19);
     for case in cases() {
-        let x = rng.values(case.x_shape().iter().product());
-        let w = rng.values(case.w_shape().iter().product());
-        let gy = rng.values(case.out_shape().iter().product());
-        let want = floats(
-            conv_backward_generic::conv2d_weight_backward::<Flex>(
-                flex(&x, case.x_shape()),
-                flex(&w, case.w_shape()),
-                flex(&gy, case.out_shape()),
-                case.options(),
-            )
-            .into_data(),
-        );
+        let [x, w, gy, want] = draw_with_generic_weight_gradient(&mut rng, &case);
         let fast = conv::conv2d_weight_backward_f32_fast(
             &flex(&x, case.x_shape()),
             flex(&w, case.w_shape()).layout().shape(),
@@ -164,19 +170,7 @@ fn autodiff_gradients_match_the_generic_path() {
     let mut rng = Lcg(7);
     let device = Device::flex().autodiff();
     for case in cases() {
-        let x = rng.values(case.x_shape().iter().product());
-        let w = rng.values(case.w_shape().iter().product());
-        let r = rng.values(case.out_shape().iter().product());
-        let want_w = floats(
-            conv_backward_generic::conv2d_weight_backward::<Flex>(
-                flex(&x, case.x_shape()),
-                flex(&w, case.w_shape()),
-                flex(&r, case.out_shape()),
-                case.options(),
-            )
-            .into_data(),
-        );
-
+        let [x, w, r, want_w] = draw_with_generic_weight_gradient(&mut rng, &case);
         let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), case.x_shape()), &device).require_grad();
         let wt = Tensor::<4>::from_data(TensorData::new(w.clone(), case.w_shape()), &device).require_grad();
         let y = conv2d(xt.clone(), wt.clone(), None, case.options());

@@ -131,6 +131,22 @@ impl ClassifierConfig {
         }
     }
 
+    /// Whether a pretrained backbone's fit has a fine-tuning phase (a from-scratch net never has one).
+    pub fn finetunes(&self) -> bool {
+        self.finetune_epochs > 0 && self.finetune_blocks > 0
+    }
+
+    /// The optimiser steps every fit runs whatever its number of images, when each phase it runs has a fixed budget:
+    /// `steps`, plus `finetune_steps` where it fine-tunes. None when any phase runs epochs with early stopping.
+    pub fn fixed_steps_per_fit(&self) -> Option<usize> {
+        let finetunes = self.backbone.pretrained() && self.finetunes();
+        match (self.steps, finetunes, self.finetune_steps) {
+            (0, _, _) | (_, true, 0) => None,
+            (head, false, _) => Some(head),
+            (head, true, tune) => Some(head + tune),
+        }
+    }
+
     /// Refuses settings that cannot work, naming the setting.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(SynthError::bad_input(m));
@@ -185,4 +201,37 @@ impl ClassifierConfig {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fit's steps are fixed only when every phase it runs has a budget: a cnn has no fine-tuning phase, a VGG
+    /// fine-tuning on epochs is not fixed, and no fine-tuning (0 epochs) leaves the head's budget alone.
+    #[test]
+    fn fixed_steps_count_only_the_phases_a_fit_runs() {
+        let vgg = ClassifierConfig {
+            steps: 120,
+            finetune_steps: 60,
+            ..Default::default()
+        };
+        assert_eq!(vgg.fixed_steps_per_fit(), Some(180));
+        let cnn = ClassifierConfig {
+            backbone: BackboneKind::Cnn,
+            ..vgg.clone()
+        };
+        assert_eq!(cnn.fixed_steps_per_fit(), Some(120));
+        let head_only = ClassifierConfig {
+            finetune_epochs: 0,
+            ..vgg.clone()
+        };
+        assert_eq!(head_only.fixed_steps_per_fit(), Some(120));
+        let epochs_tune = ClassifierConfig {
+            finetune_steps: 0,
+            ..vgg.clone()
+        };
+        assert_eq!(epochs_tune.fixed_steps_per_fit(), None);
+        assert_eq!(ClassifierConfig::default().fixed_steps_per_fit(), None);
+    }
 }

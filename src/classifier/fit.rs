@@ -142,12 +142,15 @@ pub fn accuracy(predicted: &[usize], labels: &[usize]) -> f32 {
     predicted.iter().zip(labels).filter(|(p, l)| p == l).count() as f32 / labels.len() as f32
 }
 
-/// One phase: train blocks `from..` and the head on cached features, early-stopping on validation accuracy.
+/// One phase: train blocks `from..` and the head on cached features, early-stopping on validation accuracy, or for
+/// exactly `steps` optimiser steps when that is set.
 struct Phase<'a> {
     index: usize,
     from: usize,
     lr: f64,
     epochs: usize,
+    /// The phase's fixed budget of optimiser steps (`steps` or `finetune_steps`); 0 = `epochs` with early stopping.
+    steps: usize,
     train: &'a Tensor<4>,
     val: &'a Tensor<4>,
 }
@@ -157,7 +160,7 @@ struct Phase<'a> {
 /// layers join the cached prefix: each fine-tuning step then runs fewer convolutions forward and backward.
 pub fn cache_layer(config: &ClassifierConfig, pretrained: bool, backbone: &Backbone) -> usize {
     let num_blocks = backbone.num_blocks();
-    let finetune = pretrained && config.finetune_epochs > 0 && config.finetune_blocks > 0;
+    let finetune = pretrained && config.finetunes();
     match (pretrained, finetune) {
         (false, _) => 0,
         (true, true) => {
@@ -240,7 +243,7 @@ pub fn fit_cached(
     }
     let nl = model.backbone.num_layers();
     let bs = config.batch_size;
-    let finetune = pretrained && config.finetune_epochs > 0 && config.finetune_blocks > 0;
+    let finetune = pretrained && config.finetunes();
     let cache_layer = cache_layer(config, pretrained, &model.backbone);
     let frozen = model.valid();
     let (train_cache, val_cache) = (train.features, val.features);
@@ -262,6 +265,7 @@ pub fn fit_cached(
             from: nl,
             lr: config.head_lr,
             epochs: config.head_epochs,
+            steps: config.steps,
             train: &train_top,
             val: &val_top,
         };
@@ -272,6 +276,7 @@ pub fn fit_cached(
                 from: cache_layer,
                 lr: config.finetune_lr,
                 epochs: config.finetune_epochs,
+                steps: config.finetune_steps,
                 train: train_cache,
                 val: val_cache,
             };
@@ -283,6 +288,7 @@ pub fn fit_cached(
             from: 0,
             lr: config.cnn_lr,
             epochs: config.head_epochs,
+            steps: config.steps,
             train: train_cache,
             val: val_cache,
         };
@@ -300,25 +306,17 @@ fn run_phase(
     monitor: &mut FitMonitor,
     report: &mut FitReport,
 ) -> Result<Classifier> {
-    let budget = if phase.index == 1 {
-        config.steps
-    } else {
-        config.finetune_steps
-    };
-    if budget > 0 {
-        return run_steps(model, phase, budget, train, val, config, monitor, report);
+    if phase.steps > 0 {
+        return run_steps(model, phase, train, val, config, monitor, report);
     }
     let mut optim = AdamConfig::new().init();
     let transforms = BatchTransforms::new(config)?;
     let n = train.labels.len();
     let mut best = (
         model.clone(),
-        predict_accuracy(&model, phase, val.labels, config)?,
+        starting_accuracy(&model, phase, val, config, report)?,
         report.history.len(),
     );
-    if phase.index == 1 || report.history.is_empty() {
-        report.best_val_accuracy = best.1;
-    }
     let schedule = PhaseSchedule::new(config, phase, n);
     let bar = progress_bar(
         (schedule.epochs * schedule.steps_per_epoch) as u64,
@@ -363,22 +361,36 @@ fn run_phase(
     Ok(best.0)
 }
 
+/// The validation accuracy a phase starts from, the one it must beat. It is the fit's best so far for phase 1, and
+/// for a later phase only when nothing was recorded before it (otherwise the earlier phase's best stands).
+fn starting_accuracy(
+    model: &Classifier,
+    phase: &Phase,
+    val: &CachedPart,
+    config: &ClassifierConfig,
+    report: &mut FitReport,
+) -> Result<f32> {
+    let accuracy = predict_accuracy(model, phase, val.labels, config)?;
+    if phase.index == 1 || report.history.is_empty() {
+        report.best_val_accuracy = accuracy;
+    }
+    Ok(accuracy)
+}
+
 /// Validation points of a fixed-step phase (`steps > 0`): accuracy is measured after every
 /// `ceil(steps / STEP_EVALS)` steps and after the last, so fits on different amounts of data are validated at the
 /// same steps (and the best of as many measurements rewards each).
 pub const STEP_EVALS: usize = 10;
 
-/// A phase with a fixed budget of `total` optimiser steps (`steps` for phase 1, `finetune_steps` for phase 2): every
-/// step takes exactly `batch_size` images, read in order from a stream of seeded shuffles of the training part (a
-/// batch may straddle two passes; a part smaller than a batch repeats within one), so the compute is the same
+/// A phase with a fixed budget of `phase.steps` optimiser steps (`steps` for phase 1, `finetune_steps` for phase 2):
+/// every step takes exactly `batch_size` images, read in order from a stream of seeded shuffles of the training part
+/// (a batch may straddle two passes; a part smaller than a batch repeats within one), so the compute is the same
 /// whatever the number of images. No early stopping; validation at [`STEP_EVALS`] evenly spaced steps; the best
 /// validated weights are returned (the initial ones when no measurement improved on them). Each history entry
 /// covers the steps since the previous one.
-#[allow(clippy::too_many_arguments)]
 fn run_steps(
     mut model: Classifier,
     phase: &Phase,
-    total: usize,
     train: &CachedPart,
     val: &CachedPart,
     config: &ClassifierConfig,
@@ -387,10 +399,8 @@ fn run_steps(
 ) -> Result<Classifier> {
     let mut optim = AdamConfig::new().init();
     let transforms = BatchTransforms::new(config)?;
-    let mut best = (model.clone(), predict_accuracy(&model, phase, val.labels, config)?);
-    if phase.index == 1 || report.history.is_empty() {
-        report.best_val_accuracy = best.1;
-    }
+    let mut best = (model.clone(), starting_accuracy(&model, phase, val, config, report)?);
+    let total = phase.steps;
     let every = total.div_ceil(STEP_EVALS).max(1);
     let bar = progress_bar(total as u64, &format!("phase {}", phase.index), monitor.quiet);
     let pass = TrainingPass {

@@ -490,11 +490,10 @@ pub fn steps_line(report: &Report) -> String {
         })
         .collect();
     let c = &report.config.classifier;
-    let budget = if c.steps > 0 && c.finetune_steps > 0 {
+    let budget = if let Some(steps) = c.fixed_steps_per_fit() {
         format!(
-            "Every fit ran exactly {} + {} optimiser steps whatever its number of images (the fixed budgets `steps` \
-             and `finetune_steps`), keeping each phase's best weights on the real validation split.",
-            c.steps, c.finetune_steps
+            "Every fit ran exactly {steps} optimiser steps whatever its number of images (the fixed budgets `steps` \
+             and `finetune_steps`), keeping each phase's best weights on the real validation split."
         )
     } else if report.config.equal_steps {
         "Every fit had the step budget of the largest training set (`equal_steps`).".to_string()
