@@ -1,4 +1,5 @@
-//! Conv2d forward + backward on burn Flex, the building block of every network synth trains. Run with
+//! Conv2d forward + backward on burn Flex, the building block of every network synth trains, and the vendored
+//! burn-flex's batched small-map kernels against the generic paths they replace, in the same binary. Run with
 //! `cargo bench --bench conv`; later issues track their own nets against PyTorch 2.15 (2 threads) figures.
 
 mod harness;
@@ -6,7 +7,10 @@ mod harness;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
 use burn::prelude::*;
-use burn::tensor::Distribution;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Distribution, TensorData};
+use burn_flex::ops::{conv, conv_backward_generic};
+use burn_flex::{Flex, FlexTensor};
 
 fn bench(name: &str, batch: usize, channels: [usize; 2], side: usize) {
     let device = synth::backend::autodiff_device();
@@ -23,9 +27,50 @@ fn bench(name: &str, batch: usize, channels: [usize; 2], side: usize) {
     harness::report(name, &times, None);
 }
 
+fn random(shape: [usize; 4], seed: u64) -> FlexTensor {
+    let n: usize = shape.iter().product();
+    let mut state = seed;
+    let values: Vec<f32> = (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// A 3x3, padding-1 conv2d's input gradient on one shape: burn-backend's default (Flex's conv_transpose2d, one
+/// product per image) against the vendored burn-flex's batched kernel.
+fn input_gradient(name: &str, batch: usize, channels: [usize; 2], side: usize) {
+    let x = random([batch, channels[0], side, side], 1);
+    let w = random([channels[1], channels[0], 3, 3], 2);
+    let gy = random([batch, channels[1], side, side], 3);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    for round in 0..2 {
+        let generic = harness::time_ms(1, 7, || {
+            std::hint::black_box(conv_backward_generic::conv2d_x_backward::<Flex>(
+                x.clone(),
+                w.clone(),
+                gy.clone(),
+                options.clone(),
+            ));
+        });
+        harness::report(&format!("{name} input grad, generic ({round})"), &generic, None);
+        let batched = harness::time_ms(1, 7, || {
+            let shape = x.layout().shape();
+            std::hint::black_box(conv::conv2d_x_backward_f32_batched(shape, &w, &gy, &options).expect("batched"));
+        });
+        harness::report(&format!("{name} input grad, batched ({round})"), &batched, None);
+    }
+}
+
 fn main() {
     println!("device: {}", synth::backend::device_name());
     bench("conv3x3 64->64 b8 64x64 fwd+bwd", 8, [64, 64], 64);
     bench("conv3x3 1->32 b256 28x28 fwd+bwd", 256, [1, 32], 28);
     bench("conv3x3 3->64 b4 128x128 fwd+bwd", 4, [3, 64], 128);
+    bench("conv3x3 512->512 b64 4x4 fwd+bwd", 64, [512, 512], 4);
+    input_gradient("3x3 512->512 b64 4x4", 64, [512, 512], 4);
 }

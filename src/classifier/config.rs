@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::average::WeightChoice;
 use super::model::BackboneKind;
 use crate::attack::AdversarialTraining;
 use crate::dataset::SplitConfig;
@@ -62,6 +63,11 @@ pub struct ClassifierConfig {
     /// no fit's length depends on where a noisy validation curve first stalls. Left out of a saved config when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub finetune_steps: usize,
+    /// The weights a fixed-budget phase returns: `best` (the best validated snapshot), `last`, or `swa` (the mean
+    /// of the snapshots at the validation points of the phase's second half). Epoch-based phases always keep
+    /// their best. Left out of a saved config when `best`, so the configs and cache keys from before it read the same.
+    #[serde(default, skip_serializing_if = "WeightChoice::is_best")]
+    pub weights: WeightChoice,
     pub batch_size: usize,
     /// Dropout before the last linear layer.
     pub dropout: f64,
@@ -102,6 +108,7 @@ impl Default for ClassifierConfig {
             min_steps: 100,
             steps: 0,
             finetune_steps: 0,
+            weights: WeightChoice::Best,
             batch_size: 64,
             dropout: 0.5,
             cnn_hidden: 256,
@@ -173,6 +180,13 @@ impl ClassifierConfig {
                 super::checkpoint::required_weights(self)?;
             }
         }
+        if !self.weights.is_best() && self.steps == 0 && self.finetune_steps == 0 {
+            return bad(format!(
+                "weights = {} needs a fixed step budget (steps or finetune_steps): epoch-based phases keep their \
+                 best validated weights",
+                self.weights.name()
+            ));
+        }
         crate::limits::check_positive("head_lr", self.head_lr)?;
         crate::limits::check_positive("cnn_lr", self.cnn_lr)?;
         crate::limits::check_positive("finetune_lr", self.finetune_lr)?;
@@ -233,5 +247,18 @@ mod tests {
         };
         assert_eq!(epochs_tune.fixed_steps_per_fit(), None);
         assert_eq!(ClassifierConfig::default().fixed_steps_per_fit(), None);
+    }
+
+    /// Averaged or last weights need a fixed budget: an epoch-based phase keeps its best by early stopping.
+    #[test]
+    fn weight_choice_needs_a_fixed_budget() {
+        let swa = ClassifierConfig {
+            weights: WeightChoice::Swa,
+            ..Default::default()
+        };
+        let err = swa.validate().unwrap_err();
+        assert!(err.is_bad_input() && err.to_string().contains("swa"), "{err}");
+        let budgeted = ClassifierConfig { steps: 10, ..swa };
+        assert!(budgeted.validate().is_ok());
     }
 }

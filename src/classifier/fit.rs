@@ -8,6 +8,7 @@ use burn::prelude::*;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+use super::average::{WeightAverage, WeightChoice};
 use super::config::ClassifierConfig;
 use super::model::{Backbone, Classifier};
 use crate::dataset::Image;
@@ -385,8 +386,9 @@ pub const STEP_EVALS: usize = 10;
 /// A phase with a fixed budget of `phase.steps` optimiser steps (`steps` for phase 1, `finetune_steps` for phase 2):
 /// every step takes exactly `batch_size` images, read in order from a stream of seeded shuffles of the training part
 /// (a batch may straddle two passes; a part smaller than a batch repeats within one), so the compute is the same
-/// whatever the number of images. No early stopping; validation at [`STEP_EVALS`] evenly spaced steps; the best
-/// validated weights are returned (the initial ones when no measurement improved on them). Each history entry
+/// whatever the number of images. No early stopping; validation at [`STEP_EVALS`] evenly spaced steps; the weights
+/// `config.weights` names are returned: the best validated ones (the initial ones when no measurement improved on
+/// them), the last, or the mean of those at the validation points of the phase's second half. Each history entry
 /// covers the steps since the previous one.
 fn run_steps(
     mut model: Classifier,
@@ -411,6 +413,7 @@ fn run_steps(
         bar: &bar,
     };
     let mut queue = std::collections::VecDeque::new();
+    let mut average = WeightAverage::default();
     let mut passes = 0usize;
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
     for step in 0..total {
@@ -438,14 +441,27 @@ fn run_steps(
             record_epoch(report, monitor, stats);
             if val_accuracy > best.1 {
                 best = (model.clone(), val_accuracy);
-                report.best_val_accuracy = val_accuracy;
-                report.best_epoch = (phase.index, evaluation);
+                if config.weights.is_best() {
+                    report.best_val_accuracy = val_accuracy;
+                    report.best_epoch = (phase.index, evaluation);
+                }
+            }
+            if config.weights == WeightChoice::Swa && 2 * (step + 1) > total {
+                average.add(&model);
             }
             (loss_sum, correct, seen) = (0.0, 0, 0);
         }
     }
     bar.finish_and_clear();
-    Ok(best.0)
+    let returned = match config.weights {
+        WeightChoice::Best => return Ok(best.0),
+        WeightChoice::Last => model,
+        WeightChoice::Swa => average.apply(model),
+    };
+    // The returned weights are no validation point's best: their own accuracy is what the report records.
+    report.best_val_accuracy = predict_accuracy(&returned, phase, val.labels, config)?;
+    report.best_epoch = (phase.index, report.history.len() - 1);
+    Ok(returned)
 }
 
 /// What one epoch of a phase trains on.

@@ -2,6 +2,7 @@
 //! VGG16 (bundled), VGG19 or ResNet-50 (the user's torchvision weights), or a small CNN from scratch; early blocks
 //! frozen and cached, a new head, two-phase fine-tuning with early stopping.
 
+pub mod average;
 pub mod checkpoint;
 pub mod cnn;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod run;
 pub mod vgg;
 pub mod weights;
 
+pub use average::{WeightAverage, WeightChoice};
 pub use checkpoint::{Checkpoint, build_model};
 pub use config::ClassifierConfig;
 pub use fit::{

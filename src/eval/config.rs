@@ -190,12 +190,13 @@ impl Default for EvalGainConfig {
             shift_margin: 4,
             styles: vec!["styles".into()],
             cache_dir: "outputs/eval-gain/cache".into(),
-            // Block 5's last two convs fine-tune, and every fit runs fixed step budgets (configs/eval-gain.toml
-            // says why).
+            // Block 5's last two convs fine-tune, every fit runs fixed step budgets and returns the average of each
+            // phase's late weights (configs/eval-gain.toml says why).
             classifier: ClassifierConfig {
                 finetune_layers: 2,
                 steps: 120,
                 finetune_steps: 60,
+                weights: crate::classifier::WeightChoice::Swa,
                 dropout: 0.2,
                 ..ClassifierConfig::default()
             },

@@ -1,6 +1,7 @@
 //! The experiment's report: report.json (every number, every seed), report.md (the table, the settings, each
 //! source's sample grid) and gain.png (each condition's accuracy with its 95% interval, clean / robust / each shift).
 
+use crate::classifier::WeightChoice;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -491,9 +492,17 @@ pub fn steps_line(report: &Report) -> String {
         .collect();
     let c = &report.config.classifier;
     let budget = if let Some(steps) = c.fixed_steps_per_fit() {
+        let kept = match c.weights {
+            WeightChoice::Best => "keeping each phase's best weights on the real validation split",
+            WeightChoice::Last => "keeping each phase's last weights",
+            WeightChoice::Swa => {
+                "keeping the average of each phase's weights at its validation points in the phase's second half \
+                 (`weights = \"swa\"`)"
+            }
+        };
         format!(
             "Every fit ran exactly {steps} optimiser steps whatever its number of images (the fixed budgets `steps` \
-             and `finetune_steps`), keeping each phase's best weights on the real validation split."
+             and `finetune_steps`), {kept}."
         )
     } else if report.config.equal_steps {
         "Every fit had the step budget of the largest training set (`equal_steps`).".to_string()

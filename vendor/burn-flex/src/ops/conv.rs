@@ -2128,6 +2128,35 @@ impl ConvGeom2d {
         }
     }
 
+    /// The transpose of [`Self::unfold_plane`] (col2im for one kernel tap):
+    /// `plane[y*sh + ky*dh - ph][x*sw + kx*dw - pw] += src[y * ow + x]` for
+    /// every output position whose tap falls inside the plane.
+    fn fold_plane_add(&self, src: &[f32], oh: usize, tap: usize, plane: &mut [f32]) {
+        let (ky, kx) = (tap / self.kw, tap % self.kw);
+        let [sh, sw] = self.stride;
+        let [dh, dw] = self.dilation;
+        let [ph, pw] = self.padding;
+        let (y0, y1) = Self::valid(oh, ky, sh, dh, ph, self.h);
+        let (x0, x1) = Self::valid(self.ow, kx, sw, dw, pw, self.w);
+        if x0 >= x1 {
+            return;
+        }
+        let first = x0 * sw + kx * dw - pw;
+        for y in y0..y1 {
+            let dst = &mut plane[(y * sh + ky * dh - ph) * self.w..][..self.w];
+            let s = &src[y * self.ow + x0..y * self.ow + x1];
+            if sw == 1 {
+                for (d, v) in dst[first..first + s.len()].iter_mut().zip(s) {
+                    *d += v;
+                }
+            } else {
+                for (d, v) in dst[first..].iter_mut().step_by(sw).zip(s) {
+                    *d += v;
+                }
+            }
+        }
+    }
+
     /// One im2col row from the NHWC input: for output position `pos` of image
     /// `b`, the C_in values under each kernel tap (ky, kx) in turn, 0 where the
     /// tap falls in the padding.
@@ -2184,6 +2213,183 @@ fn for_each_row(
     data.chunks_mut(row_len)
         .enumerate()
         .for_each(|(r, row)| f(r, row));
+}
+
+// ============================================================================
+// synth: batched f32 conv2d input gradient on small maps with large weights
+// (see SYNTH_CHANGES.md)
+// ============================================================================
+//
+// burn-backend's default `conv2d_x_backward` runs Flex's conv_transpose2d
+// (`conv_transpose3d_impl`), one matrix product per image with as many
+// columns as the image has output-gradient positions. On VGG16's 4x4
+// block-5 maps that product has 16 columns, and gemm repacks the whole
+// 4608 x 512 weight matrix (9 MiB, beyond the caches) for each image of the
+// batch. This kernel gathers a chunk of images' output gradients and makes
+// one product per chunk, then folds the columns back plane by plane
+// (col2im, K in PyTorch's (ci, ky, kx) weight order):
+//   dcol[K, cols] = W^T[K, C_out] x dY[C_out, cols].
+// On larger maps or small weights the per-image products already have
+// enough columns, and keeping each image's columns in cache wins
+// (measured: 6x6 at 512->512, 8x8 at 256->512 and 7x7 at 128->256 were
+// slower batched), so those stay on the generic path. A batched forward was measured too and
+// not kept: Flex's per-image forward product was as fast.
+
+/// Output-gradient maps of at most this many positions take the batched
+/// input gradient (4x4: on the quiet machine 6x6 was 13% slower batched).
+pub const BATCHED_X_GRAD_MAX_POSITIONS: usize = 16;
+
+/// Weights of at least this many elements (4 MiB of f32) take it: below,
+/// repacking them per image is cheap.
+pub const BATCHED_X_GRAD_MIN_WEIGHT: usize = 1 << 20;
+
+/// Bound on one chunk's unfolded buffer, in f32 elements (16 MiB).
+const BATCHED_COL_ELEMS: usize = 4 * 1024 * 1024;
+
+/// The geometry of a conv2d the batched input gradient takes: groups = 1,
+/// symmetric padding, non-empty shapes, a weight of at least
+/// [`BATCHED_X_GRAD_MIN_WEIGHT`] elements and output maps of at most
+/// [`BATCHED_X_GRAD_MAX_POSITIONS`] positions. Returns the geometry and
+/// (N, C_out, OH).
+fn batched_geometry(
+    x_shape: &Shape,
+    w_shape: &Shape,
+    options: &ConvOptions<2>,
+) -> Option<(ConvGeom2d, usize, usize, usize)> {
+    if options.groups != 1 || options.is_asymmetric() {
+        return None;
+    }
+    if x_shape.num_dims() != 4 || w_shape.num_dims() != 4 {
+        return None;
+    }
+    let (n, c_in, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+    let (c_out, kh, kw) = (w_shape[0], w_shape[2], w_shape[3]);
+    if w_shape[1] != c_in || c_out * c_in * kh * kw < BATCHED_X_GRAD_MIN_WEIGHT {
+        return None;
+    }
+    if [n, c_in, h, w, c_out, kh, kw].contains(&0) || options.stride.contains(&0) {
+        return None;
+    }
+    let [ph, pw] = options.padding_begin();
+    let [dh, dw] = options.dilation;
+    if dh == 0 || dw == 0 || h + 2 * ph < dh * (kh - 1) + 1 || w + 2 * pw < dw * (kw - 1) + 1 {
+        return None;
+    }
+    let oh = calculate_conv_output_size(kh, options.stride[0], ph, dh, h);
+    let ow = calculate_conv_output_size(kw, options.stride[1], pw, dw, w);
+    if oh == 0 || ow == 0 || oh * ow > BATCHED_X_GRAD_MAX_POSITIONS {
+        return None;
+    }
+    let geom = ConvGeom2d {
+        c_in,
+        h,
+        w,
+        ow,
+        kh,
+        kw,
+        stride: options.stride,
+        dilation: options.dilation,
+        padding: [ph, pw],
+    };
+    Some((geom, n, c_out, oh))
+}
+
+/// Images per chunk: as many as keep `per_image` elements per image under
+/// [`BATCHED_COL_ELEMS`], balanced so the last chunk is not a sliver.
+fn balanced_chunk(n: usize, per_image: usize) -> usize {
+    let most = (BATCHED_COL_ELEMS / per_image.max(1)).clamp(1, n);
+    n.div_ceil(n.div_ceil(most))
+}
+
+fn gemm_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    #[cfg(feature = "rayon")]
+    if m * n * k >= 192 * 192 * 192 {
+        return gemm::Parallelism::Rayon(0);
+    }
+    let _ = (m, n, k);
+    gemm::Parallelism::None
+}
+
+/// Batched f32 conv2d input gradient on small maps with large weights, or `None` where the
+/// generic path (a conv_transpose2d) must run (see [`batched_geometry`]).
+pub fn conv2d_x_backward_f32_batched(
+    x_shape: &Shape,
+    weight: &FlexTensor,
+    output_grad: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    if weight.dtype() != DType::F32 || output_grad.dtype() != DType::F32 {
+        return None;
+    }
+    let (geom, n, c_out, oh) = batched_geometry(x_shape, weight.layout().shape(), options)?;
+    let gs = output_grad.layout().shape();
+    if gs.num_dims() != 4 || gs[0] != n || gs[1] != c_out || gs[2] != oh || gs[3] != geom.ow {
+        return None;
+    }
+    let weight = weight.to_contiguous();
+    let g = output_grad.to_contiguous();
+    let w_data: &[f32] = weight.storage();
+    let g_data: &[f32] = g.storage();
+    let (c_in, hw, taps) = (geom.c_in, geom.h * geom.w, geom.kh * geom.kw);
+    let k = c_in * taps;
+    let p = oh * geom.ow;
+    let chunk = balanced_chunk(n, k * p);
+    let mut dx = vec![0.0f32; n * c_in * hw];
+    let mut gy = vec![0.0f32; c_out * chunk * p];
+    let mut dcol = vec![0.0f32; k * chunk * p];
+    for b0 in (0..n).step_by(chunk) {
+        let bn = chunk.min(n - b0);
+        let cols = bn * p;
+        // gy[co, i * P + q] = dY[b0 + i, co, q]
+        let gy = &mut gy[..c_out * cols];
+        for_each_row(gy, cols, use_rayon_conv(c_out * cols, c_out), |co, row| {
+            for i in 0..bn {
+                row[i * p..(i + 1) * p].copy_from_slice(&g_data[((b0 + i) * c_out + co) * p..][..p]);
+            }
+        });
+        let dcol = &mut dcol[..k * cols];
+        // SAFETY: dst is k x cols (row stride cols), lhs k x c_out read
+        // through the c_out x k weight (column stride k), rhs c_out x cols
+        // (gy, row stride cols); the buffers have exactly those sizes.
+        unsafe {
+            gemm::gemm(
+                k,
+                cols,
+                c_out,
+                dcol.as_mut_ptr(),
+                1,
+                cols as isize,
+                false,
+                w_data.as_ptr(),
+                k as isize,
+                1,
+                gy.as_ptr(),
+                1,
+                cols as isize,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm_parallelism(k, cols, c_out),
+            );
+        }
+        // col2im: plane (b0 + i, ci) gathers its taps' rows.
+        let planes = &mut dx[b0 * c_in * hw..(b0 + bn) * c_in * hw];
+        let dcol = &*dcol;
+        for_each_row(planes, hw, use_rayon_conv(k * cols, bn * c_in), |r, plane| {
+            let (i, ci) = (r / c_in, r % c_in);
+            for tap in 0..taps {
+                let src = &dcol[(ci * taps + tap) * cols + i * p..][..p];
+                geom.fold_plane_add(src, oh, tap, plane);
+            }
+        });
+    }
+    Some(FlexTensor::new(
+        Bytes::from_elems(dx),
+        Layout::contiguous(x_shape.clone()),
+        DType::F32,
+    ))
 }
 
 // ============================================================================

@@ -1,16 +1,19 @@
-//! synth: burn-backend 0.22.1's default conv2d weight gradient
-//! (`ModuleOps::conv2d_weight_backward` and the private helpers it calls in
-//! burn-backend/src/backend/ops/modules/conv.rs), copied unchanged because Flex
-//! now overrides that method with a direct kernel
-//! (`conv::conv2d_weight_backward_f32_fast`) and falls back here for what the
-//! kernel does not take (other dtypes, groups > 1). A trait's default body
+//! synth: burn-backend 0.22.1's default conv2d weight and input gradients
+//! (`ModuleOps::conv2d_weight_backward`, `ModuleOps::conv2d_x_backward` and the
+//! private helpers they call in burn-backend/src/backend/ops/modules/conv.rs),
+//! copied unchanged because Flex now overrides those methods with direct
+//! kernels (`conv::conv2d_weight_backward_f32_fast`,
+//! `conv::conv2d_x_backward_f32_batched`) and falls back here for what the
+//! kernels do not take. A trait's default body
 //! cannot be called once it is overridden, and burn-backend keeps these
 //! helpers crate-private. Public so that synth's tests can compare the kernel
 //! with it. See SYNTH_CHANGES.md.
 #![allow(clippy::single_range_in_vec_init)]
 
 use alloc::vec;
-use burn_backend::ops::ConvOptions;
+use alloc::vec::Vec;
+use burn_backend::ops::conv::calculate_padding_out;
+use burn_backend::ops::{ConvOptions, ConvTransposeOptions};
 use burn_backend::ops::conv::pad_asymmetric_conv_input;
 use burn_backend::{Backend, TensorMetadata, tensor::FloatTensor};
 use burn_std::{Shape, Slice};
@@ -141,4 +144,80 @@ fn conv2d_weight_grad_groups<B: Backend>(
     }
 
     weight_grad
+}
+
+/// Calculate the [2D convolution](burn_backend::ops::ModuleOps::conv2d) backward pass, returning the gradient for `x`.
+pub fn conv2d_x_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    options: ConvOptions<2>,
+) -> FloatTensor<B> {
+    if options.is_asymmetric() {
+        let input_shape = x.shape();
+        let padding = options.padding;
+        let (x, options) = pad_asymmetric_conv_input::<B, 2>(x, options);
+        let grad = conv2d_x_backward_symmetric::<B>(x, weight, output_grad, options);
+        return crop_asymmetric_input_grad::<B, 2>(grad, &input_shape, &padding);
+    }
+
+    conv2d_x_backward_symmetric::<B>(x, weight, output_grad, options)
+}
+
+fn crop_asymmetric_input_grad<B: Backend, const N: usize>(
+    grad: FloatTensor<B>,
+    input_shape: &Shape,
+    padding: &[(usize, usize); N],
+) -> FloatTensor<B> {
+    let mut ranges = input_shape
+        .iter()
+        .map(|&size| Slice::from(0..size))
+        .collect::<Vec<_>>();
+    for (dim, (begin, _)) in padding.iter().enumerate() {
+        ranges[dim + 2] = Slice::from(*begin..*begin + input_shape[dim + 2]);
+    }
+    B::float_slice(grad, &ranges)
+}
+
+fn conv2d_x_backward_symmetric<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+    options: ConvOptions<2>,
+) -> FloatTensor<B> {
+    let weight_shape = weight.shape();
+
+    let [_batch_size, _channels_in, height_in, width_in] = x.shape().dims();
+    let [_, _, height_out, width_out] = output_grad.shape().dims();
+    let [_channels_out, _, kernel_size_1, kernel_size_2] = weight_shape.dims();
+
+    let padding_1_out = calculate_padding_out(
+        kernel_size_1,
+        options.stride[0],
+        options.padding_begin()[0],
+        options.dilation[0],
+        height_in,
+        height_out,
+    );
+    let padding_2_out = calculate_padding_out(
+        kernel_size_2,
+        options.stride[1],
+        options.padding_begin()[1],
+        options.dilation[1],
+        width_in,
+        width_out,
+    );
+
+    B::conv_transpose2d(
+        output_grad,
+        weight,
+        None,
+        ConvTransposeOptions::new(
+            options.stride,
+            options.padding_begin(),
+            [padding_1_out, padding_2_out],
+            options.dilation,
+            options.groups,
+        ),
+    )
 }

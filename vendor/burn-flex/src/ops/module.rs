@@ -75,6 +75,27 @@ impl ModuleOps<Flex> for Flex {
         }
     }
 
+    /// synth: a batched gemm + col2im input gradient for f32 on small maps
+    /// with large weights (groups = 1, symmetric padding); everything else
+    /// runs burn-backend's default (a conv_transpose2d), copied into
+    /// `conv_backward_generic`.
+    fn conv2d_x_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Flex> {
+        if let Some(grad) = conv::conv2d_x_backward_f32_batched(
+            x.layout().shape(),
+            &weight,
+            &output_grad,
+            &options,
+        ) {
+            return grad;
+        }
+        conv_backward_generic::conv2d_x_backward::<Flex>(x, weight, output_grad, options)
+    }
+
     /// synth: a direct im2col + gemm weight gradient for f32 with groups = 1;
     /// everything else runs burn-backend's default (a conv2d over swapped
     /// dimensions), copied into `conv_backward_generic`.

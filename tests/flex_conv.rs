@@ -1,8 +1,11 @@
-//! The direct conv2d weight gradient of the vendored burn-flex (vendor/burn-flex, issue 19) against the generic path
-//! it replaces (burn-backend's default, a conv2d over swapped dimensions, kept in `burn_flex::ops::
-//! conv_backward_generic`). The two sum in different orders, so they agree to float rounding, not bit for bit: the
-//! tests allow 1e-4 of the gradient's largest magnitude. They check the kernel directly and through burn's autodiff,
-//! on odd sizes, padding 0/1/2, stride 1/2, dilation 2 and grouped convolutions (which must fall back).
+//! The conv2d kernels of the vendored burn-flex (vendor/burn-flex, issue 19) against the generic paths they replace:
+//! the direct weight gradient against burn-backend's default (a conv2d over swapped dimensions), and the batched input
+//! gradient for small maps with large weights against burn-backend's default (a conv_transpose2d), both kept in
+//! `burn_flex::ops::conv_backward_generic`. Each pair sums in different orders, so they agree to float rounding, not
+//! bit for bit: the tests allow 1e-4 of the result's largest magnitude. They check the kernels directly and through
+//! burn's autodiff (with the forward values), on odd sizes, padding 0/1/2, stride 1/2/3, dilation 2, and the cases
+//! that must fall back (grouped convolutions; for the batched input gradient also small weights, asymmetric padding
+//! and maps over 16 positions).
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -106,7 +109,28 @@ fn cases() -> Vec<Case> {
             groups: 2,
             ..c(2, 4, 6, [7, 9], [3, 3], 1, 1)
         },
+        // VGG16's block 5 at 64 px input: the batched input gradient; 70 images are over its unfolding bound (two
+        // chunks of 35).
+        c(70, 512, 256, [4, 4], [3, 3], 1, 1),
+        c(3, 256, 512, [7, 7], [3, 3], 2, 1),
+        c(2, 512, 256, [5, 7], [3, 3], 1, 0),
+        c(2, 384, 256, [8, 9], [4, 3], 3, 2),
+        Case {
+            dilation: 2,
+            ..c(2, 512, 256, [4, 4], [3, 3], 1, 2)
+        },
+        // 25 output positions: over the batched input gradient's bound.
+        c(2, 512, 256, [5, 5], [3, 3], 1, 1),
     ]
+}
+
+/// Whether the batched input gradient takes a case (the rest run burn-backend's default).
+fn batched(case: &Case) -> bool {
+    let out = case.out_shape();
+    let weight: usize = case.w_shape().iter().product();
+    case.groups == 1
+        && weight >= conv::BATCHED_X_GRAD_MIN_WEIGHT
+        && out[2] * out[3] <= conv::BATCHED_X_GRAD_MAX_POSITIONS
 }
 
 fn flex(data: &[f32], shape: [usize; 4]) -> FlexTensor {
@@ -176,9 +200,70 @@ fn autodiff_gradients_match_the_generic_path() {
         let y = conv2d(xt.clone(), wt.clone(), None, case.options());
         assert_eq!(y.dims(), case.out_shape(), "{case:?}");
         let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), case.out_shape()), &device);
+        let y_values = y.clone().inner();
         let grads = (y * rt).sum().backward();
         let gw = wt.grad(&grads).expect("weight gradient");
         assert_close("autodiff weight gradient", &case, &floats(gw.into_data()), &want_w);
-        assert!(xt.grad(&grads).is_some(), "input gradient: {case:?}");
+        let [want_y, want_x] = generic_forward_and_input_gradient(&case, &x, &w, &vec![0.0; case.c_out], &r);
+        assert_close("autodiff forward", &case, &floats(y_values.into_data()), &want_y);
+        let gx = xt.grad(&grads).expect("input gradient");
+        assert_close("autodiff input gradient", &case, &floats(gx.into_data()), &want_x);
     }
+}
+
+/// Flex's own conv2d (one product per image) and burn-backend's default input gradient for a case.
+fn generic_forward_and_input_gradient(case: &Case, x: &[f32], w: &[f32], b: &[f32], gy: &[f32]) -> [Vec<f32>; 2] {
+    let y = conv::conv2d_f32(
+        flex(x, case.x_shape()),
+        flex(w, case.w_shape()),
+        Some(FlexTensor::from_data(TensorData::new(b.to_vec(), [case.c_out]))),
+        &case.options(),
+    );
+    let gx = conv_backward_generic::conv2d_x_backward::<Flex>(
+        flex(x, case.x_shape()),
+        flex(w, case.w_shape()),
+        flex(gy, case.out_shape()),
+        case.options(),
+    );
+    [floats(y.into_data()), floats(gx.into_data())]
+}
+
+#[test]
+fn batched_input_gradient_matches_the_generic_path() {
+    let mut rng = Lcg(23);
+    let mut taken = 0;
+    for case in cases() {
+        let x = rng.values(case.x_shape().iter().product());
+        let w = rng.values(case.w_shape().iter().product());
+        let gy = rng.values(case.out_shape().iter().product());
+        let [_, want] = generic_forward_and_input_gradient(&case, &x, &w, &vec![0.0; case.c_out], &gy);
+        let gx = conv::conv2d_x_backward_f32_batched(
+            flex(&x, case.x_shape()).layout().shape(),
+            &flex(&w, case.w_shape()),
+            &flex(&gy, case.out_shape()),
+            &case.options(),
+        );
+        assert_eq!(gx.is_some(), batched(&case), "batched input gradient taken: {case:?}");
+        if let Some(gx) = gx {
+            assert_eq!(gx.layout().shape().to_vec(), case.x_shape().to_vec(), "{case:?}");
+            assert_close("input gradient", &case, &floats(gx.into_data()), &want);
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 5, "the five large-weight small-map cases");
+}
+
+/// Asymmetric padding is not the batched input gradient's to take.
+#[test]
+fn batched_input_gradient_leaves_asymmetric_padding_to_the_generic_path() {
+    let case = cases()[cases().len() - 2];
+    assert!(batched(&case));
+    let options = ConvOptions {
+        padding: [(1, 2), (0, 1)],
+        ..case.options()
+    };
+    let x = flex(&Lcg(3).values(case.x_shape().iter().product()), case.x_shape());
+    let w = flex(&Lcg(4).values(case.w_shape().iter().product()), case.w_shape());
+    let gy = flex(&Lcg(5).values(2 * 256 * 3), [2, 256, 3, 1]);
+    assert!(conv::conv2d_x_backward_f32_batched(x.layout().shape(), &w, &gy, &options).is_none());
 }
