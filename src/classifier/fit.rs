@@ -452,13 +452,20 @@ fn run_steps(
         }
     }
     bar.finish_and_clear();
-    let returned = match config.weights {
+    // Last or averaged weights are no validation point's best: their own accuracy is what the report records (the
+    // last weights' was measured at the phase's last validation point, which always follows its last step).
+    let (returned, accuracy) = match config.weights {
         WeightChoice::Best => return Ok(best.0),
-        WeightChoice::Last => model,
-        WeightChoice::Swa => average.apply(model),
+        WeightChoice::Last => {
+            let accuracy = report.history.last().map(|e| e.val_accuracy);
+            (model, accuracy)
+        }
+        WeightChoice::Swa => (average.apply(model), None),
     };
-    // The returned weights are no validation point's best: their own accuracy is what the report records.
-    report.best_val_accuracy = predict_accuracy(&returned, phase, val.labels, config)?;
+    report.best_val_accuracy = match accuracy {
+        Some(a) => a,
+        None => predict_accuracy(&returned, phase, val.labels, config)?,
+    };
     report.best_epoch = (phase.index, report.history.len() - 1);
     Ok(returned)
 }

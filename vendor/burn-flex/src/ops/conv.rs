@@ -1918,14 +1918,7 @@ pub fn conv2d_weight_backward_f32_fast(
             },
         );
         // dw_taps^T[K, C_out] (+)= col^T[K, cols] x gy_t[cols, C_out]
-        #[cfg(feature = "rayon")]
-        let parallelism = if c_out * k * cols >= 192 * 192 * 192 {
-            gemm::Parallelism::Rayon(0)
-        } else {
-            gemm::Parallelism::None
-        };
-        #[cfg(not(feature = "rayon"))]
-        let parallelism = gemm::Parallelism::None;
+        let parallelism = gemm_parallelism(c_out, k, cols);
         // SAFETY: dst is K x C_out read through dw_taps (C_out x K, row
         // major), lhs K x cols through col (cols x K), rhs cols x C_out is
         // gy_t (row major); the buffers have exactly those sizes.
@@ -2006,14 +1999,7 @@ fn weight_grad_small_c_in(
                     .copy_from_slice(&g_data[((b0 + i) * c_out + co) * p..][..p]);
             }
         });
-        #[cfg(feature = "rayon")]
-        let parallelism = if c_out * k * cols >= 192 * 192 * 192 {
-            gemm::Parallelism::Rayon(0)
-        } else {
-            gemm::Parallelism::None
-        };
-        #[cfg(not(feature = "rayon"))]
-        let parallelism = gemm::Parallelism::None;
+        let parallelism = gemm_parallelism(c_out, k, cols);
         // SAFETY: dst is c_out x k (row stride k), lhs c_out x cols (row
         // stride cols), rhs cols x k read through col's transpose (column
         // stride cols); all three buffers have exactly those sizes.
