@@ -65,7 +65,8 @@ pub struct ClassifierConfig {
     pub finetune_steps: usize,
     /// The weights a fixed-budget phase returns: `best` (the best validated snapshot), `last`, or `swa` (the mean
     /// of the snapshots at the validation points of the phase's second half). Only `best` scores every validation
-    /// point; `last` and `swa` score just the weights they return. Epoch-based phases always keep their best. Left out of a saved config when `best`, so the configs and cache keys from before it read the same.
+    /// point; `last` and `swa` score just the weights they return. Epoch-based phases always keep their best. Left
+    /// out of a saved config when `best`, so the configs and cache keys from before it read the same.
     #[serde(default, skip_serializing_if = "WeightChoice::is_best")]
     pub weights: WeightChoice,
     pub batch_size: usize,

@@ -393,9 +393,9 @@ pub const STEP_EVALS: usize = 10;
 /// whatever the number of images. No early stopping; validation points at [`STEP_EVALS`] evenly spaced steps; the
 /// weights `config.weights` names are returned: the best validated ones (the initial ones when no measurement improved
 /// on them), the last, or the mean of those at the validation points of the phase's second half. Accuracy is measured
-/// only where the choice reads it (every point for best, the last for last, only the average for swa): a validation
-/// pass through the fine-tuned convs costs about a fifth of a fixed-budget fit. Each history entry covers the steps
-/// since the previous one.
+/// only where the choice reads it (every point for best, the last for last, only the average for swa): the 10 passes
+/// through the fine-tuned convs were about a fifth of an eval-gain fit. Each history entry covers the steps since the
+/// previous one.
 fn run_steps(
     mut model: Classifier,
     phase: &Phase,
@@ -595,7 +595,6 @@ fn batch_inputs(
     Ok((x, labels))
 }
 
-/// Appends an epoch to the report and logs it to TensorBoard.
 /// The progress bar's line after a fixed-budget validation point (no accuracy where the point measured none).
 fn step_message(stats: &EpochStats) -> String {
     match stats.val_accuracy {
@@ -604,6 +603,7 @@ fn step_message(stats: &EpochStats) -> String {
     }
 }
 
+/// Appends an epoch to the report and logs it to TensorBoard.
 fn record_epoch(report: &mut FitReport, monitor: &mut FitMonitor, stats: EpochStats) {
     if let Some(log) = monitor.log.as_deref_mut() {
         let step = report.history.len();
