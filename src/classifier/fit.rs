@@ -348,7 +348,7 @@ fn run_phase(
             train_accuracy: correct as f32 / n as f32,
             val_accuracy: Some(val_accuracy),
         };
-        bar.set_message(format!("loss {:.4} val acc {:.4}", stats.train_loss, val_accuracy));
+        bar.set_message(step_message(&stats));
         record_epoch(report, monitor, stats);
         if val_accuracy > best.1 {
             best = (model.clone(), val_accuracy, report.history.len() - 1);
@@ -437,11 +437,17 @@ fn run_steps(
         model = trained;
         (loss_sum, correct, seen) = (loss_sum + loss, correct + right, seen + batch.len());
         report.steps += 1;
-        if (step + 1) % every == 0 || step + 1 == total {
-            let val_accuracy = match config.weights {
-                WeightChoice::Best => Some(predict_accuracy(&model, phase, val.labels, config)?),
-                WeightChoice::Last if step + 1 == total => Some(predict_accuracy(&model, phase, val.labels, config)?),
-                WeightChoice::Last | WeightChoice::Swa => None,
+        let last = step + 1 == total;
+        if (step + 1) % every == 0 || last {
+            let scored = match config.weights {
+                WeightChoice::Best => true,
+                WeightChoice::Last => last,
+                WeightChoice::Swa => false,
+            };
+            let val_accuracy = if scored {
+                Some(predict_accuracy(&model, phase, val.labels, config)?)
+            } else {
+                None
             };
             let evaluation = report.history.len();
             let stats = EpochStats {
@@ -467,12 +473,14 @@ fn run_steps(
         }
     }
     bar.finish_and_clear();
+    if let Some((kept, _)) = best {
+        return Ok(kept);
+    }
     // Last or averaged weights are no validation point's best: their own accuracy is what the report records (the
     // last weights' was measured at the phase's last validation point, which always follows its last step).
-    let (returned, accuracy) = match (config.weights, best) {
-        (_, Some((kept, _))) => return Ok(kept),
-        (WeightChoice::Swa, None) => (average.apply(model), None),
-        (_, None) => {
+    let (returned, accuracy) = match config.weights {
+        WeightChoice::Swa => (average.apply(model), None),
+        WeightChoice::Best | WeightChoice::Last => {
             let accuracy = report.history.last().and_then(|e| e.val_accuracy);
             (model, accuracy)
         }

@@ -190,10 +190,11 @@ impl Default for EvalGainConfig {
             shift_margin: 4,
             styles: vec!["styles".into()],
             cache_dir: "outputs/eval-gain/cache".into(),
-            // Block 5's last two convs fine-tune, every fit runs fixed step budgets and returns the average of each
-            // phase's late weights (configs/eval-gain.toml says why).
+            // Block 5's last two convs fine-tune at 3x the classifier's learning rate, every fit runs fixed step
+            // budgets and returns the average of each phase's late weights (configs/eval-gain.toml says why).
             classifier: ClassifierConfig {
                 finetune_layers: 2,
+                finetune_lr: 3e-4,
                 steps: 120,
                 finetune_steps: 60,
                 weights: crate::classifier::WeightChoice::Swa,
