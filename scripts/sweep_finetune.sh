@@ -3,9 +3,9 @@
 # setting of configs/eval-gain.toml's [classifier] (one or more key=value, comma-separated), eval-gain fits real and
 # real + augment over 10 seeds and scores them on the held-out validation images (`--score-split val`: the
 # validation images that do not pick the fits' weights; never test). Each row: both accuracies with their seed-to-seed
-# spread, the paired gain and its spread s_d (what the verdict's MDE scales with), and the seconds per fit. The
-# default was chosen as the most accurate setting whose s_d was no worse than the others' (a 10-seed s_d is itself
-# uncertain by about a quarter).
+# spread, the paired gain and its spread s_d (what the verdict's MDE scales with), and the seconds per fit. How the
+# 2026-12-01 default was chosen: no setting's s_d stood apart from the others' (a 10-seed s_d is itself uncertain by
+# about a quarter), so by accuracy; 3e-4 and 5e-4 were within 0.4 pp of each other, and the lower rate was taken.
 # Usage: scripts/sweep_finetune.sh [WORK_DIR] [SETTINGS...]
 #   e.g. scripts/sweep_finetune.sh /tmp/ft finetune_lr=0.0001 finetune_lr=0.0003 finetune_steps=30,finetune_lr=0.0002
 # About 8 minutes per setting on 2 cores (20 fits of about 22 s).
