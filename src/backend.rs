@@ -8,8 +8,10 @@ use burn::prelude::Device;
 ///
 /// burn draws random tensors, initial weights among them, from one process-wide generator per backend. Each
 /// capability seeds it just before it builds its models and the library builds them on one thread, so a seed fixes
-/// the weights; models built on several threads at once would interleave their draws.
+/// the weights; models built on several threads at once would interleave their draws. The first call also sets the
+/// allocator's policy for tensor buffers ([`crate::keep_freed_memory`]).
 pub fn device() -> Device {
+    crate::keep_freed_memory();
     #[cfg(feature = "cuda")]
     {
         Device::cuda(0)

@@ -401,20 +401,29 @@ fn shift_text(report: &Report) -> String {
         .join("; ")
 }
 
+/// What a fit does with the validation images, for report.md's first line: what they decide depends on the schedule.
+fn validation_role(c: &crate::classifier::ClassifierConfig) -> &'static str {
+    match (c.fixed_steps_per_fit(), c.weights) {
+        (None, _) => "early stopping only",
+        (Some(_), WeightChoice::Best) => "they pick each phase's best weights, nothing else",
+        (Some(_), WeightChoice::Swa | WeightChoice::Last) => "they score the weights each fit returns and pick nothing",
+    }
+}
+
 /// report.md.
 pub fn markdown(report: &Report, run_dir: &Path) -> String {
     let c = &report.config;
     let mut out = String::from("# synth eval-gain report\n\n");
     let _ = writeln!(
         out,
-        "Real data: **{}**, {} labelled images per class ({} images, subset seed {}), validation {} images (early \
-         stopping only), {} {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} \
+        "Real data: **{}**, {} labelled images per class ({} images, subset seed {}), validation {} images ({}), {} {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} \
          fine-tuned{}). {} seeds per condition; synthetic:real mix {}.\n",
         report.dataset,
         c.per_class,
         report.real_train_images,
         c.subset_seed,
         report.val_images,
+        validation_role(&c.classifier),
         match c.score_split {
             super::config::ScoreSplit::Test => "test",
             super::config::ScoreSplit::Val =>
@@ -669,4 +678,31 @@ pub fn write(report: &Report, dir: &Path, final_dir: &Path) -> Result<()> {
     gain_chart(report, &dir.join("gain.png"))?;
     let path = dir.join("report.md");
     std::fs::write(&path, markdown(report, final_dir)).at(&path, "writing")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::ClassifierConfig;
+
+    /// report.md's first line must not call the validation images "early stopping only" where they stop nothing.
+    #[test]
+    fn the_validation_role_follows_the_schedule() {
+        let epochs = ClassifierConfig {
+            steps: 0,
+            finetune_steps: 0,
+            ..ClassifierConfig::default()
+        };
+        assert_eq!(validation_role(&epochs), "early stopping only");
+        let budget = |weights| ClassifierConfig {
+            steps: 120,
+            finetune_steps: 60,
+            weights,
+            ..ClassifierConfig::default()
+        };
+        assert!(validation_role(&budget(WeightChoice::Best)).contains("best weights"));
+        for weights in [WeightChoice::Swa, WeightChoice::Last] {
+            assert!(validation_role(&budget(weights)).contains("pick nothing"));
+        }
+    }
 }
