@@ -36,7 +36,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 // mimalloc's C API; libmimalloc-sys declares these only behind its `extended` feature, whose `cty` dependency this
-// offline build cannot fetch, so synth declares the two it calls (they are in the static library either way).
+// offline build cannot fetch, so synth declares the one it calls (and the test below the two it reads); they are in
+// the static library either way.
 unsafe extern "C" {
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
 }

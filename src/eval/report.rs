@@ -416,8 +416,9 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
     let mut out = String::from("# synth eval-gain report\n\n");
     let _ = writeln!(
         out,
-        "Real data: **{}**, {} labelled images per class ({} images, subset seed {}), validation {} images ({}), {} {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} \
-         fine-tuned{}). {} seeds per condition; synthetic:real mix {}.\n",
+        "Real data: **{}**, {} labelled images per class ({} images, subset seed {}), validation {} images ({}), {} \
+         {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} fine-tuned{}). {} seeds \
+         per condition; synthetic:real mix {}.\n",
         report.dataset,
         c.per_class,
         report.real_train_images,
