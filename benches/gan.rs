@@ -28,6 +28,7 @@ fn trainer(ema: bool) -> Trainer {
         split_seed: 0,
         train_images: 64,
         diffaugment: Vec::new(),
+        real_augment: Vec::new(),
         synth_version: env!("CARGO_PKG_VERSION").into(),
     };
     let mut rng = synth::seed::rng(1);

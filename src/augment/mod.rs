@@ -9,6 +9,6 @@ pub mod run;
 
 pub use config::AugmentConfig;
 pub use ops::Fill;
-pub use pipeline::{OP_HELP, OpKind, OpSpec, Pipeline, Transform, apply_all};
+pub use pipeline::{OP_HELP, OpKind, OpSpec, Pipeline, Transform, apply_all, augment_tensor};
 pub use policy::{Policy, SyntheticShare};
 pub use run::{AugmentSummary, augment_images};

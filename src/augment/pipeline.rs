@@ -314,6 +314,29 @@ pub fn apply_all(img: &Image, transforms: &[Transform]) -> Image {
     transforms.iter().fold(img.clone(), |acc, t| t.apply(&acc))
 }
 
+/// Classic augmentation of a training batch on the fly (the classifier's `augment`, the GAN's `real_augment`): image
+/// `i` draws its transforms from `seeds[i]`, so a caller that derives the seeds from its step gets a fresh, reproducible
+/// draw every time an image comes round.
+///
+/// # Shapes
+/// `images`: `[batch, c, h, w]` in [0, 1] -> the same shape, on the same device
+pub fn augment_tensor(
+    images: burn::tensor::Tensor<4>,
+    pipeline: &Pipeline,
+    seeds: &[u64],
+) -> Result<burn::tensor::Tensor<4>> {
+    let device = images.device();
+    let augmented: Vec<Image> = crate::dataset::tensor::tensor_to_images(images)?
+        .iter()
+        .zip(seeds)
+        .map(|(image, &seed)| {
+            let (_, h, w) = image.shape();
+            apply_all(image, &pipeline.sample(&mut crate::seed::rng(seed), h, w))
+        })
+        .collect();
+    crate::dataset::tensor::images_to_tensor(&augmented.iter().collect::<Vec<_>>(), &device)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

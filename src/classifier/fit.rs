@@ -725,18 +725,12 @@ impl BatchTransforms {
 
 /// Classic augmentation of a batch: image `i` draws its transforms from `seeds[i]` (a different draw every epoch).
 fn augment_batch(images: Tensor<4>, pipeline: &crate::augment::Pipeline, seeds: &[u64]) -> Result<Tensor<4>> {
-    let device = images.device();
-    let augmented: Vec<Image> = crate::dataset::tensor::tensor_to_images(images)?
+    // A tag of its own, so the augmentation draw is independent of the adversarial random start.
+    let seeds: Vec<u64> = seeds
         .iter()
-        .zip(seeds)
-        .map(|(image, &seed)| {
-            let (_, h, w) = image.shape();
-            // A tag of its own, so the augmentation draw is independent of the adversarial random start.
-            let mut rng = crate::seed::rng(crate::seed::derive(seed, &[AUGMENT_TAG]));
-            crate::augment::apply_all(image, &pipeline.sample(&mut rng, h, w))
-        })
+        .map(|&seed| crate::seed::derive(seed, &[AUGMENT_TAG]))
         .collect();
-    images_to_tensor(&augmented.iter().collect::<Vec<_>>(), &device)
+    crate::augment::augment_tensor(images, pipeline, &seeds)
 }
 
 /// Seed tag of on-the-fly augmentation draws.

@@ -95,17 +95,15 @@ fn train(args: GanTrainArgs, ui: Ui) -> anyhow::Result<()> {
     };
     let summary = synth::gan::run::train(&config, &plan)?;
     let mut human = format!(
-        "trained on {} images for {} epochs ({} steps, {:.0} s; loss {}, DiffAugment {}, EMA {})\n",
+        "trained on {} images for {} epochs ({} steps, {:.0} s; loss {}, DiffAugment {}, real images augmented {}, \
+         EMA {})\n",
         summary.train_images,
         summary.epochs,
         summary.steps,
         summary.train_seconds,
         summary.loss,
-        if summary.diffaugment.is_empty() {
-            "off".to_string()
-        } else {
-            summary.diffaugment.join("+")
-        },
+        joined_or_off(&summary.diffaugment, "+"),
+        joined_or_off(&summary.real_augment, ","),
         if summary.ema { "on" } else { "off" }
     );
     if let Some(e) = &summary.last_epoch {
@@ -268,4 +266,13 @@ fn interpolate(args: GanInterpolateArgs, ui: Ui) -> anyhow::Result<()> {
         out.display()
     );
     ui.summary(&summary, &human)
+}
+
+/// `off` for an empty list, else its items joined.
+fn joined_or_off(items: &[String], separator: &str) -> String {
+    if items.is_empty() {
+        "off".to_string()
+    } else {
+        items.join(separator)
+    }
 }

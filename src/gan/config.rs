@@ -90,6 +90,13 @@ pub struct GanConfig {
     pub diffaugment_below: usize,
     /// DiffAugment transforms, applied in order: color, translation, cutout.
     pub diffaugment_policy: Vec<String>,
+    /// Classic augmentation of the real images only, a fresh draw each time an image is batched (the `--ops`
+    /// grammar of `synth augment`; empty = none). Unlike DiffAugment the generated images never pass through it, so
+    /// the generator learns the augmented distribution: meant for label-preserving ops (small rotations, shifts and
+    /// zooms of digits), which widen what a GAN trained on a few images per class draws.
+    pub real_augment: Vec<String>,
+    /// `real_augment` applies to runs with fewer training images than this (0 = never).
+    pub real_augment_below: usize,
     /// An epoch ends with a checkpoint, a sample grid PNG and a TensorBoard image when at least this many steps
     /// passed since the last one (the last epoch always does).
     pub snapshot_steps: usize,
@@ -137,6 +144,8 @@ impl Default for GanConfig {
             diffaugment: DiffAugmentMode::Off,
             diffaugment_below: 1000,
             diffaugment_policy: ["color", "translation", "cutout"].map(String::from).to_vec(),
+            real_augment: Vec::new(),
+            real_augment_below: 1000,
             snapshot_steps: 50,
             per_class: 500,
             truncation: 0.0,
@@ -185,6 +194,9 @@ impl GanConfig {
         check_truncation(self.truncation)?;
         check_filter_tau(self.filter_tau)?;
         crate::gan::diffaug::DiffAugment::parse(&self.diffaugment_policy)?;
+        if !self.real_augment.is_empty() {
+            crate::augment::Pipeline::parse(&self.real_augment)?;
+        }
         self.split.validate()
     }
 
@@ -200,6 +212,7 @@ impl GanConfig {
             ("per_class", self.per_class, MAX_PER_CLASS),
             ("filter_oversample", self.filter_oversample, MAX_OVERSAMPLE),
             ("filter_below", self.filter_below, MAX_COUNT),
+            ("real_augment_below", self.real_augment_below, MAX_COUNT),
             ("batch_size", self.batch_size, MAX_WIDTH),
             ("latent_dim", self.latent_dim, MAX_WIDTH),
             ("embed_dim", self.embed_dim, MAX_WIDTH),
@@ -209,6 +222,15 @@ impl GanConfig {
             check_count(name, value, max)?;
         }
         Ok(())
+    }
+
+    /// The real-image augmentation in effect for a training set of `train_images` (canonical op strings; empty
+    /// when off).
+    pub fn real_augment_ops(&self, train_images: usize) -> Result<Vec<String>> {
+        if self.real_augment.is_empty() || train_images >= self.real_augment_below {
+            return Ok(Vec::new());
+        }
+        Ok(crate::augment::Pipeline::parse(&self.real_augment)?.to_strings())
     }
 
     /// Whether DiffAugment is on for a training set of `train_images`.

@@ -56,6 +56,7 @@ pub struct TrainSummary {
     pub epochs: usize,
     pub steps: usize,
     pub diffaugment: Vec<String>,
+    pub real_augment: Vec<String>,
     pub ema: bool,
     pub loss: String,
     pub per_class: usize,
@@ -234,6 +235,7 @@ pub fn train(config: &GanConfig, plan: &RunPlan) -> Result<TrainSummary> {
         epochs: trainer.state.epochs,
         steps: trainer.state.global_step,
         diffaugment: trainer.meta.diffaugment.clone(),
+        real_augment: trainer.meta.real_augment.clone(),
         ema: config.ema,
         loss: config.loss.to_string(),
         per_class: config.per_class,
@@ -323,6 +325,7 @@ fn run_meta(config: &GanConfig, data: &TrainData, channels: usize, side: usize) 
         split_seed: data.split.config.seed,
         train_images: data.train.len(),
         diffaugment,
+        real_augment: config.real_augment_ops(data.train.len())?,
         synth_version: env!("CARGO_PKG_VERSION").to_string(),
     })
 }

@@ -43,6 +43,8 @@ pub const STATE_FILE: &str = "state.json";
 /// Stream tags for [`derive`].
 const EPOCH_STREAM: u64 = 0xE90C;
 const STEP_STREAM: u64 = 0x57E9;
+/// Seed stream of the real images' classic augmentation (`real_augment`).
+const REAL_AUGMENT_STREAM: u64 = 0x2EA1;
 /// Adam's epsilon, PyTorch's default (burn's is 1e-5).
 const ADAM_EPSILON: f32 = 1e-8;
 
@@ -60,6 +62,9 @@ pub struct GanMeta {
     pub train_images: usize,
     /// The DiffAugment policy in effect (empty when off).
     pub diffaugment: Vec<String>,
+    /// The classic augmentation of real images in effect (empty when off; absent in runs made before it existed).
+    #[serde(default)]
+    pub real_augment: Vec<String>,
     pub synth_version: String,
 }
 
@@ -152,6 +157,7 @@ pub struct Trainer {
     images: Tensor<4>,
     labels: Vec<usize>,
     augment: Option<DiffAugment>,
+    real_augment: Option<crate::augment::Pipeline>,
     device: Device,
 }
 
@@ -392,7 +398,11 @@ impl Trainer {
         } else {
             Some(DiffAugment::parse(&meta.diffaugment)?)
         };
+        let real_augment = (!meta.real_augment.is_empty())
+            .then(|| crate::augment::Pipeline::parse(&meta.real_augment))
+            .transpose()?;
         Ok(Trainer {
+            real_augment,
             opt_g: adam(&meta.config),
             opt_d: adam(&meta.config),
             images: images_to_tensor(images, device)?.mul_scalar(2.0).sub_scalar(1.0),
@@ -507,7 +517,7 @@ impl Trainer {
             TensorData::new(batch.iter().map(|&i| i as i64).collect::<Vec<_>>(), [n]),
             &self.device,
         );
-        let real = self.images.clone().select(0, idx);
+        let real = self.augment_real(self.images.clone().select(0, idx))?;
         let real_labels: Vec<usize> = batch.iter().map(|&i| self.labels[i]).collect();
         let real_labels = labels_to_tensor(&real_labels, &self.device);
         let fake_labels: Vec<usize> = (0..n).map(|_| r.random_range(0..classes)).collect();
@@ -553,6 +563,21 @@ impl Trainer {
             d_real,
             d_fake,
         })
+    }
+
+    /// The real batch (in [-1, 1]) through `real_augment`, image `i` of the step drawing from its own seed.
+    fn augment_real(&self, real: Tensor<4>) -> Result<Tensor<4>> {
+        let Some(pipeline) = &self.real_augment else {
+            return Ok(real);
+        };
+        let (epoch, step) = (self.state.epoch as u64, self.state.step as u64);
+        let seeds: Vec<u64> = (0..real.dims()[0] as u64)
+            .map(|i| derive(self.meta.config.seed, &[REAL_AUGMENT_STREAM, epoch, step, i]))
+            .collect();
+        let unit = real.add_scalar(1.0).mul_scalar(0.5);
+        Ok(crate::augment::augment_tensor(unit, pipeline, &seeds)?
+            .mul_scalar(2.0)
+            .sub_scalar(1.0))
     }
 
     fn check_finite(&self, which: &str, value: f32) -> Result<()> {
@@ -703,6 +728,7 @@ mod tests {
             dataset: "digits".into(),
             split_seed: 0,
             train_images: picked.len(),
+            real_augment: vec![],
             synth_version: "test".into(),
         };
         let labels = picked.iter().map(|s| s.label).collect();
@@ -741,7 +767,9 @@ mod tests {
     #[test]
     fn resume_is_bit_identical_to_an_uninterrupted_run() {
         let device = crate::backend::autodiff_device();
-        let (meta, images, labels) = tiny(3, true);
+        let (mut meta, images, labels) = tiny(3, true);
+        // The real images' augmentation draws from the step's streams too, so resuming must reproduce it.
+        meta.real_augment = vec!["rotate:15".into(), "translate:1".into()];
         let refs: Vec<&Image> = images.iter().collect();
         let never = AtomicBool::new(false);
         let dir = tempfile::tempdir().unwrap();
@@ -795,6 +823,38 @@ mod tests {
         let losses =
             |t: &Trainer| -> Vec<(f32, f32)> { t.state.history.iter().map(|h| (h.d_loss, h.g_loss)).collect() };
         assert_eq!(losses(&last), losses(&straight));
+    }
+
+    /// `real_augment` moves the real batch's pixels (and only when set), keeps them in [-1, 1], draws the same for
+    /// the same step and differently at the next one.
+    #[test]
+    fn real_images_are_augmented_per_step_and_reproducibly() {
+        let device = crate::backend::autodiff_device();
+        let (mut meta, images, labels) = tiny(1, false);
+        let refs: Vec<&Image> = images.iter().collect();
+        let plain = Trainer::new(meta.clone(), &refs, labels.clone(), &device).unwrap();
+        meta.real_augment = vec!["rotate:20@1".into(), "translate:2@1".into()];
+        let mut trainer = Trainer::new(meta, &refs, labels, &device).unwrap();
+        let real = || plain.images.clone();
+        let values = |t: Tensor<4>| tensor_values(t).unwrap();
+        assert_eq!(values(plain.augment_real(real()).unwrap()), values(real()));
+        let first = values(trainer.augment_real(real()).unwrap());
+        assert_ne!(first, values(real()), "the real images were not augmented");
+        assert!(
+            first.iter().all(|v| (-1.0..=1.0).contains(v)),
+            "augmented values left [-1, 1]"
+        );
+        assert_eq!(
+            values(trainer.augment_real(real()).unwrap()),
+            first,
+            "same step, different draw"
+        );
+        trainer.state.step += 1;
+        assert_ne!(
+            values(trainer.augment_real(real()).unwrap()),
+            first,
+            "the next step drew the same"
+        );
     }
 
     /// Losses are finite and of the expected size at initialisation (BCE: about 2 ln 2 for D and ln 2 for G when
