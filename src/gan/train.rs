@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{GanConfig, GanLoss};
 use super::diffaug::DiffAugment;
 use super::model::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, Plan};
-use super::sample::{latent_from, latents_to_tensor};
+use super::sample::{latent_from, latents_to_tensor, to_unit_range};
 use crate::dataset::tensor::{images_to_tensor, labels_to_tensor, tensor_values};
 use crate::dataset::writer::{commit_dir, stage_dir};
 use crate::dataset::{Dataset, Image};
@@ -574,8 +574,7 @@ impl Trainer {
         let seeds: Vec<u64> = (0..real.dims()[0] as u64)
             .map(|i| derive(self.meta.config.seed, &[REAL_AUGMENT_STREAM, epoch, step, i]))
             .collect();
-        let unit = real.add_scalar(1.0).mul_scalar(0.5);
-        Ok(crate::augment::augment_tensor(unit, pipeline, &seeds)?
+        Ok(crate::augment::augment_tensor(to_unit_range(real), pipeline, &seeds)?
             .mul_scalar(2.0)
             .sub_scalar(1.0))
     }
