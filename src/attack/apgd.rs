@@ -539,10 +539,9 @@ mod tests {
 
     fn linear_model(features: usize, classes: usize, seed: u64) -> LinearModel {
         let device = crate::backend::device();
-        device.seed(seed);
-        LinearModel {
+        crate::backend::seeded(&device, seed, || LinearModel {
             linear: LinearConfig::new(features, classes).init(&device),
-        }
+        })
     }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {

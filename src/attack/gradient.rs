@@ -366,10 +366,9 @@ mod tests {
 
     fn linear_model(features: usize, classes: usize) -> LinearModel {
         let device = crate::backend::device();
-        device.seed(3);
-        LinearModel {
+        crate::backend::seeded(&device, 3, || LinearModel {
             linear: LinearConfig::new(features, classes).init(&device),
-        }
+        })
     }
 
     /// d/dx of -log softmax(Wx + b)_y is W^T (softmax(Wx + b) - onehot(y)), computed here in plain f64.

@@ -63,7 +63,16 @@ pub fn build_model(
     input: (usize, usize),
     device: &Device,
 ) -> Result<Classifier> {
-    device.seed(config.seed);
+    crate::backend::seeded(device, config.seed, || unseeded_model(config, classes, input, device))
+}
+
+/// [`build_model`]'s body, drawing from whatever state the device's generator is in.
+fn unseeded_model(
+    config: &ClassifierConfig,
+    classes: usize,
+    input: (usize, usize),
+    device: &Device,
+) -> Result<Classifier> {
     let (channels, side) = input;
     let (backbone, features, hidden) = match config.backbone {
         BackboneKind::Vgg16 => {

@@ -326,8 +326,9 @@ mod tests {
     #[test]
     fn factorised_conditioning_equals_concatenation() {
         let device = crate::backend::autodiff_device();
-        device.seed(4);
-        let d = DiscriminatorConfig::new(10, 1, 28).init(&device).unwrap();
+        let d = crate::backend::seeded(&device, 4, || {
+            DiscriminatorConfig::new(10, 1, 28).init(&device).unwrap()
+        });
         let x =
             Tensor::<4>::random([6, 1, 28, 28], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device).require_grad();
         let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 3, 3, 9, 5, 1], [6]), &device);

@@ -378,9 +378,9 @@ impl Trainer {
     /// A fresh run on `images` (in [0, 1]) and their labels; models initialised from the seed. `device` must be
     /// an autodiff device.
     pub fn new(meta: GanMeta, images: &[&Image], labels: Vec<usize>, device: &Device) -> Result<Trainer> {
-        device.seed(meta.config.seed);
-        let g = meta.generator(device)?;
-        let d = meta.discriminator(device)?;
+        let (g, d) = crate::backend::seeded(device, meta.config.seed, || -> Result<_> {
+            Ok((meta.generator(device)?, meta.discriminator(device)?))
+        })?;
         let ema = meta.config.ema.then(|| g.valid());
         let steps_per_epoch = labels.len() / meta.config.batch_size;
         let state = TrainState {

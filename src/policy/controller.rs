@@ -72,12 +72,11 @@ impl Controller {
     /// A controller for decisions with these numbers of choices, initialised and sampling from `seed`.
     pub fn new(decisions: Vec<usize>, config: ControllerConfig, seed: u64) -> Controller {
         let device = crate::backend::autodiff_device();
-        device.seed(seed);
         let width = decisions.iter().copied().max().unwrap_or(1);
-        let net = ControllerNet {
+        let net = crate::backend::seeded(&device, seed, || ControllerNet {
             hidden: LinearConfig::new(decisions.len(), config.hidden).init(&device),
             output: LinearConfig::new(config.hidden, width).init(&device),
-        };
+        });
         Controller {
             net,
             optim: AdamConfig::new().init(),
@@ -185,23 +184,32 @@ mod tests {
     use super::*;
 
     /// A toy bandit with a known best arm: two decisions (5 and 3 arms), reward = the sum of the arms' noisy
-    /// means, best at (3, 0). The policy gradient must put most of its probability there.
+    /// means, best at (3, 0). Over 12 controller seeds (each with its own reward noise) the policy gradient must put
+    /// most of its probability there in 300 updates. At 0.01 it always does (32 of 32 seeds measured); at the
+    /// policy search's 0.05, which must move within about 20 updates, Adam's sign-like early steps lock half the
+    /// seeds onto a wrong arm (README, "Policy search"), so a test at 0.05 passed or failed with the seed.
     #[test]
     fn reinforce_finds_the_best_arm_of_a_bandit() {
         let means = [[0.1, 0.3, 0.2, 0.8, 0.4], [0.6, 0.2, 0.1, 0.0, 0.0]];
-        let mut c = Controller::new(vec![5, 3], ControllerConfig::default(), 7);
-        let mut noise = crate::seed::rng(11);
-        for _ in 0..300 {
-            let choice = c.sample().unwrap();
-            let reward: f64 =
-                choice.iter().enumerate().map(|(d, &a)| means[d][a]).sum::<f64>() + 0.1 * (noise.random::<f64>() - 0.5);
-            c.update(&choice, reward).unwrap();
+        let config = ControllerConfig {
+            lr: 0.01,
+            ..ControllerConfig::default()
+        };
+        for seed in 0..12 {
+            let mut c = Controller::new(vec![5, 3], config.clone(), seed);
+            let mut noise = crate::seed::rng(100 + seed);
+            for _ in 0..300 {
+                let choice = c.sample().unwrap();
+                let reward: f64 = choice.iter().enumerate().map(|(d, &a)| means[d][a]).sum::<f64>()
+                    + 0.1 * (noise.random::<f64>() - 0.5);
+                c.update(&choice, reward).unwrap();
+            }
+            let p = c.probabilities().unwrap();
+            assert_eq!(c.greedy().unwrap(), vec![3, 0], "seed {seed}: {p:?}");
+            assert!(
+                p[0][3] > 0.8 && p[1][0] > 0.8,
+                "seed {seed}: most probability on the best arms: {p:?}"
+            );
         }
-        let p = c.probabilities().unwrap();
-        assert_eq!(c.greedy().unwrap(), vec![3, 0], "{p:?}");
-        assert!(
-            p[0][3] > 0.8 && p[1][0] > 0.8,
-            "most probability on the best arms: {p:?}"
-        );
     }
 }

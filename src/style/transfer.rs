@@ -217,8 +217,9 @@ pub fn initial_canvas(content: &Tensor<4>, init: StyleInit, seed: u64) -> Tensor
         StyleInit::Content => content.clone(),
         StyleInit::Noise => {
             let device = content.device();
-            device.seed(seed);
-            Tensor::random(content.dims(), burn::tensor::Distribution::Uniform(0.0, 1.0), &device)
+            crate::backend::seeded(&device, seed, || {
+                Tensor::random(content.dims(), burn::tensor::Distribution::Uniform(0.0, 1.0), &device)
+            })
         }
     }
 }
