@@ -144,7 +144,9 @@ impl Default for GanConfig {
             diffaugment: DiffAugmentMode::Off,
             diffaugment_below: 1000,
             diffaugment_policy: ["color", "translation", "cutout"].map(String::from).to_vec(),
-            real_augment: Vec::new(),
+            real_augment: ["rotate:10@0.5", "translate:2@0.5", "scale:0.1@0.5"]
+                .map(String::from)
+                .to_vec(),
             real_augment_below: 1000,
             snapshot_steps: 50,
             per_class: 500,
@@ -314,6 +316,15 @@ mod tests {
         assert_eq!(
             (d.diffaugment, d.truncation, d.filter_tau, d.min_steps),
             (DiffAugmentMode::Off, 0.0, 0.9, 1000)
+        );
+        assert_eq!(
+            d.real_augment_ops(200).unwrap().len(),
+            3,
+            "the mild real-image augmentation at 20 per class"
+        );
+        assert!(
+            d.real_augment_ops(3500).unwrap().is_empty(),
+            "and none on the full-MNIST default run"
         );
         assert!(!d.diffaugment_on(200));
         assert_eq!(d.filter_tau_for(200), 0.9);
