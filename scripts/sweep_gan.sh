@@ -13,12 +13,15 @@
 #   3. 2,000 steps with the better DiffAugment setting, unfiltered and through the filter at tau 0.9 (STEPS2=0 skips
 #      it).
 # Runs already finished (a metrics.json present) are reused, so an interrupted sweep continues where it stopped.
+# The grid was measured without real-image augmentation (REAL_AUGMENT=none; the default since 2026-12-02 is chosen by
+# scripts/sweep_gan_real_augment.sh): REAL_AUGMENT=rotate:10@0.5,... sweeps on top of another setting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATASET=${DATASET:-mnist}
 PC=${PC:-20}
 SEED=${SEED:-0}
 STEPS2=${STEPS2:-2000}
+REAL_AUGMENT=${REAL_AUGMENT:-none}
 OUT=${OUT:-outputs/sweep-gan/$(basename "$DATASET")-pc$PC-seed$SEED}
 SYNTH=${SYNTH:-cargo run --quiet --}
 
@@ -26,7 +29,7 @@ train() { # name, flags...
     local name=$1; shift
     [ -f "$OUT/$name/metrics.json" ] && return
     $SYNTH --quiet gan --dataset "$DATASET" --train-per-class "$PC" --seed "$SEED" --filter-tau 0 --truncation 0 \
-        --out "$OUT/$name" --force "$@" >/dev/null
+        --real-augment "$REAL_AUGMENT" --out "$OUT/$name" --force "$@" >/dev/null
 }
 sample() { # run, name, flags...
     local run=$1 name=$2; shift 2
