@@ -39,8 +39,9 @@ pub fn check_set(root: &Path, dataset: &str, split: &Split) -> Result<Origin> {
     let origin_path = root.join(ORIGIN_FILE);
     if !origin_path.is_file() {
         return Err(SynthError::bad_input(format!(
-            "{}: missing; only expanded datasets written by synth (with their provenance) can join an experiment",
-            origin_path.display()
+            "{}: missing; only expanded datasets written by synth (with their provenance) can join an experiment{}",
+            origin_path.display(),
+            unnamed_set_hint(root)
         )));
     }
     let origin = read_origin(root)?;
@@ -112,6 +113,19 @@ fn is_set_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Why a `NAME=DIR` argument may have been read as one folder: a NAME that is not a set name (`tau0.9=...`) leaves
+/// the `=` in the path, and the user would otherwise see only a folder that does not exist. Empty when that is not
+/// the case.
+fn unnamed_set_hint(root: &Path) -> String {
+    match root.to_str().and_then(|text| text.split_once('=')) {
+        Some((name, _)) if !root.exists() && !is_set_name(name) => format!(
+            " ('{name}' before '=' is not a set name, so the whole text was read as a folder: names take only \
+             letters, digits, '-' and '_')"
+        ),
+        _ => String::new(),
+    }
+}
+
 impl std::str::FromStr for SetSpec {
     type Err = String;
 
@@ -173,4 +187,21 @@ pub fn name_sets(sets: &[(Option<String>, SourceKind)], taken: &[String]) -> Res
         names.push(name);
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NAME with a dot makes `NAME=DIR` one folder; the missing-origin error then says why.
+    #[test]
+    fn a_name_that_is_not_a_set_name_is_explained() {
+        let spec: SetSpec = "tau0.9=/no/such/set".parse().unwrap();
+        assert_eq!(spec.name, None);
+        assert!(unnamed_set_hint(&spec.dir).contains("'tau0.9' before '=' is not a set name"));
+        let named: SetSpec = "tau-90=/no/such/set".parse().unwrap();
+        assert_eq!(named.name.as_deref(), Some("tau-90"));
+        assert_eq!(unnamed_set_hint(&named.dir), "");
+        assert_eq!(unnamed_set_hint(Path::new("/no/such/set")), "");
+    }
 }
