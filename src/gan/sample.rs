@@ -57,6 +57,11 @@ pub fn to_unit_range(images: Tensor<4>) -> Tensor<4> {
     images.add_scalar(1.0).mul_scalar(0.5).clamp(0.0, 1.0)
 }
 
+/// Maps images in [0, 1] to the generator's tanh range [-1, 1], where the discriminator sees real and fake alike.
+pub fn to_model_range(images: Tensor<4>) -> Tensor<4> {
+    images.mul_scalar(2.0).sub_scalar(1.0)
+}
+
 /// Images for `(label, latent)` pairs from an inference generator (eval-mode batch norm), in [0, 1], generated in
 /// batches of [`SAMPLE_BATCH`].
 pub fn generate(g: &Generator, labels: &[usize], latents: &[Vec<f32>], device: &Device) -> Result<Vec<Image>> {

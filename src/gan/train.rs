@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{GanConfig, GanLoss};
 use super::diffaug::DiffAugment;
 use super::model::{Discriminator, DiscriminatorConfig, Generator, GeneratorConfig, Plan};
-use super::sample::{latent_from, latents_to_tensor, to_unit_range};
+use super::sample::{latent_from, latents_to_tensor, to_model_range, to_unit_range};
 use crate::dataset::tensor::{images_to_tensor, labels_to_tensor, tensor_values};
 use crate::dataset::writer::{commit_dir, stage_dir};
 use crate::dataset::{Dataset, Image};
@@ -405,7 +405,7 @@ impl Trainer {
             real_augment,
             opt_g: adam(&meta.config),
             opt_d: adam(&meta.config),
-            images: images_to_tensor(images, device)?.mul_scalar(2.0).sub_scalar(1.0),
+            images: to_model_range(images_to_tensor(images, device)?),
             labels,
             augment,
             g,
@@ -574,9 +574,11 @@ impl Trainer {
         let seeds: Vec<u64> = (0..real.dims()[0] as u64)
             .map(|i| derive(self.meta.config.seed, &[REAL_AUGMENT_STREAM, epoch, step, i]))
             .collect();
-        Ok(crate::augment::augment_tensor(to_unit_range(real), pipeline, &seeds)?
-            .mul_scalar(2.0)
-            .sub_scalar(1.0))
+        Ok(to_model_range(crate::augment::augment_tensor(
+            to_unit_range(real),
+            pipeline,
+            &seeds,
+        )?))
     }
 
     fn check_finite(&self, which: &str, value: f32) -> Result<()> {
