@@ -651,7 +651,8 @@ pub struct EvalGainArgs {
     #[arg(long)]
     pub adversarial_steps: Option<usize>,
     /// Where accuracies are measured: test (the verdict) or val (the validation images that do not early-stop the
-    /// fits, for sweeps that choose defaults; needs --shift none) [default: test]
+    /// fits, for sweeps that choose defaults; takes --shift none or --shift mnist-m, then blended from those
+    /// validation images) [default: test]
     #[arg(long, value_enum)]
     pub score_split: Option<synth::eval::config::ScoreSplit>,
     /// Robust accuracy: transfer (PGD crafted once against a surrogate cnn fitted on the subset, every model scored

@@ -1,7 +1,7 @@
 //! MNIST-M (Ganin & Lempitsky 2015, "Unsupervised domain adaptation by backpropagation"): each digit blended with a
 //! patch of a colour photograph, per channel `|digit - patch|`, the patch cut from a randomly chosen photo at a
 //! random position. synth builds it from the real dataset's **test split** only (it is evaluation data: a test
-//! domain), from the bundled photographs of `data/images/` (CC0 / public domain, credits in
+//! domain; a validation-split sweep blends its held-out validation images the same way, [`mnist_m_of`]), from the bundled photographs of `data/images/` (CC0 / public domain, credits in
 //! `data/images/CREDITS.md`; none of them is a style image), deterministically from each image's id and a seed.
 
 use super::{Dataset, Image, Sample, Split, SplitName};
@@ -77,21 +77,29 @@ pub struct Patch {
 /// `photos` ([`blend`]), same ids, same labels, same classes, RGB. Deterministic in (`seed`, image id); no image
 /// of the train or validation split is read.
 pub fn mnist_m(dataset: &Dataset, split: &Split, photos: &[Image], seed: u64) -> Result<Dataset> {
+    mnist_m_of(dataset, &split.indices(dataset, SplitName::Test)?, photos, seed)
+}
+
+/// The MNIST-M version of the images `indices` of `dataset`, as [`mnist_m`] makes it for the test split: what a
+/// validation-split sweep scores its shifted accuracy on (the held-out validation images blended the same way), so
+/// a default chosen for the shift is never chosen on test images. Indices outside the dataset are refused.
+pub fn mnist_m_of(dataset: &Dataset, indices: &[usize], photos: &[Image], seed: u64) -> Result<Dataset> {
     if photos.is_empty() {
         return Err(crate::error::SynthError::internal("mnist-m needs at least one photo"));
     }
-    let test = split.indices(dataset, SplitName::Test)?;
-    let samples = test
+    let samples = indices
         .iter()
         .map(|&i| {
-            let s = &dataset.samples[i];
-            Sample {
+            let s = dataset.samples.get(i).ok_or_else(|| {
+                crate::error::SynthError::internal(format!("mnist-m: image {i} is not in the dataset"))
+            })?;
+            Ok(Sample {
                 id: s.id.clone(),
                 image: blend(&s.image, photos, image_seed(seed, &s.id)).0,
                 label: s.label,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     Ok(Dataset {
         name: MNIST_M.to_string(),
         classes: dataset.classes.clone(),

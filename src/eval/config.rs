@@ -309,12 +309,13 @@ impl EvalGainConfig {
             ));
         }
         self.adversarial_attack.validate()?;
-        if self.score_split == ScoreSplit::Val && !self.shifts.is_empty() {
-            return bad(
-                "score_split val measures on validation images, but the shifts are built from the test split: \
-                 pass --shift none"
-                    .into(),
-            );
+        if self.score_split == ScoreSplit::Val
+            && let Some(other) = self.shifts.iter().find(|s| s.as_str() != MNIST_M)
+        {
+            return bad(format!(
+                "score_split val measures on validation images, but shift {other:?} is a dataset of its own with \
+                 no validation part: pass --shift none or --shift {MNIST_M} (blended from the validation images)"
+            ));
         }
         if self.robust_attack.eps > 0.0 {
             self.robust_attack.validate()?;
@@ -351,14 +352,21 @@ mod tests {
         assert_eq!(point.out_name("mnist"), "mnist-pc20-seeds5");
     }
 
-    /// Scoring on validation images cannot be combined with shifts (built from the test split).
+    /// Scoring on validation images takes no second dataset as a shift (it has no validation part), only mnist-m
+    /// (then blended from the validation images) or none.
     #[test]
-    fn score_split_val_refuses_shifts() {
+    fn score_split_val_refuses_dataset_shifts() {
         let val = EvalGainConfig {
             score_split: ScoreSplit::Val,
             ..EvalGainConfig::default()
         };
-        assert!(val.validate().is_err());
+        let error = val.validate().unwrap_err().to_string();
+        assert!(error.contains("\"digits\""), "{error}");
+        let mnist_m = EvalGainConfig {
+            shifts: vec![MNIST_M.into()],
+            ..val.clone()
+        };
+        assert!(mnist_m.validate().is_ok());
         assert!(EvalGainConfig { shifts: vec![], ..val }.validate().is_ok());
     }
 

@@ -251,7 +251,7 @@ fn prepared_shift(
 
 /// The validation images that early-stop every fit, and the images every accuracy is measured on: the test split,
 /// or with `score_split = "val"` the validation images left after the early-stopping ones.
-fn early_stopping_and_scored(
+pub(super) fn early_stopping_and_scored(
     config: &EvalGainConfig,
     dataset: &Dataset,
     split: &Split,

@@ -394,9 +394,13 @@ fn shift_text(report: &Report) -> String {
     if names.is_empty() {
         return "none".into();
     }
+    let split = match report.config.score_split {
+        super::config::ScoreSplit::Test => "test",
+        super::config::ScoreSplit::Val => "held-out validation",
+    };
     names
         .iter()
-        .map(|n| super::shifts::describe(n, report.shift_images.get(n).copied().unwrap_or(0)))
+        .map(|n| super::shifts::describe(n, report.shift_images.get(n).copied().unwrap_or(0), split))
         .collect::<Vec<_>>()
         .join("; ")
 }

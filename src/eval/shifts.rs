@@ -27,7 +27,9 @@ pub fn mnist_m_seed(config: &EvalGainConfig) -> u64 {
     crate::seed::derive(config.split.seed, &[0x5_41F7])
 }
 
-/// Loads every shift of `config` for the real `dataset` under `split`.
+/// Loads every shift of `config` for the real `dataset` under `split`. `mnist-m` blends the images the run scores:
+/// the test split, or with `score_split = "val"` the held-out validation images (a sweep's shifted accuracy, so
+/// no default is chosen on the test split; config validation allows only `mnist-m` there).
 pub fn load(config: &EvalGainConfig, dataset: &Dataset, split: &Split) -> Result<Vec<Shift>> {
     config
         .shifts
@@ -35,8 +37,9 @@ pub fn load(config: &EvalGainConfig, dataset: &Dataset, split: &Split) -> Result
         .map(|name| {
             let (dataset, framed) = if name == MNIST_M {
                 let photos = crate::dataset::mnist_m::photos()?;
+                let (_, scored) = super::experiment::early_stopping_and_scored(config, dataset, split)?;
                 (
-                    crate::dataset::mnist_m::mnist_m(dataset, split, &photos, mnist_m_seed(config))?,
+                    crate::dataset::mnist_m::mnist_m_of(dataset, &scored, &photos, mnist_m_seed(config))?,
                     false,
                 )
             } else {
@@ -51,11 +54,11 @@ pub fn load(config: &EvalGainConfig, dataset: &Dataset, split: &Split) -> Result
         .collect()
 }
 
-/// What a shift is, in words for report.md.
-pub fn describe(name: &str, images: usize) -> String {
+/// What a shift is, in words for report.md; `split` names the images mnist-m blends ("test", "validation").
+pub fn describe(name: &str, images: usize, split: &str) -> String {
     if name == MNIST_M {
         format!(
-            "`mnist-m`: {images} real test images, each blended with a patch of a bundled photograph (per channel \
+            "`mnist-m`: {images} real {split} images, each blended with a patch of a bundled photograph (per channel \
              |image - patch|, the MNIST-M recipe of Ganin & Lempitsky 2015; photos from data/images, never style \
              images), converted to the classifier's channels"
         )
@@ -123,6 +126,38 @@ mod tests {
         assert!(clean > 0.85, "the real-only cnn learned MNIST: {clean}");
         assert!(blended >= MNIST_M_FLOOR, "mnist-m accuracy {blended} (chance 0.10)");
         assert!(blended < clean, "mnist-m is a harder domain than the clean test split");
+    }
+
+    /// Under `score_split = "val"` mnist-m blends exactly the held-out validation images the run scores: none of
+    /// the test split, none of the images that pick the fits' weights; with the test split, exactly the test split.
+    #[test]
+    fn mnist_m_blends_the_scored_split() {
+        use super::super::config::ScoreSplit;
+        use std::collections::HashSet;
+        let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
+        let val_config = EvalGainConfig {
+            score_split: ScoreSplit::Val,
+            shifts: vec![MNIST_M.into()],
+            ..EvalGainConfig::default()
+        };
+        val_config.validate().unwrap();
+        let split = Split::stratified(&mnist, &val_config.split).unwrap();
+        let ids = |config: &EvalGainConfig| -> HashSet<String> {
+            let shifts = load(config, &mnist, &split).unwrap();
+            shifts[0].dataset.samples.iter().map(|s| s.id.clone()).collect()
+        };
+        let id_set = |idx: &[usize]| -> HashSet<String> { idx.iter().map(|&i| mnist.samples[i].id.clone()).collect() };
+        let (early, scored) = super::super::experiment::early_stopping_and_scored(&val_config, &mnist, &split).unwrap();
+        let blended = ids(&val_config);
+        assert_eq!(blended, id_set(&scored));
+        assert!(blended.is_disjoint(&id_set(&early)));
+        let test = id_set(&split.indices(&mnist, SplitName::Test).unwrap());
+        assert!(blended.is_disjoint(&test));
+        let test_config = EvalGainConfig {
+            shifts: vec![MNIST_M.into()],
+            ..EvalGainConfig::default()
+        };
+        assert_eq!(ids(&test_config), test);
     }
 
     /// The floor the recognisability test asserts (chance is 0.10).
