@@ -97,6 +97,10 @@ pub struct EvalGainConfig {
     pub shift_margin: usize,
     /// Style images of the default style source (files or folders).
     pub styles: Vec<String>,
+    /// The default style source's strength range `[min, max]` (`synth style`'s `strength_min` and `strength_max`:
+    /// each image's strength is drawn from it, 0 the content image, 1 the full transfer), here so a sweep can
+    /// re-choose it on the validation split's mnist-m without editing `synth style`'s defaults.
+    pub style_strength: [f64; 2],
     /// Where the default pipeline caches the sets it makes (reused by later runs with the same settings).
     pub cache_dir: String,
     /// The classifier fitted in every condition; eval-gain sets its dataset, split, per-class and seed.
@@ -189,6 +193,10 @@ impl Default for EvalGainConfig {
             shift_images: 500,
             shift_margin: 4,
             styles: vec!["styles".into()],
+            style_strength: {
+                let style = crate::style::StyleConfig::default();
+                [style.strength_min, style.strength_max]
+            },
             cache_dir: "outputs/eval-gain/cache".into(),
             // Block 5's last two convs fine-tune at 3x the classifier's learning rate, every fit runs fixed step
             // budgets and returns the average of each phase's late weights (configs/eval-gain.toml says why).
@@ -213,6 +221,16 @@ pub const MAX_CURVE_POINTS: usize = 16;
 pub const OUT_NAME: &str = "<dataset>-pc<N>-seeds<K>";
 
 impl EvalGainConfig {
+    /// The settings the default style source is made with: `synth style`'s dataset-mode defaults with this
+    /// experiment's strength range.
+    pub fn style_source(&self) -> crate::style::StyleConfig {
+        crate::style::StyleConfig {
+            strength_min: self.style_strength[0],
+            strength_max: self.style_strength[1],
+            ..crate::style::StyleConfig::default()
+        }
+    }
+
     /// [`OUT_NAME`] for this experiment (`mnist-pc20-seeds5`; a curve names its sizes, `mnist-pc5-10-20-seeds5`),
     /// given the dataset's file-name-safe short name.
     pub fn out_name(&self, dataset_slug: &str) -> String {
@@ -309,6 +327,7 @@ impl EvalGainConfig {
             ));
         }
         self.adversarial_attack.validate()?;
+        self.style_source().validate()?;
         if self.score_split == ScoreSplit::Val
             && let Some(other) = self.shifts.iter().find(|s| s.as_str() != MNIST_M)
         {

@@ -158,7 +158,7 @@ pub fn make_augment(exp: &Experiment, out: &Path) -> Result<PathBuf> {
 /// label agreement (the share of its images that the small cnn fitted on the subset still labels correctly) goes
 /// into origin.json: a style that buries the digit shows there before any fit.
 pub fn make_style(exp: &Experiment, out: &Path) -> Result<PathBuf> {
-    let config = StyleConfig::default();
+    let config = exp.config.style_source();
     let styles = crate::style::run::load_styles(&exp.config.styles)?;
     let vgg = Vgg16::load(&bundled_weights(), &crate::backend::device())?;
     let net = crate::style::StyleNet::new(vgg, &config)?;
@@ -355,13 +355,19 @@ pub struct MadeSource {
 
 /// Makes (or reuses from the cache) the default source `name` (augment, gan, style or adversarial).
 /// A default source's cache folder: its name, and for the adversarial source also a hash of its attack (a sweep
-/// over eps and steps keeps one set per setting beside the other sources).
+/// over eps and steps keeps one set per setting beside the other sources), for the style source a hash of its
+/// settings when they are not the defaults (a strength sweep, likewise).
 fn set_folder(config: &super::EvalGainConfig, name: &str) -> String {
-    if name == "adversarial" {
-        let attack = crate::config::to_json(&config.adversarial_attack).to_string();
-        format!("{name}-{:08x}", stable_hash(&attack))
-    } else {
-        name.to_string()
+    match name {
+        "adversarial" => {
+            let attack = crate::config::to_json(&config.adversarial_attack).to_string();
+            format!("{name}-{:08x}", stable_hash(&attack))
+        }
+        "style" if config.style_source() != StyleConfig::default() => {
+            let style = crate::config::to_json(&config.style_source()).to_string();
+            format!("{name}-{:08x}", stable_hash(&style))
+        }
+        _ => name.to_string(),
     }
 }
 
@@ -451,6 +457,31 @@ mod tests {
         gan.validate().unwrap();
         let default_batch = crate::gan::GanConfig::default().batch_size;
         assert_eq!(gan_config(&config, 200).batch_size, default_batch);
+    }
+
+    /// The style source is made at the experiment's strength range; a range other than the default gets its own
+    /// cache folder (a sweep keeps each set), the default keeps `style`; a range outside [0, 1] is bad input.
+    #[test]
+    fn style_strength_reaches_the_style_source_and_its_cache_folder() {
+        let defaults = super::super::EvalGainConfig::default();
+        assert_eq!(defaults.style_source(), StyleConfig::default());
+        assert_eq!(set_folder(&defaults, "style"), "style");
+        let strong = super::super::EvalGainConfig {
+            style_strength: [0.3, 0.7],
+            ..Default::default()
+        };
+        let style = strong.style_source();
+        assert_eq!((style.strength_min, style.strength_max), (0.3, 0.7));
+        let folder = set_folder(&strong, "style");
+        assert!(
+            folder.starts_with("style-") && folder != set_folder(&defaults, "style"),
+            "{folder}"
+        );
+        let reversed = super::super::EvalGainConfig {
+            style_strength: [0.7, 0.3],
+            ..Default::default()
+        };
+        assert!(reversed.validate().unwrap_err().is_bad_input());
     }
 
     /// A policy's images split between its parts in its own proportions, summing to exactly the asked count.
