@@ -12,28 +12,8 @@ use burn::tensor::{DType, TensorData};
 use burn_flex::FlexTensor;
 use burn_flex::ops::pool;
 
-/// A tiny deterministic generator, so a failing case can be replayed from its seed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next_u32(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) as u32
-    }
-
-    /// Uniform in [-1, 1), or, with `levels`, one of that many values, so that windows hold ties.
-    fn values(&mut self, n: usize, levels: Option<u32>) -> Vec<f32> {
-        (0..n)
-            .map(|_| match levels {
-                Some(l) => (self.next_u32() % l) as f32,
-                None => self.next_u32() as f32 / (1u64 << 31) as f32 - 1.0,
-            })
-            .collect()
-    }
-}
+mod common;
+use common::Lcg;
 
 /// A pool geometry: input shape, kernel, stride, padding, dilation, ceil mode.
 #[derive(Clone, Copy, Debug)]

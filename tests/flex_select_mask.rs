@@ -8,24 +8,8 @@
 use burn::prelude::*;
 use burn::tensor::{IndexingUpdateOp, TensorData};
 
-/// A tiny deterministic generator, so a failing case can be replayed from its seed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next_u32(&mut self) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) as u32
-    }
-
-    fn values(&mut self, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|_| self.next_u32() as f32 / (1u64 << 31) as f32 - 1.0)
-            .collect()
-    }
-}
+mod common;
+use common::Lcg;
 
 fn bits(t: Tensor<4>) -> Vec<u32> {
     t.into_data()
@@ -57,7 +41,7 @@ fn mask_where_selects_exactly_on_every_path() {
     let mut rng = Lcg(7);
     for shape in [[2, 3, 5, 7], [64, 64, 14, 14], [1, 1, 1, 1], [3, 1, 9, 2]] {
         let n: usize = shape.iter().product();
-        let (t, v) = (rng.values(n), rng.values(n));
+        let (t, v) = (rng.values(n, None), rng.values(n, None));
         let expected: Vec<u32> = t
             .iter()
             .zip(&v)
@@ -104,8 +88,8 @@ fn select_add_accumulates_rows_in_order_along_every_dimension() {
             .collect();
         let mut value_shape = shape;
         value_shape[dim] = picks.len();
-        let target = rng.values(shape.iter().product());
-        let values = rng.values(value_shape.iter().product());
+        let target = rng.values(shape.iter().product(), None);
+        let values = rng.values(value_shape.iter().product(), None);
         let mut expected = target.clone();
         for index in indices(value_shape) {
             let mut dst = index;
@@ -136,7 +120,7 @@ fn autodiff_backward_of_select_and_leaky_relu() {
     let device = synth::backend::autodiff_device();
     let shape = [10, 4, 3, 3];
     let mut rng = Lcg(3);
-    let patterns = rng.values(shape.iter().product());
+    let patterns = rng.values(shape.iter().product(), None);
     let labels: Vec<usize> = (0..25).map(|_| rng.next_u32() as usize % 10).collect();
     let x = Tensor::<4>::from_data(TensorData::new(patterns.clone(), shape), &device).require_grad();
     let ids = Tensor::<1, Int>::from_data(

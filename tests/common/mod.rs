@@ -1,4 +1,4 @@
-//! Helpers for driving the real `synth` binary.
+//! Helpers for the integration tests: driving the real `synth` binary, and a seeded generator for the kernel tests.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -104,5 +104,28 @@ pub fn texture_dataset(root: &Path, side: u32) {
                 k += 1;
             }
         }
+    }
+}
+
+/// A tiny deterministic generator for the vendored kernels' tests, so a failing case can be replayed from its seed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next_u32(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+
+    /// Uniform in [-1, 1), or, with `levels`, one of that many values (0, 1, ...), so that pooling windows hold ties.
+    pub fn values(&mut self, n: usize, levels: Option<u32>) -> Vec<f32> {
+        (0..n)
+            .map(|_| match levels {
+                Some(l) => (self.next_u32() % l) as f32,
+                None => self.next_u32() as f32 / (1u64 << 31) as f32 - 1.0,
+            })
+            .collect()
     }
 }
