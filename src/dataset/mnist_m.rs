@@ -1,8 +1,9 @@
 //! MNIST-M (Ganin & Lempitsky 2015, "Unsupervised domain adaptation by backpropagation"): each digit blended with a
 //! patch of a colour photograph, per channel `|digit - patch|`, the patch cut from a randomly chosen photo at a
 //! random position. synth builds it from the real dataset's **test split** only (it is evaluation data: a test
-//! domain; a validation-split sweep blends its held-out validation images the same way, [`mnist_m_of`]), from the bundled photographs of `data/images/` (CC0 / public domain, credits in
-//! `data/images/CREDITS.md`; none of them is a style image), deterministically from each image's id and a seed.
+//! domain; a validation-split sweep blends its held-out validation images the same way, [`mnist_m_of`]), from the
+//! bundled photographs of `data/images/` (CC0 / public domain, credits in `data/images/CREDITS.md`; none of them is a
+//! style image), deterministically from each image's id and a seed.
 
 use super::{Dataset, Image, Sample, Split, SplitName};
 use crate::error::Result;

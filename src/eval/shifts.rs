@@ -54,7 +54,8 @@ pub fn load(config: &EvalGainConfig, dataset: &Dataset, split: &Split) -> Result
         .collect()
 }
 
-/// What a shift is, in words for report.md; `split` names the images mnist-m blends ("test", "validation").
+/// What a shift is, in words for report.md; `split` names the images mnist-m blends ("test", "held-out
+/// validation").
 pub fn describe(name: &str, images: usize, split: &str) -> String {
     if name == MNIST_M {
         format!(

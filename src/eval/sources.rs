@@ -353,24 +353,22 @@ pub struct MadeSource {
     pub seconds: f64,
 }
 
-/// Makes (or reuses from the cache) the default source `name` (augment, gan, style or adversarial).
 /// A default source's cache folder: its name, and for the adversarial source also a hash of its attack (a sweep
 /// over eps and steps keeps one set per setting beside the other sources), for the style source a hash of its
 /// settings when they are not the defaults (a strength sweep, likewise).
 fn set_folder(config: &super::EvalGainConfig, name: &str) -> String {
+    let hashed = |settings: serde_json::Value| format!("{name}-{:08x}", stable_hash(&settings.to_string()));
     match name {
-        "adversarial" => {
-            let attack = crate::config::to_json(&config.adversarial_attack).to_string();
-            format!("{name}-{:08x}", stable_hash(&attack))
-        }
-        "style" if config.style_source() != StyleConfig::default() => {
-            let style = crate::config::to_json(&config.style_source()).to_string();
-            format!("{name}-{:08x}", stable_hash(&style))
-        }
+        "adversarial" => hashed(crate::config::to_json(&config.adversarial_attack)),
+        "style" => match config.style_source() {
+            style if style == StyleConfig::default() => name.to_string(),
+            style => hashed(crate::config::to_json(&style)),
+        },
         _ => name.to_string(),
     }
 }
 
+/// Makes (or reuses from the cache) the default source `name` (augment, gan, style or adversarial).
 pub fn default_source(exp: &Experiment, name: &str, cache: &Path) -> Result<MadeSource> {
     let started = std::time::Instant::now();
     let dir = cache.join(set_folder(&exp.config, name));
