@@ -66,6 +66,25 @@ fn input_gradient(name: &str, batch: usize, channels: [usize; 2], side: usize) {
     }
 }
 
+/// A 3x3, padding-1 conv2d's forward on one shape: Flex's per-image products against the vendored burn-flex's
+/// batched kernel.
+fn forward(name: &str, batch: usize, channels: [usize; 2], side: usize) {
+    let x = random([batch, channels[0], side, side], 1);
+    let w = random([channels[1], channels[0], 3, 3], 2);
+    let b = FlexTensor::from_data(TensorData::new(vec![0.1f32; channels[1]], [channels[1]]));
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    for round in 0..2 {
+        let generic = harness::time_ms(1, 7, || {
+            std::hint::black_box(conv::conv2d_f32(x.clone(), w.clone(), Some(b.clone()), &options));
+        });
+        harness::report(&format!("{name} forward, generic ({round})"), &generic, None);
+        let batched = harness::time_ms(1, 7, || {
+            std::hint::black_box(conv::conv2d_f32_batched(&x, &w, Some(&b), &options).expect("batched"));
+        });
+        harness::report(&format!("{name} forward, batched ({round})"), &batched, None);
+    }
+}
+
 fn main() {
     println!("device: {}", synth::backend::device_name());
     bench("conv3x3 64->64 b8 64x64 fwd+bwd", 8, [64, 64], 64);
@@ -73,4 +92,5 @@ fn main() {
     bench("conv3x3 3->64 b4 128x128 fwd+bwd", 4, [3, 64], 128);
     bench("conv3x3 512->512 b64 4x4 fwd+bwd", 64, [512, 512], 4);
     input_gradient("3x3 512->512 b64 4x4", 64, [512, 512], 4);
+    forward("3x3 512->512 b64 4x4", 64, [512, 512], 4);
 }

@@ -1,11 +1,12 @@
 //! The conv2d kernels of the vendored burn-flex (vendor/burn-flex, issue 19) against the generic paths they replace:
-//! the direct weight gradient against burn-backend's default (a conv2d over swapped dimensions), and the batched input
+//! the direct weight gradient against burn-backend's default (a conv2d over swapped dimensions), the batched input
 //! gradient for small maps with large weights against burn-backend's default (a conv_transpose2d), both kept in
-//! `burn_flex::ops::conv_backward_generic`. Each pair sums in different orders, so they agree to float rounding, not
-//! bit for bit: the tests allow 1e-4 of the result's largest magnitude. They check the kernels directly and through
-//! burn's autodiff (with the forward values), on odd sizes, padding 0/1/2, stride 1/2/3, dilation 2, and the cases
-//! that must fall back (grouped convolutions; for the batched input gradient also small weights, asymmetric padding
-//! and maps over 16 positions).
+//! `burn_flex::ops::conv_backward_generic`, the batched forward for the same maps against Flex's own conv2d, and that
+//! forward (whose data moves synth rewrote) against a plain-loop direct convolution. Each pair sums in different
+//! orders, so they agree to float rounding, not bit for bit: the tests allow 1e-4 of the result's largest magnitude.
+//! They check the kernels directly and through burn's autodiff (with the forward values), on odd sizes, padding
+//! 0/1/2, stride 1/2/3, dilation 2, and the cases that must fall back (grouped convolutions; for the batched kernels
+//! also small weights, asymmetric padding and maps over 16 positions).
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -137,6 +138,10 @@ fn flex(data: &[f32], shape: [usize; 4]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(data.to_vec(), shape))
 }
 
+fn flex1(data: &[f32]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data.to_vec(), [data.len()]))
+}
+
 fn floats(data: TensorData) -> Vec<f32> {
     data.try_into_vec::<f32>().expect("f32 data")
 }
@@ -253,6 +258,115 @@ fn batched_input_gradient_matches_the_generic_path() {
         }
     }
     assert_eq!(taken, 5, "the five large-weight small-map cases");
+}
+
+/// A direct convolution in plain loops (NCHW, with groups and bias), the reference for Flex's own im2col forward.
+fn reference_forward(case: &Case, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let [n, c_in, h, wd] = case.x_shape();
+    let [_, c_out, oh, ow] = case.out_shape();
+    let [_, cpg, kh, kw] = case.w_shape();
+    let out_per_group = c_out / case.groups;
+    let mut y = vec![0.0f32; n * c_out * oh * ow];
+    for b in 0..n {
+        for co in 0..c_out {
+            let g = co / out_per_group;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = bias[co];
+                    for cj in 0..cpg {
+                        let ci = g * cpg + cj;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * case.stride + ky * case.dilation) as isize - case.padding as isize;
+                                let ix = (ox * case.stride + kx * case.dilation) as isize - case.padding as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                let xv = x[((b * c_in + ci) * h + iy as usize) * wd + ix as usize];
+                                acc += xv * w[((co * cpg + cj) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                    y[((b * c_out + co) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+/// Flex's own forward (whose im2col, NHWC copy and output scatter synth rewrote as plain data moves) against the
+/// direct reference, with bias, on every case.
+#[test]
+fn flex_forward_matches_a_direct_convolution() {
+    let mut rng = Lcg(41);
+    for case in cases() {
+        let x = rng.values(case.x_shape().iter().product());
+        let w = rng.values(case.w_shape().iter().product());
+        let bias = rng.values(case.c_out);
+        let y = conv::conv2d_f32(
+            flex(&x, case.x_shape()),
+            flex(&w, case.w_shape()),
+            Some(flex1(&bias)),
+            &case.options(),
+        );
+        assert_eq!(y.layout().shape().to_vec(), case.out_shape().to_vec(), "{case:?}");
+        assert_close(
+            "forward",
+            &case,
+            &floats(y.into_data()),
+            &reference_forward(&case, &x, &w, &bias),
+        );
+    }
+}
+
+#[test]
+fn batched_forward_matches_flex_forward() {
+    let mut rng = Lcg(31);
+    let mut taken = 0;
+    for case in cases() {
+        let x = flex(&rng.values(case.x_shape().iter().product()), case.x_shape());
+        let w = flex(&rng.values(case.w_shape().iter().product()), case.w_shape());
+        let bias = flex1(&rng.values(case.c_out));
+        let want = conv::conv2d_f32(x.clone(), w.clone(), Some(bias.clone()), &case.options());
+        let y = conv::conv2d_f32_batched(&x, &w, Some(&bias), &case.options());
+        assert_eq!(y.is_some(), batched(&case), "batched forward taken: {case:?}");
+        if let Some(y) = y {
+            assert_eq!(y.layout().shape().to_vec(), case.out_shape().to_vec(), "{case:?}");
+            assert_close("forward", &case, &floats(y.into_data()), &floats(want.into_data()));
+            let no_bias = conv::conv2d_f32_batched(&x, &w, None, &case.options()).expect("same geometry");
+            let want = conv::conv2d_f32(x.clone(), w.clone(), None, &case.options());
+            assert_close(
+                "forward without bias",
+                &case,
+                &floats(no_bias.into_data()),
+                &floats(want.into_data()),
+            );
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 5, "the five large-weight small-map cases");
+}
+
+/// A bias of the wrong length, another dtype or asymmetric padding is not the batched forward's to take.
+#[test]
+fn batched_forward_leaves_odd_inputs_to_flex() {
+    let case = cases()[cases().len() - 2];
+    assert!(batched(&case));
+    let x = flex(&Lcg(3).values(case.x_shape().iter().product()), case.x_shape());
+    let w = flex(&Lcg(4).values(case.w_shape().iter().product()), case.w_shape());
+    let short_bias = flex1(&Lcg(5).values(case.c_out - 1));
+    assert!(conv::conv2d_f32_batched(&x, &w, Some(&short_bias), &case.options()).is_none());
+    let asymmetric = ConvOptions {
+        padding: [(1, 2), (0, 1)],
+        ..case.options()
+    };
+    assert!(conv::conv2d_f32_batched(&x, &w, None, &asymmetric).is_none());
+    let x64 = FlexTensor::from_data(TensorData::new(
+        vec![0.5f64; case.x_shape().iter().product()],
+        case.x_shape(),
+    ));
+    assert!(conv::conv2d_f32_batched(&x64, &w, None, &case.options()).is_none());
 }
 
 /// Asymmetric padding is not the batched input gradient's to take.

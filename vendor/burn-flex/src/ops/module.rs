@@ -59,12 +59,18 @@ impl ModuleOps<Flex> for Flex {
         }
     }
 
+    /// synth: f32 on small maps with large weights (groups = 1, symmetric
+    /// padding) takes a batched im2col + gemm forward; everything else runs
+    /// Flex's own path.
     fn conv2d(
         x: FloatTensor<Flex>,
         weight: FloatTensor<Flex>,
         bias: Option<FloatTensor<Flex>>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
+        if let Some(out) = conv::conv2d_f32_batched(&x, &weight, bias.as_ref(), &options) {
+            return out;
+        }
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);
         match x.dtype() {
             DType::F32 => conv::conv2d_f32(x, weight, bias, &options),
