@@ -15,22 +15,8 @@ use burn::tensor::ops::ConvOptions;
 use burn_flex::ops::{conv, conv_backward_generic};
 use burn_flex::{Flex, FlexTensor};
 
-/// A tiny deterministic generator, so a failing case can be replayed from its seed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn values(&mut self, n: usize) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                self.0 = self
-                    .0
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (self.0 >> 33) as f32 / (1u64 << 31) as f32 - 1.0
-            })
-            .collect()
-    }
-}
+mod common;
+use common::Lcg;
 
 #[derive(Clone, Copy, Debug)]
 struct Case {
@@ -160,9 +146,9 @@ fn assert_close(what: &str, case: &Case, got: &[f32], want: &[f32]) {
 
 /// A case's input, weight and output gradient drawn from `rng`, and the generic path's weight gradient for them.
 fn draw_with_generic_weight_gradient(rng: &mut Lcg, case: &Case) -> [Vec<f32>; 4] {
-    let x = rng.values(case.x_shape().iter().product());
-    let w = rng.values(case.w_shape().iter().product());
-    let gy = rng.values(case.out_shape().iter().product());
+    let x = rng.values(case.x_shape().iter().product(), None);
+    let w = rng.values(case.w_shape().iter().product(), None);
+    let gy = rng.values(case.out_shape().iter().product(), None);
     let want = floats(
         conv_backward_generic::conv2d_weight_backward::<Flex>(
             flex(&x, case.x_shape()),
@@ -240,9 +226,9 @@ fn batched_input_gradient_matches_the_generic_path() {
     let mut rng = Lcg(23);
     let mut taken = 0;
     for case in cases() {
-        let x = rng.values(case.x_shape().iter().product());
-        let w = rng.values(case.w_shape().iter().product());
-        let gy = rng.values(case.out_shape().iter().product());
+        let x = rng.values(case.x_shape().iter().product(), None);
+        let w = rng.values(case.w_shape().iter().product(), None);
+        let gy = rng.values(case.out_shape().iter().product(), None);
         let want = generic_input_gradient(&case, &x, &w, &gy);
         let gx = conv::conv2d_x_backward_f32_batched(
             flex(&x, case.x_shape()).layout().shape(),
@@ -301,9 +287,9 @@ fn reference_forward(case: &Case, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32
 fn flex_forward_matches_a_direct_convolution() {
     let mut rng = Lcg(41);
     for case in cases() {
-        let x = rng.values(case.x_shape().iter().product());
-        let w = rng.values(case.w_shape().iter().product());
-        let bias = rng.values(case.c_out);
+        let x = rng.values(case.x_shape().iter().product(), None);
+        let w = rng.values(case.w_shape().iter().product(), None);
+        let bias = rng.values(case.c_out, None);
         let y = conv::conv2d_f32(
             flex(&x, case.x_shape()),
             flex(&w, case.w_shape()),
@@ -325,9 +311,9 @@ fn batched_forward_matches_flex_forward() {
     let mut rng = Lcg(31);
     let mut taken = 0;
     for case in cases() {
-        let x = flex(&rng.values(case.x_shape().iter().product()), case.x_shape());
-        let w = flex(&rng.values(case.w_shape().iter().product()), case.w_shape());
-        let bias = flex1(&rng.values(case.c_out));
+        let x = flex(&rng.values(case.x_shape().iter().product(), None), case.x_shape());
+        let w = flex(&rng.values(case.w_shape().iter().product(), None), case.w_shape());
+        let bias = flex1(&rng.values(case.c_out, None));
         let want = conv::conv2d_f32(x.clone(), w.clone(), Some(bias.clone()), &case.options());
         let y = conv::conv2d_f32_batched(&x, &w, Some(&bias), &case.options());
         assert_eq!(y.is_some(), batched(&case), "batched forward taken: {case:?}");
@@ -353,9 +339,9 @@ fn batched_forward_matches_flex_forward() {
 fn batched_forward_leaves_odd_inputs_to_flex() {
     let case = cases()[cases().len() - 2];
     assert!(batched(&case));
-    let x = flex(&Lcg(3).values(case.x_shape().iter().product()), case.x_shape());
-    let w = flex(&Lcg(4).values(case.w_shape().iter().product()), case.w_shape());
-    let short_bias = flex1(&Lcg(5).values(case.c_out - 1));
+    let x = flex(&Lcg(3).values(case.x_shape().iter().product(), None), case.x_shape());
+    let w = flex(&Lcg(4).values(case.w_shape().iter().product(), None), case.w_shape());
+    let short_bias = flex1(&Lcg(5).values(case.c_out - 1, None));
     assert!(conv::conv2d_f32_batched(&x, &w, Some(&short_bias), &case.options()).is_none());
     let asymmetric = ConvOptions {
         padding: [(1, 2), (0, 1)],
@@ -378,8 +364,8 @@ fn batched_input_gradient_leaves_asymmetric_padding_to_the_generic_path() {
         padding: [(1, 2), (0, 1)],
         ..case.options()
     };
-    let x = flex(&Lcg(3).values(case.x_shape().iter().product()), case.x_shape());
-    let w = flex(&Lcg(4).values(case.w_shape().iter().product()), case.w_shape());
-    let gy = flex(&Lcg(5).values(2 * 256 * 3), [2, 256, 3, 1]);
+    let x = flex(&Lcg(3).values(case.x_shape().iter().product(), None), case.x_shape());
+    let w = flex(&Lcg(4).values(case.w_shape().iter().product(), None), case.w_shape());
+    let gy = flex(&Lcg(5).values(2 * 256 * 3, None), [2, 256, 3, 1]);
     assert!(conv::conv2d_x_backward_f32_batched(x.layout().shape(), &w, &gy, &options).is_none());
 }
