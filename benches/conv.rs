@@ -1,6 +1,7 @@
 //! Conv2d forward + backward on burn Flex, the building block of every network synth trains, and the vendored
-//! burn-flex's batched small-map kernels against the generic paths they replace, in the same binary. Run with
-//! `cargo bench --bench conv`; later issues track their own nets against PyTorch 2.15 (2 threads) figures.
+//! burn-flex's batched small-map kernels and its input gradient as a forward against the generic paths they replace,
+//! in the same binary. Run with `cargo bench --bench conv`; later issues track their own nets against PyTorch 2.15
+//! (2 threads) figures.
 
 mod harness;
 
@@ -68,6 +69,33 @@ fn input_gradient(name: &str, batch: usize, channels: [usize; 2], side: usize) {
 
 /// A 3x3, padding-1 conv2d's forward on one shape: Flex's per-image products against the vendored burn-flex's
 /// batched kernel.
+/// burn-backend's conv-transpose input gradient against the vendored burn-flex's forward convolution with the
+/// flipped weight (stride 1, maps of at least 4,096 positions: the Gatys iteration's first blocks).
+fn input_gradient_as_forward(name: &str, batch: usize, channels: [usize; 2], side: usize) {
+    let x = random([batch, channels[0], side, side], 1);
+    let w = random([channels[1], channels[0], 3, 3], 2);
+    let gy = random([batch, channels[1], side, side], 3);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    for round in 0..2 {
+        let generic = harness::time_ms(1, 7, || {
+            std::hint::black_box(conv_backward_generic::conv2d_x_backward::<Flex>(
+                x.clone(),
+                w.clone(),
+                gy.clone(),
+                options.clone(),
+            ));
+        });
+        harness::report(&format!("{name} input grad, generic ({round})"), &generic, None);
+        let as_forward = harness::time_ms(1, 7, || {
+            let shape = x.layout().shape();
+            std::hint::black_box(
+                conv::conv2d_x_backward_f32_as_forward(shape, &w, &gy, &options).expect("taken as a forward"),
+            );
+        });
+        harness::report(&format!("{name} input grad, as forward ({round})"), &as_forward, None);
+    }
+}
+
 fn forward(name: &str, batch: usize, channels: [usize; 2], side: usize) {
     let x = random([batch, channels[0], side, side], 1);
     let w = random([channels[1], channels[0], 3, 3], 2);
@@ -93,4 +121,7 @@ fn main() {
     bench("conv3x3 512->512 b64 4x4 fwd+bwd", 64, [512, 512], 4);
     input_gradient("3x3 512->512 b64 4x4", 64, [512, 512], 4);
     forward("3x3 512->512 b64 4x4", 64, [512, 512], 4);
+    input_gradient_as_forward("3x3 64->64 b1 128x128", 1, [64, 64], 128);
+    input_gradient_as_forward("3x3 128->128 b1 64x64", 1, [128, 128], 64);
+    input_gradient_as_forward("3x3 64->64 b8 64x64", 8, [64, 64], 64);
 }

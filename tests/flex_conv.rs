@@ -4,9 +4,12 @@
 //! `burn_flex::ops::conv_backward_generic`, the batched forward for the same maps against Flex's own conv2d, and that
 //! forward (whose data moves synth rewrote) against a plain-loop direct convolution. Each pair sums in different
 //! orders, so they agree to float rounding, not bit for bit: the tests allow 1e-4 of the result's largest magnitude.
-//! They check the kernels directly and through burn's autodiff (with the forward values), on odd sizes, padding
-//! 0/1/2, stride 1/2/3, dilation 2, and the cases that must fall back (grouped convolutions; for the batched kernels
-//! also small weights, asymmetric padding and maps over 16 positions).
+//! The input gradient of stride-1 convolutions on large maps, computed as a forward convolution with the flipped
+//! weight, is checked against the same default. They check the kernels directly and through burn's autodiff (with
+//! the forward values), on odd sizes, padding 0/1/2, stride 1/2/3, dilation 2, and the cases that must fall back
+//! (grouped convolutions; for the batched kernels also small weights, asymmetric padding and maps over 16 positions;
+//! for the input gradient as a forward, strides over 1, padding beyond the kernel's reach and maps under 4,096
+//! positions).
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -108,6 +111,22 @@ fn cases() -> Vec<Case> {
         },
         // 25 output positions: over the batched input gradient's bound.
         c(2, 512, 256, [5, 5], [3, 3], 1, 1),
+        // From 4,096 output positions a stride-1 input gradient runs as a forward convolution: padding 1 and 0 (the
+        // flipped kernel's padding 1 and 2), dilation 2, a 4x3 kernel; stride 2, groups 2 and a 1x1 kernel with
+        // padding (beyond its reach) stay on the generic path.
+        c(2, 8, 16, [64, 64], [3, 3], 1, 1),
+        c(1, 3, 5, [70, 66], [3, 3], 1, 0),
+        c(1, 6, 4, [65, 67], [4, 3], 1, 2),
+        Case {
+            dilation: 2,
+            ..c(1, 4, 6, [66, 66], [3, 3], 1, 2)
+        },
+        c(1, 4, 6, [130, 130], [3, 3], 2, 1),
+        Case {
+            groups: 2,
+            ..c(1, 4, 6, [64, 64], [3, 3], 1, 1)
+        },
+        c(1, 2, 3, [64, 64], [1, 1], 1, 1),
     ]
 }
 
@@ -219,6 +238,46 @@ fn generic_input_gradient(case: &Case, x: &[f32], w: &[f32], gy: &[f32]) -> Vec<
         )
         .into_data(),
     )
+}
+
+/// Whether the input gradient runs as a forward convolution: stride 1, groups 1, padding within the kernel's reach,
+/// at least 4,096 output positions.
+fn x_grad_as_forward(case: &Case) -> bool {
+    let out = case.out_shape();
+    let reach = case.kernel.map(|k| case.dilation * (k - 1));
+    case.stride == 1
+        && case.groups == 1
+        && reach.iter().all(|&r| case.padding <= r)
+        && out[2] * out[3] >= conv::X_GRAD_AS_FORWARD_MIN_POSITIONS
+}
+
+#[test]
+fn input_gradient_as_forward_matches_the_generic_path() {
+    let mut rng = Lcg(29);
+    let mut taken = 0;
+    for case in cases() {
+        let x = rng.values(case.x_shape().iter().product(), None);
+        let w = rng.values(case.w_shape().iter().product(), None);
+        let gy = rng.values(case.out_shape().iter().product(), None);
+        let gx = conv::conv2d_x_backward_f32_as_forward(
+            flex(&x, case.x_shape()).layout().shape(),
+            &flex(&w, case.w_shape()),
+            &flex(&gy, case.out_shape()),
+            &case.options(),
+        );
+        assert_eq!(
+            gx.is_some(),
+            x_grad_as_forward(&case),
+            "input gradient as a forward taken: {case:?}"
+        );
+        if let Some(gx) = gx {
+            assert_eq!(gx.layout().shape().to_vec(), case.x_shape().to_vec(), "{case:?}");
+            let want = generic_input_gradient(&case, &x, &w, &gy);
+            assert_close("input gradient as a forward", &case, &floats(gx.into_data()), &want);
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 4, "the four stride-1 cases on maps of at least 4,096 positions");
 }
 
 #[test]
@@ -337,8 +396,7 @@ fn batched_forward_matches_flex_forward() {
 /// A bias of the wrong length, another dtype or asymmetric padding is not the batched forward's to take.
 #[test]
 fn batched_forward_leaves_odd_inputs_to_flex() {
-    let case = cases()[cases().len() - 2];
-    assert!(batched(&case));
+    let case = cases().into_iter().rfind(batched).expect("a batched case");
     let x = flex(&Lcg(3).values(case.x_shape().iter().product(), None), case.x_shape());
     let w = flex(&Lcg(4).values(case.w_shape().iter().product(), None), case.w_shape());
     let short_bias = flex1(&Lcg(5).values(case.c_out - 1, None));
@@ -358,8 +416,7 @@ fn batched_forward_leaves_odd_inputs_to_flex() {
 /// Asymmetric padding is not the batched input gradient's to take.
 #[test]
 fn batched_input_gradient_leaves_asymmetric_padding_to_the_generic_path() {
-    let case = cases()[cases().len() - 2];
-    assert!(batched(&case));
+    let case = cases().into_iter().rfind(batched).expect("a batched case");
     let options = ConvOptions {
         padding: [(1, 2), (0, 1)],
         ..case.options()
@@ -368,4 +425,22 @@ fn batched_input_gradient_leaves_asymmetric_padding_to_the_generic_path() {
     let w = flex(&Lcg(4).values(case.w_shape().iter().product(), None), case.w_shape());
     let gy = flex(&Lcg(5).values(2 * 256 * 3, None), [2, 256, 3, 1]);
     assert!(conv::conv2d_x_backward_f32_batched(x.layout().shape(), &w, &gy, &options).is_none());
+}
+
+/// Asymmetric padding is not the input gradient as a forward's to take either.
+#[test]
+fn input_gradient_as_forward_leaves_asymmetric_padding_to_the_generic_path() {
+    let case = cases()
+        .into_iter()
+        .find(x_grad_as_forward)
+        .expect("a case taken as a forward");
+    let options = ConvOptions {
+        padding: [(1, 2), (0, 1)],
+        ..case.options()
+    };
+    let [n, c_out, oh, ow] = case.out_shape();
+    let x = flex(&Lcg(3).values(case.x_shape().iter().product(), None), case.x_shape());
+    let w = flex(&Lcg(4).values(case.w_shape().iter().product(), None), case.w_shape());
+    let gy = flex(&Lcg(5).values(n * c_out * (oh + 1) * ow, None), [n, c_out, oh + 1, ow]);
+    assert!(conv::conv2d_x_backward_f32_as_forward(x.layout().shape(), &w, &gy, &options).is_none());
 }

@@ -302,7 +302,9 @@ fn conv3d_impl<
     // nested formulation had a 10-term index expression LLVM wouldn't
     // autovectorize.
     let k_spatial = kernel_d * kernel_h * kernel_w;
-    let mut w_flat = vec![zero; channels_out * col_len];
+    // SAFETY: the loops below write every (c_out, k, c_in) of it
+    // (col_len = channels_per_group * k_spatial).
+    let mut w_flat = unsafe { uninit_buffer::<T>(channels_out * col_len) };
     for c_out in 0..channels_out {
         let src_base = c_out * channels_per_group * k_spatial;
         let dst_base = c_out * col_len;
@@ -324,15 +326,33 @@ fn conv3d_impl<
     );
     // synth: a blocked transpose per image, `[C, D*H*W]` -> `[D*H*W, C]` (was
     // an element loop with a five-term index per element).
+    // Images are transposed in parallel where there are enough of them.
     let in_spatial = in_d * in_h * in_w;
-    let mut x_nhwc = vec![zero; batch_size * in_spatial * channels_in];
-    if in_spatial * channels_in > 0 {
-        for (src, dst) in x_data
-            .chunks_exact(channels_in * in_spatial)
-            .zip(x_nhwc.chunks_exact_mut(in_spatial * channels_in))
-        {
-            transpose_into(src, channels_in, in_spatial, dst);
+    let image_len = in_spatial * channels_in;
+    // SAFETY: every image's `[D*H*W, C]` block is written by its transpose
+    // (all of it: the blocks tile the buffer; empty when image_len is 0).
+    let mut x_nhwc = unsafe { uninit_buffer::<T>(batch_size * image_len) };
+    if image_len > 0 {
+        let transpose_image =
+            |(src, dst): (&[T], &mut [T])| transpose_into(src, channels_in, in_spatial, dst);
+        #[cfg(feature = "rayon")]
+        if batch_size > 1 && batch_size * image_len >= super::PARALLEL_THRESHOLD {
+            use rayon::prelude::*;
+            x_data
+                .par_chunks_exact(image_len)
+                .zip(x_nhwc.par_chunks_exact_mut(image_len))
+                .for_each(transpose_image);
+        } else {
+            x_data
+                .chunks_exact(image_len)
+                .zip(x_nhwc.chunks_exact_mut(image_len))
+                .for_each(transpose_image);
         }
+        #[cfg(not(feature = "rayon"))]
+        x_data
+            .chunks_exact(image_len)
+            .zip(x_nhwc.chunks_exact_mut(image_len))
+            .for_each(transpose_image);
     }
 
     // synth: each tile's product is written by gemm straight into the
@@ -341,7 +361,16 @@ fn conv3d_impl<
     // allocated a zero-filled im2col tile and a zero-filled product per tile
     // and scattered the product position by position.
     let tile_cols = TILE_SIZE.min(spatial_out);
-    let mut output = vec![zero; batch_size * channels_out * spatial_out];
+    let output_len = batch_size * channels_out * spatial_out;
+    // Every (b, tile, group) block of the output is written by its gemm
+    // (read_dst = false) below, so the buffer needs no zeroing, except where
+    // there is no reduction (col_len 0) to run a product over.
+    let mut output = if col_len > 0 {
+        // SAFETY: see above: the (b, tile, group) blocks tile the output.
+        unsafe { uninit_buffer::<T>(output_len) }
+    } else {
+        vec![zero; output_len]
+    };
     #[cfg(feature = "rayon")]
     let out_ptr = crate::ops::SendMutPtr::new(output.as_mut_ptr());
     #[cfg(not(feature = "rayon"))]
@@ -410,17 +439,21 @@ fn conv3d_impl<
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        // Process batches and tiles in parallel (nested parallelism)
-        (0..batch_size).into_par_iter().for_each(|b| {
-            (0..num_tiles).into_par_iter().for_each_init(
-                || vec![zero; col_len * tile_cols],
-                |col_tile, tile_idx| conv_tile(col_tile, b, tile_idx),
-            );
-        });
+        // synth: one parallel loop over (image, tile) pairs, whose tasks
+        // each allocate one im2col buffer (Flex nested a loop over tiles in
+        // one over images, which allocated and zeroed a buffer per image
+        // even where an image is a single tile). `im2col_3d_tile` writes
+        // all of a tile's columns, padding included.
+        (0..batch_size * num_tiles).into_par_iter().for_each_init(
+            // SAFETY: every tile's columns are written before its product reads them.
+            || unsafe { uninit_buffer::<T>(col_len * tile_cols) },
+            |col_tile, job| conv_tile(col_tile, job / num_tiles, job % num_tiles),
+        );
     }
     #[cfg(not(feature = "rayon"))]
     {
-        let mut col_tile = vec![zero; col_len * tile_cols];
+        // SAFETY: as above, every tile's columns are written before they are read.
+        let mut col_tile = unsafe { uninit_buffer::<T>(col_len * tile_cols) };
         for b in 0..batch_size {
             for tile_idx in 0..num_tiles {
                 conv_tile(&mut col_tile, b, tile_idx);
@@ -1818,7 +1851,8 @@ pub fn conv2d_weight_backward_f32_fast(
 
     // x_nhwc[(b * H * W + s) * C_in + ci]
     let hw = h * w;
-    let mut x_nhwc = vec![0.0f32; n * hw * c_in];
+    // SAFETY: every image's block is written by its transpose below.
+    let mut x_nhwc = unsafe { uninit_buffer::<f32>(n * hw * c_in) };
     for_each_row(
         &mut x_nhwc,
         hw * c_in,
@@ -1830,9 +1864,16 @@ pub fn conv2d_weight_backward_f32_fast(
     let p = oh * ow;
     let chunk = (WEIGHT_GRAD_COL_ELEMS / (k * p)).clamp(1, n);
     // dw_taps[co * K + (ky * kw + kx) * C_in + ci]
-    let mut dw_taps = vec![0.0f32; c_out * k];
-    let mut col = vec![0.0f32; chunk * p * k];
-    let mut gy_t = vec![0.0f32; chunk * p * c_out];
+    // SAFETY: the first chunk's product (read_dst false, n > 0) writes all of
+    // dw_taps; each chunk writes the rows of col (unfold_nhwc fills padding
+    // taps with zeros) and of gy_t that its product then reads.
+    let (mut dw_taps, mut col, mut gy_t) = unsafe {
+        (
+            uninit_buffer::<f32>(c_out * k),
+            uninit_buffer::<f32>(chunk * p * k),
+            uninit_buffer::<f32>(chunk * p * c_out),
+        )
+    };
     for b0 in (0..n).step_by(chunk) {
         let bn = chunk.min(n - b0);
         let cols = bn * p;
@@ -1883,7 +1924,8 @@ pub fn conv2d_weight_backward_f32_fast(
     }
     // [C_out, kh, kw, C_in] -> [C_out, C_in, kh, kw]
     let taps = kh * kw;
-    let mut dw = vec![0.0f32; c_out * k];
+    // SAFETY: each output channel's row is written by its transpose.
+    let mut dw = unsafe { uninit_buffer::<f32>(c_out * k) };
     for (src, dst) in dw_taps.chunks_exact(k).zip(dw.chunks_exact_mut(k)) {
         transpose_into(src, taps, c_in, dst);
     }
@@ -1914,9 +1956,16 @@ fn weight_grad_small_c_in(
     let k = c_in * taps;
     let p = oh * geom.ow;
     let chunk = (WEIGHT_GRAD_COL_ELEMS / (k * p)).clamp(1, n);
-    let mut dw = vec![0.0f32; c_out * k];
-    let mut col = vec![0.0f32; k * chunk * p];
-    let mut gy = vec![0.0f32; c_out * chunk * p];
+    // SAFETY: as in the NHWC kernel: the first chunk's product writes all of
+    // dw, each chunk's rows of col (unfold_plane writes padding zeros) and gy
+    // are written before its product reads them.
+    let (mut dw, mut col, mut gy) = unsafe {
+        (
+            uninit_buffer::<f32>(c_out * k),
+            uninit_buffer::<f32>(k * chunk * p),
+            uninit_buffer::<f32>(c_out * chunk * p),
+        )
+    };
     for b0 in (0..n).step_by(chunk) {
         let bn = chunk.min(n - b0);
         let cols = bn * p;
@@ -1977,6 +2026,26 @@ fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
             }
         }
     }
+}
+
+/// A buffer of `len` elements for the caller to overwrite in full before
+/// anything reads it: im2col columns, layout copies, gemm destinations
+/// written with `read_dst = false`.
+///
+/// synth: Flex zero-filled these (`vec![0; len]`). With an allocator that
+/// keeps freed memory (synth's mimalloc setting) each fill is a
+/// single-threaded memset of memory overwritten right after: about 4% of
+/// the samples of a VGG16 forward, with the second core idle meanwhile.
+///
+/// # Safety
+/// Every element must be written before any is read. `T: Copy` has no drop
+/// glue, so dropping the buffer reads nothing.
+#[allow(clippy::uninit_vec)]
+unsafe fn uninit_buffer<T: Copy>(len: usize) -> Vec<T> {
+    let mut buffer = Vec::with_capacity(len);
+    // SAFETY: the capacity is `len`; the caller's contract covers the contents.
+    unsafe { buffer.set_len(len) };
+    buffer
 }
 
 /// The 2D convolution geometry the unfolding shares.
@@ -2256,9 +2325,16 @@ pub fn conv2d_x_backward_f32_batched(
     let k = c_in * taps;
     let p = oh * geom.ow;
     let chunk = balanced_chunk(n, k * p);
-    let mut dx = vec![0.0f32; n * c_in * hw];
-    let mut gy = vec![0.0f32; c_out * chunk * p];
-    let mut dcol = vec![0.0f32; k * chunk * p];
+    // SAFETY: each plane of dx is zeroed by its fold task before the taps
+    // are added; each chunk's rows of gy and dcol (its product, read_dst
+    // false) are written before they are read.
+    let (mut dx, mut gy, mut dcol) = unsafe {
+        (
+            uninit_buffer::<f32>(n * c_in * hw),
+            uninit_buffer::<f32>(c_out * chunk * p),
+            uninit_buffer::<f32>(k * chunk * p),
+        )
+    };
     for b0 in (0..n).step_by(chunk) {
         let bn = chunk.min(n - b0);
         let cols = bn * p;
@@ -2266,7 +2342,8 @@ pub fn conv2d_x_backward_f32_batched(
         let gy = &mut gy[..c_out * cols];
         for_each_row(gy, cols, use_rayon_conv(c_out * cols, c_out), |co, row| {
             for i in 0..bn {
-                row[i * p..(i + 1) * p].copy_from_slice(&g_data[((b0 + i) * c_out + co) * p..][..p]);
+                row[i * p..(i + 1) * p]
+                    .copy_from_slice(&g_data[((b0 + i) * c_out + co) * p..][..p]);
             }
         });
         let dcol = &mut dcol[..k * cols];
@@ -2299,19 +2376,107 @@ pub fn conv2d_x_backward_f32_batched(
         // col2im: plane (b0 + i, ci) gathers its taps' rows.
         let planes = &mut dx[b0 * c_in * hw..(b0 + bn) * c_in * hw];
         let dcol = &*dcol;
-        for_each_row(planes, hw, use_rayon_conv(k * cols, bn * c_in), |r, plane| {
-            let (i, ci) = (r / c_in, r % c_in);
-            for tap in 0..taps {
-                let src = &dcol[(ci * taps + tap) * cols + i * p..][..p];
-                geom.fold_plane_add(src, oh, tap, plane);
-            }
-        });
+        for_each_row(
+            planes,
+            hw,
+            use_rayon_conv(k * cols, bn * c_in),
+            |r, plane| {
+                let (i, ci) = (r / c_in, r % c_in);
+                plane.fill(0.0);
+                for tap in 0..taps {
+                    let src = &dcol[(ci * taps + tap) * cols + i * p..][..p];
+                    geom.fold_plane_add(src, oh, tap, plane);
+                }
+            },
+        );
     }
     Some(FlexTensor::new(
         Bytes::from_elems(dx),
         Layout::contiguous(x_shape.clone()),
         DType::F32,
     ))
+}
+
+/// Output-gradient positions per image from which the input gradient of a
+/// stride-1 convolution runs as a forward convolution
+/// ([`conv2d_x_backward_f32_as_forward`]); below it Flex's conv-transpose
+/// path stays (measured slower there as a forward: 512->512 at 16x16 and
+/// 32->64 at 14x14).
+pub const X_GRAD_AS_FORWARD_MIN_POSITIONS: usize = 4096;
+
+/// The f32 input gradient of a stride-1 convolution on large maps, computed as
+/// a forward convolution, or `None` where the generic path must run (other
+/// dtypes, strides or groups, asymmetric padding, padding beyond the kernel's
+/// reach, maps under [`X_GRAD_AS_FORWARD_MIN_POSITIONS`] positions).
+///
+/// synth: at stride 1, `dX = conv2d(dY, W', padding = dilation * (k - 1) -
+/// padding, same dilation)` with `W'[ci, co] = W[co, ci]` flipped in both
+/// spatial axes. burn-backend's default runs a conv-transpose instead (Flex's
+/// `conv_transpose3d_impl`: a product into columns, then a col2im scatter-add),
+/// which on the Gatys iteration's large single-image maps is slower than
+/// Flex's im2col forward: 64->64 at 128x128, 1.2-1.7x; 128->128 at 64x64,
+/// 1.0-1.3x; 64->64 at 64x64 with 8 images, 1.3x (synth's conv bench). On
+/// smaller maps the forward was as fast or slower (256->256 at 32x32, 32->64
+/// at 14x14 with 256 images, 512->512 at 16x16: 1.6x slower).
+pub fn conv2d_x_backward_f32_as_forward(
+    x_shape: &Shape,
+    weight: &FlexTensor,
+    output_grad: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    if weight.dtype() != DType::F32 || output_grad.dtype() != DType::F32 {
+        return None;
+    }
+    if options.groups != 1 || options.is_asymmetric() || options.stride != [1, 1] {
+        return None;
+    }
+    let ws = weight.layout().shape();
+    let gs = output_grad.layout().shape();
+    if x_shape.num_dims() != 4 || ws.num_dims() != 4 || gs.num_dims() != 4 {
+        return None;
+    }
+    let (n, c_in, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+    let (c_out, kh, kw) = (ws[0], ws[2], ws[3]);
+    if ws[1] != c_in || gs[0] != n || gs[1] != c_out || [n, c_in, h, w, c_out, kh, kw].contains(&0)
+    {
+        return None;
+    }
+    let [ph, pw] = options.padding_begin();
+    let [dh, dw] = options.dilation;
+    let (reach_h, reach_w) = (dh * (kh - 1), dw * (kw - 1));
+    if dh == 0 || dw == 0 || ph > reach_h || pw > reach_w {
+        return None;
+    }
+    if h + 2 * ph <= reach_h || w + 2 * pw <= reach_w {
+        return None;
+    }
+    let (oh, ow) = (h + 2 * ph - reach_h, w + 2 * pw - reach_w);
+    if gs[2] != oh || gs[3] != ow || oh * ow < X_GRAD_AS_FORWARD_MIN_POSITIONS {
+        return None;
+    }
+    let weight = weight.to_contiguous();
+    let w_data: &[f32] = weight.storage();
+    let taps = kh * kw;
+    // w_t[ci, co, taps - 1 - t] = w[co, ci, t]: tap t = ky * kw + kx mirrors to
+    // (kh - 1 - ky) * kw + (kw - 1 - kx).
+    // SAFETY: every (ci, co) block of taps is written by the loop below.
+    let mut w_t = unsafe { uninit_buffer::<f32>(c_in * c_out * taps) };
+    for co in 0..c_out {
+        for ci in 0..c_in {
+            let src = &w_data[(co * c_in + ci) * taps..][..taps];
+            let dst = &mut w_t[(ci * c_out + co) * taps..][..taps];
+            for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = *s;
+            }
+        }
+    }
+    let w_t = FlexTensor::new(
+        Bytes::from_elems(w_t),
+        Layout::contiguous(Shape::from(vec![c_in, c_out, kh, kw])),
+        DType::F32,
+    );
+    let options = ConvOptions::new([1, 1], [reach_h - ph, reach_w - pw], [dh, dw], 1);
+    Some(conv2d_f32(output_grad.clone(), w_t, None, &options))
 }
 
 /// Batched f32 conv2d forward on small maps with large weights (the geometry of
@@ -2331,7 +2496,8 @@ pub fn conv2d_f32_batched(
     if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return None;
     }
-    let (geom, n, c_out, oh) = batched_geometry(x.layout().shape(), weight.layout().shape(), options)?;
+    let (geom, n, c_out, oh) =
+        batched_geometry(x.layout().shape(), weight.layout().shape(), options)?;
     let bias = match bias {
         Some(b) => {
             let bs = b.layout().shape();
@@ -2351,9 +2517,16 @@ pub fn conv2d_f32_batched(
     let k = c_in * taps;
     let p = oh * geom.ow;
     let chunk = balanced_chunk(n, k * p);
-    let mut out = vec![0.0f32; n * c_out * p];
-    let mut col = vec![0.0f32; k * chunk * p];
-    let mut y = vec![0.0f32; c_out * chunk * p];
+    // SAFETY: each chunk writes its rows of col (unfold_plane writes padding
+    // zeros), of y (its product, read_dst false) and of out (the copies)
+    // before anything reads them.
+    let (mut out, mut col, mut y) = unsafe {
+        (
+            uninit_buffer::<f32>(n * c_out * p),
+            uninit_buffer::<f32>(k * chunk * p),
+            uninit_buffer::<f32>(c_out * chunk * p),
+        )
+    };
     for b0 in (0..n).step_by(chunk) {
         let bn = chunk.min(n - b0);
         let cols = bn * p;
@@ -2396,13 +2569,18 @@ pub fn conv2d_f32_batched(
         // out[b0 + i, co, q] = y[co, i * P + q] + bias[co]
         let planes = &mut out[b0 * c_out * p..(b0 + bn) * c_out * p];
         let y = &*y;
-        for_each_row(planes, p, use_rayon_conv(c_out * cols, bn * c_out), |r, dst| {
-            let (i, co) = (r / c_out, r % c_out);
-            dst.copy_from_slice(&y[co * cols + i * p..][..p]);
-            if let Some(b) = bias_data {
-                dst.iter_mut().for_each(|v| *v += b[co]);
-            }
-        });
+        for_each_row(
+            planes,
+            p,
+            use_rayon_conv(c_out * cols, bn * c_out),
+            |r, dst| {
+                let (i, co) = (r / c_out, r % c_out);
+                dst.copy_from_slice(&y[co * cols + i * p..][..p]);
+                if let Some(b) = bias_data {
+                    dst.iter_mut().for_each(|v| *v += b[co]);
+                }
+            },
+        );
     }
     Some(FlexTensor::new(
         Bytes::from_elems(out),

@@ -82,16 +82,22 @@ impl ModuleOps<Flex> for Flex {
     }
 
     /// synth: a batched gemm + col2im input gradient for f32 on small maps
-    /// with large weights (groups = 1, symmetric padding); everything else
-    /// runs burn-backend's default (a conv_transpose2d), copied into
-    /// `conv_backward_generic`.
+    /// with large weights (groups = 1, symmetric padding), a forward
+    /// convolution with the flipped weight for stride-1 f32 convolutions on
+    /// large maps; everything else runs burn-backend's default (a
+    /// conv_transpose2d), copied into `conv_backward_generic`.
     fn conv2d_x_backward(
         x: FloatTensor<Flex>,
         weight: FloatTensor<Flex>,
         output_grad: FloatTensor<Flex>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
-        if let Some(grad) = conv::conv2d_x_backward_f32_batched(
+        if let Some(grad) =
+            conv::conv2d_x_backward_f32_batched(x.layout().shape(), &weight, &output_grad, &options)
+        {
+            return grad;
+        }
+        if let Some(grad) = conv::conv2d_x_backward_f32_as_forward(
             x.layout().shape(),
             &weight,
             &output_grad,
