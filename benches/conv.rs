@@ -42,9 +42,21 @@ fn random(shape: [usize; 4], seed: u64) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
+/// The signature the vendored burn-flex's input-gradient kernels share: `None` where they leave the case to the
+/// generic path.
+type InputGradientKernel = fn(&Shape, &FlexTensor, &FlexTensor, &ConvOptions<2>) -> Option<FlexTensor>;
+
 /// A 3x3, padding-1 conv2d's input gradient on one shape: burn-backend's default (Flex's conv_transpose2d, one
-/// product per image) against the vendored burn-flex's batched kernel.
-fn input_gradient(name: &str, batch: usize, channels: [usize; 2], side: usize) {
+/// product per image) against one of the vendored burn-flex's kernels (`label` names it in the rows), which must take
+/// the shape.
+fn input_gradient(
+    name: &str,
+    batch: usize,
+    channels: [usize; 2],
+    side: usize,
+    label: &str,
+    kernel: InputGradientKernel,
+) {
     let x = random([batch, channels[0], side, side], 1);
     let w = random([channels[1], channels[0], 3, 3], 2);
     let gy = random([batch, channels[1], side, side], 3);
@@ -59,43 +71,16 @@ fn input_gradient(name: &str, batch: usize, channels: [usize; 2], side: usize) {
             ));
         });
         harness::report(&format!("{name} input grad, generic ({round})"), &generic, None);
-        let batched = harness::time_ms(1, 7, || {
+        let fast = harness::time_ms(1, 7, || {
             let shape = x.layout().shape();
-            std::hint::black_box(conv::conv2d_x_backward_f32_batched(shape, &w, &gy, &options).expect("batched"));
+            std::hint::black_box(kernel(shape, &w, &gy, &options).expect("the kernel takes this shape"));
         });
-        harness::report(&format!("{name} input grad, batched ({round})"), &batched, None);
+        harness::report(&format!("{name} input grad, {label} ({round})"), &fast, None);
     }
 }
 
 /// A 3x3, padding-1 conv2d's forward on one shape: Flex's per-image products against the vendored burn-flex's
 /// batched kernel.
-/// burn-backend's conv-transpose input gradient against the vendored burn-flex's forward convolution with the
-/// flipped weight (stride 1, maps of at least 4,096 positions: the Gatys iteration's first blocks).
-fn input_gradient_as_forward(name: &str, batch: usize, channels: [usize; 2], side: usize) {
-    let x = random([batch, channels[0], side, side], 1);
-    let w = random([channels[1], channels[0], 3, 3], 2);
-    let gy = random([batch, channels[1], side, side], 3);
-    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    for round in 0..2 {
-        let generic = harness::time_ms(1, 7, || {
-            std::hint::black_box(conv_backward_generic::conv2d_x_backward::<Flex>(
-                x.clone(),
-                w.clone(),
-                gy.clone(),
-                options.clone(),
-            ));
-        });
-        harness::report(&format!("{name} input grad, generic ({round})"), &generic, None);
-        let as_forward = harness::time_ms(1, 7, || {
-            let shape = x.layout().shape();
-            std::hint::black_box(
-                conv::conv2d_x_backward_f32_as_forward(shape, &w, &gy, &options).expect("taken as a forward"),
-            );
-        });
-        harness::report(&format!("{name} input grad, as forward ({round})"), &as_forward, None);
-    }
-}
-
 fn forward(name: &str, batch: usize, channels: [usize; 2], side: usize) {
     let x = random([batch, channels[0], side, side], 1);
     let w = random([channels[1], channels[0], 3, 3], 2);
@@ -119,9 +104,12 @@ fn main() {
     bench("conv3x3 1->32 b256 28x28 fwd+bwd", 256, [1, 32], 28);
     bench("conv3x3 3->64 b4 128x128 fwd+bwd", 4, [3, 64], 128);
     bench("conv3x3 512->512 b64 4x4 fwd+bwd", 64, [512, 512], 4);
-    input_gradient("3x3 512->512 b64 4x4", 64, [512, 512], 4);
+    let batched: InputGradientKernel = conv::conv2d_x_backward_f32_batched;
+    input_gradient("3x3 512->512 b64 4x4", 64, [512, 512], 4, "batched", batched);
     forward("3x3 512->512 b64 4x4", 64, [512, 512], 4);
-    input_gradient_as_forward("3x3 64->64 b1 128x128", 1, [64, 64], 128);
-    input_gradient_as_forward("3x3 128->128 b1 64x64", 1, [128, 128], 64);
-    input_gradient_as_forward("3x3 64->64 b8 64x64", 8, [64, 64], 64);
+    // Stride 1 on maps of at least 4,096 positions: the Gatys iteration's first blocks.
+    let as_forward: InputGradientKernel = conv::conv2d_x_backward_f32_as_forward;
+    input_gradient("3x3 64->64 b1 128x128", 1, [64, 64], 128, "as forward", as_forward);
+    input_gradient("3x3 128->128 b1 64x64", 1, [128, 128], 64, "as forward", as_forward);
+    input_gradient("3x3 64->64 b8 64x64", 8, [64, 64], 64, "as forward", as_forward);
 }
