@@ -333,26 +333,15 @@ fn conv3d_impl<
     // (all of it: the blocks tile the buffer; empty when image_len is 0).
     let mut x_nhwc = unsafe { uninit_buffer::<T>(batch_size * image_len) };
     if image_len > 0 {
-        let transpose_image =
-            |(src, dst): (&[T], &mut [T])| transpose_into(src, channels_in, in_spatial, dst);
-        #[cfg(feature = "rayon")]
-        if batch_size > 1 && batch_size * image_len >= super::PARALLEL_THRESHOLD {
-            use rayon::prelude::*;
-            x_data
-                .par_chunks_exact(image_len)
-                .zip(x_nhwc.par_chunks_exact_mut(image_len))
-                .for_each(transpose_image);
-        } else {
-            x_data
-                .chunks_exact(image_len)
-                .zip(x_nhwc.chunks_exact_mut(image_len))
-                .for_each(transpose_image);
-        }
-        #[cfg(not(feature = "rayon"))]
-        x_data
-            .chunks_exact(image_len)
-            .zip(x_nhwc.chunks_exact_mut(image_len))
-            .for_each(transpose_image);
+        for_each_row(
+            &mut x_nhwc,
+            image_len,
+            use_rayon_conv(batch_size * image_len, batch_size),
+            |b, dst| {
+                let src = &x_data[b * image_len..(b + 1) * image_len];
+                transpose_into(src, channels_in, in_spatial, dst)
+            },
+        );
     }
 
     // synth: each tile's product is written by gemm straight into the
@@ -2185,11 +2174,11 @@ fn use_rayon_conv(elements: usize, rows: usize) -> bool {
 }
 
 /// Runs `f(row_index, row)` over the `row_len`-long rows of `data`, on rayon when asked.
-fn for_each_row(
-    data: &mut [f32],
+fn for_each_row<T: Send>(
+    data: &mut [T],
     row_len: usize,
     parallel: bool,
-    f: impl Fn(usize, &mut [f32]) + Send + Sync,
+    f: impl Fn(usize, &mut [T]) + Send + Sync,
 ) {
     #[cfg(feature = "rayon")]
     if parallel {
