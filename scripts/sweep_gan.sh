@@ -14,7 +14,8 @@
 #      it).
 # Runs already finished (a metrics.json present) are reused, so an interrupted sweep continues where it stopped.
 # The grid was measured without real-image augmentation (REAL_AUGMENT=none; the default since 2026-12-02 is chosen by
-# scripts/sweep_gan_real_augment.sh): REAL_AUGMENT=rotate:10@0.5,... sweeps on top of another setting.
+# scripts/sweep_gan_arms.sh, as is the 2,000-step schedule): REAL_AUGMENT=rotate:10@0.5,... sweeps on top of another
+# setting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATASET=${DATASET:-mnist}

@@ -498,7 +498,7 @@ pub struct GanTrainArgs {
     /// Passes over the training images (raised to reach --min-steps), at most 1000000 [default: 60]
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Train at least this many steps, so small datasets get more epochs [default: 1000]
+    /// Train at least this many steps, so small datasets get more epochs [default: 2000]
     #[arg(long)]
     pub min_steps: Option<usize>,
     /// Batch size [default: 64]
