@@ -24,11 +24,11 @@ A=${A:-none --real-augment none}
 B=${B:-mild --real-augment $MILD}
 OUT=${OUT:-outputs/sweep-gan/$(basename "$DATASET")-pc$PC}
 SYNTH=${SYNTH:-cargo run --quiet --}
-read -r a_name a_flags <<<"$A"
-read -r b_name b_flags <<<"$B"
+read -r a_name _ <<<"$A"
+read -r b_name _ <<<"$B"
 
 for seed in $SEEDS; do
-    for arm in "$a_name $a_flags" "$b_name $b_flags"; do
+    for arm in "$A" "$B"; do
         read -r name flags <<<"$arm"
         run="$OUT/gan-$name-s$seed"
         # shellcheck disable=SC2086 # the arm's flags are words
