@@ -5,7 +5,8 @@
 //! forward (whose data moves synth rewrote) against a plain-loop direct convolution. Each pair sums in different
 //! orders, so they agree to float rounding, not bit for bit: the tests allow 1e-4 of the result's largest magnitude.
 //! The input gradient of stride-1 convolutions on large maps, computed as a forward convolution with the flipped
-//! weight, is checked against the same default. They check the kernels directly and through burn's autodiff (with
+//! weight, is checked against the same default, and that default (Flex's conv-transpose, whose col2im synth rewrote
+//! as row walks) against a plain-loop input gradient. They check the kernels directly and through burn's autodiff (with
 //! the forward values), on odd sizes, padding 0/1/2, stride 1/2/3, dilation 2, and the cases that must fall back
 //! (grouped convolutions; for the batched kernels also small weights, asymmetric padding and maps over 16 positions;
 //! for the input gradient as a forward, strides over 1, padding beyond the kernel's reach and maps under 4,096
@@ -338,6 +339,59 @@ fn reference_forward(case: &Case, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32
         }
     }
     y
+}
+
+/// The input gradient of a convolution in plain loops (NCHW, with groups): every output gradient flows back to the
+/// input positions its window read. The reference for Flex's conv-transpose, whose col2im synth rewrote as row walks.
+fn reference_input_gradient(case: &Case, w: &[f32], gy: &[f32]) -> Vec<f32> {
+    let [n, c_in, h, wd] = case.x_shape();
+    let [_, c_out, oh, ow] = case.out_shape();
+    let [_, cpg, kh, kw] = case.w_shape();
+    let out_per_group = c_out / case.groups;
+    let mut gx = vec![0.0f32; n * c_in * h * wd];
+    for b in 0..n {
+        for co in 0..c_out {
+            let g = co / out_per_group;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let gv = gy[((b * c_out + co) * oh + oy) * ow + ox];
+                    for cj in 0..cpg {
+                        let ci = g * cpg + cj;
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * case.stride + ky * case.dilation) as isize - case.padding as isize;
+                                let ix = (ox * case.stride + kx * case.dilation) as isize - case.padding as isize;
+                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
+                                    continue;
+                                }
+                                gx[((b * c_in + ci) * h + iy as usize) * wd + ix as usize] +=
+                                    gv * w[((co * cpg + cj) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    gx
+}
+
+/// burn-backend's default input gradient, Flex's conv-transpose with its col2im (stride 1 a contiguous row walk,
+/// larger strides a strided one), against the plain-loop reference on every case.
+#[test]
+fn generic_input_gradient_matches_a_direct_computation() {
+    let mut rng = Lcg(43);
+    for case in cases() {
+        let x = rng.values(case.x_shape().iter().product(), None);
+        let w = rng.values(case.w_shape().iter().product(), None);
+        let gy = rng.values(case.out_shape().iter().product(), None);
+        assert_close(
+            "input gradient",
+            &case,
+            &generic_input_gradient(&case, &x, &w, &gy),
+            &reference_input_gradient(&case, &w, &gy),
+        );
+    }
 }
 
 /// Flex's own forward (whose im2col, NHWC copy and output scatter synth rewrote as plain data moves) against the

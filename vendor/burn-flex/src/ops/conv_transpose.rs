@@ -446,13 +446,35 @@ fn conv_transpose3d_impl<
                                         } else {
                                             (iw_start, iw_end)
                                         };
-                                        for iw in iw_start..iw_end {
-                                            let ow = iw * stride_w + kw * dilation_w - pad_w;
-                                            let s = in_h_base + iw - tile_start;
-                                            let val = columns[col_base + s];
-                                            let out_idx = out_ch_base + out_h_base + ow;
-                                            channel_output[out_idx] =
-                                                T::add(channel_output[out_idx], val);
+                                        // synth: one row of additions as a slice walk,
+                                        // with one bounds check per row instead of one per
+                                        // element; contiguous with stride 1 (the conv2d
+                                        // input gradient), which the compiler vectorises.
+                                        // Each output element still gets its additions in
+                                        // the same order.
+                                        if iw_start >= iw_end {
+                                            continue;
+                                        }
+                                        let len = iw_end - iw_start;
+                                        let ow = iw_start * stride_w + kw * dilation_w - pad_w;
+                                        let o = out_ch_base + out_h_base + ow;
+                                        let s = col_base + in_h_base + iw_start - tile_start;
+                                        let src = &columns[s..s + len];
+                                        if stride_w == 1 {
+                                            for (out, &val) in
+                                                channel_output[o..o + len].iter_mut().zip(src)
+                                            {
+                                                *out = T::add(*out, val);
+                                            }
+                                        } else {
+                                            let span = (len - 1) * stride_w + 1;
+                                            for (out, &val) in channel_output[o..o + span]
+                                                .iter_mut()
+                                                .step_by(stride_w)
+                                                .zip(src)
+                                            {
+                                                *out = T::add(*out, val);
+                                            }
                                         }
                                     }
                                 }
