@@ -306,19 +306,19 @@ fn batched_input_gradient_matches_the_generic_path() {
     assert_eq!(taken, 5, "the five large-weight small-map cases");
 }
 
-/// A direct convolution in plain loops (NCHW, with groups and bias), the reference for Flex's own im2col forward.
-fn reference_forward(case: &Case, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+/// Visits every term of a convolution in plain loops (NCHW, with groups), in the order of the direct sum: `f(x_index,
+/// w_index, y_index)` for each input element, weight and output position that meet inside the padded input.
+fn for_each_term(case: &Case, mut f: impl FnMut(usize, usize, usize)) {
     let [n, c_in, h, wd] = case.x_shape();
     let [_, c_out, oh, ow] = case.out_shape();
     let [_, cpg, kh, kw] = case.w_shape();
     let out_per_group = c_out / case.groups;
-    let mut y = vec![0.0f32; n * c_out * oh * ow];
     for b in 0..n {
         for co in 0..c_out {
             let g = co / out_per_group;
             for oy in 0..oh {
                 for ox in 0..ow {
-                    let mut acc = bias[co];
+                    let y_index = ((b * c_out + co) * oh + oy) * ow + ox;
                     for cj in 0..cpg {
                         let ci = g * cpg + cj;
                         for ky in 0..kh {
@@ -328,51 +328,32 @@ fn reference_forward(case: &Case, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32
                                 if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
                                     continue;
                                 }
-                                let xv = x[((b * c_in + ci) * h + iy as usize) * wd + ix as usize];
-                                acc += xv * w[((co * cpg + cj) * kh + ky) * kw + kx];
+                                let x_index = ((b * c_in + ci) * h + iy as usize) * wd + ix as usize;
+                                f(x_index, ((co * cpg + cj) * kh + ky) * kw + kx, y_index);
                             }
                         }
                     }
-                    y[((b * c_out + co) * oh + oy) * ow + ox] = acc;
                 }
             }
         }
     }
+}
+
+/// A direct convolution with bias, the reference for Flex's own im2col forward.
+fn reference_forward(case: &Case, x: &[f32], w: &[f32], bias: &[f32]) -> Vec<f32> {
+    let [n, c_out, oh, ow] = case.out_shape();
+    let mut y: Vec<f32> = (0..n * c_out * oh * ow)
+        .map(|i| bias[(i / (oh * ow)) % c_out])
+        .collect();
+    for_each_term(case, |xi, wi, yi| y[yi] += x[xi] * w[wi]);
     y
 }
 
-/// The input gradient of a convolution in plain loops (NCHW, with groups): every output gradient flows back to the
-/// input positions its window read. The reference for Flex's conv-transpose, whose col2im synth rewrote as row walks.
+/// The input gradient of a convolution: every output gradient flows back to the input positions its window read.
+/// The reference for Flex's conv-transpose, whose col2im synth rewrote as row walks.
 fn reference_input_gradient(case: &Case, w: &[f32], gy: &[f32]) -> Vec<f32> {
-    let [n, c_in, h, wd] = case.x_shape();
-    let [_, c_out, oh, ow] = case.out_shape();
-    let [_, cpg, kh, kw] = case.w_shape();
-    let out_per_group = c_out / case.groups;
-    let mut gx = vec![0.0f32; n * c_in * h * wd];
-    for b in 0..n {
-        for co in 0..c_out {
-            let g = co / out_per_group;
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let gv = gy[((b * c_out + co) * oh + oy) * ow + ox];
-                    for cj in 0..cpg {
-                        let ci = g * cpg + cj;
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let iy = (oy * case.stride + ky * case.dilation) as isize - case.padding as isize;
-                                let ix = (ox * case.stride + kx * case.dilation) as isize - case.padding as isize;
-                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
-                                    continue;
-                                }
-                                gx[((b * c_in + ci) * h + iy as usize) * wd + ix as usize] +=
-                                    gv * w[((co * cpg + cj) * kh + ky) * kw + kx];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let mut gx = vec![0.0f32; case.x_shape().iter().product()];
+    for_each_term(case, |xi, wi, yi| gx[xi] += gy[yi] * w[wi]);
     gx
 }
 
