@@ -1,6 +1,6 @@
 //! VGG16 feature extraction throughput (inference, all five blocks) at the classifier's input sizes, and one Gatys
 //! style-transfer iteration (five style taps + content tap, forward + backward to the image, Adam step) at 128 and
-//! 256 px. Run with `cargo bench --bench vgg`.
+//! 256 px. Run with `cargo bench --bench vgg` (`-- gatys` for the Gatys iterations alone).
 
 mod harness;
 
@@ -14,18 +14,26 @@ use synth::style::transfer::{Canvas, Targets};
 use synth::style::{StyleConfig, StyleNet};
 
 fn feature_extraction(vgg: &Vgg16, side: usize, batch: usize) {
+    let name = format!("vgg16 features {side}px batch {batch}");
+    if !harness::wanted(&name) {
+        return;
+    }
     let device = synth::backend::device();
     let x = Tensor::<4>::random([batch, 3, side, side], Distribution::Uniform(0.0, 1.0), &device);
     let times = harness::time_ms(1, 5, || {
         let f = vgg.forward_blocks(preprocess(x.clone()), 0, 5);
         std::hint::black_box(f.sum().into_scalar::<f32>());
     });
-    harness::report(&format!("vgg16 features {side}px batch {batch}"), &times, None);
+    harness::report(&name, &times, None);
     let median = times[times.len() / 2];
     println!("{:<40} {:.0} images/s", "", batch as f64 / (median / 1e3));
 }
 
 fn gatys_iteration(side: usize, reference_ms: f64) {
+    let name = format!("gatys iteration {side}px");
+    if !harness::wanted(&name) {
+        return;
+    }
     let device = synth::backend::device();
     let config = StyleConfig::default();
     let vgg = Vgg16::load(&bundled_weights(), &device).expect("bundled weights");
@@ -45,7 +53,7 @@ fn gatys_iteration(side: usize, reference_ms: f64) {
         let grads = GradientsParams::from_grads(loss.backward(), &canvas);
         canvas = optim.step(0.02, canvas.clone(), grads);
     });
-    harness::report(&format!("gatys iteration {side}px"), &times, Some(reference_ms));
+    harness::report(&name, &times, Some(reference_ms));
 }
 
 fn main() {

@@ -10,7 +10,7 @@
 //! the forward values), on odd sizes, padding 0/1/2, stride 1/2/3, dilation 2, and the cases that must fall back
 //! (grouped convolutions; for the batched kernels also small weights, asymmetric padding and maps over 16 positions;
 //! for the input gradient as a forward, strides over 1, padding beyond the kernel's reach and maps under 4,096
-//! positions).
+//! positions), and one image large enough for its NHWC copy to be made in bands over rayon.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -128,6 +128,9 @@ fn cases() -> Vec<Case> {
             ..c(1, 4, 6, [64, 64], [3, 3], 1, 1)
         },
         c(1, 2, 3, [64, 64], [1, 1], 1, 1),
+        // One image of at least 2^18 elements: its NHWC copy is made in bands of positions over rayon (the last band
+        // short: 3,843 positions).
+        c(1, 70, 8, [61, 63], [3, 3], 1, 1),
     ]
 }
 

@@ -4,6 +4,14 @@
 
 use std::time::Instant;
 
+/// Whether the benchmark `name` should run: every one when the command line names none (`cargo bench --bench vgg`),
+/// else those whose name contains one of the words given after `--` (`cargo bench --bench vgg -- gatys`), so a
+/// profiler can record one benchmark alone. Flags (cargo passes `--bench`) are not words.
+pub fn wanted(name: &str) -> bool {
+    let words: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    words.is_empty() || words.iter().any(|w| name.contains(w.as_str()))
+}
+
 /// Times `f` `runs` times after `warmup` untimed runs; returns the per-run milliseconds, sorted.
 pub fn time_ms(warmup: usize, runs: usize, mut f: impl FnMut()) -> Vec<f64> {
     for _ in 0..warmup {

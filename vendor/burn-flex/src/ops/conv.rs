@@ -304,16 +304,20 @@ fn conv3d_impl<
     let k_spatial = kernel_d * kernel_h * kernel_w;
     // SAFETY: the loops below write every (c_out, k, c_in) of it
     // (col_len = channels_per_group * k_spatial).
+    // synth: one blocked transpose per output channel, over rayon where the
+    // weight is large (VGG16's 512-channel layers reorder 2.4M elements per
+    // call, on the calling thread while the pool idled).
     let mut w_flat = unsafe { uninit_buffer::<T>(channels_out * col_len) };
-    for c_out in 0..channels_out {
-        let src_base = c_out * channels_per_group * k_spatial;
-        let dst_base = c_out * col_len;
-        for c_in in 0..channels_per_group {
-            let src_row = src_base + c_in * k_spatial;
-            for k in 0..k_spatial {
-                w_flat[dst_base + k * channels_per_group + c_in] = w_data[src_row + k];
-            }
-        }
+    if col_len > 0 {
+        for_each_row(
+            &mut w_flat,
+            col_len,
+            use_rayon_conv(channels_out * col_len, channels_out),
+            |c_out, dst| {
+                let src = &w_data[c_out * col_len..(c_out + 1) * col_len];
+                transpose_into(src, channels_per_group, k_spatial, dst)
+            },
+        );
     }
 
     // Convert input to NHWC layout for cache-friendly access in im2col.
@@ -332,7 +336,11 @@ fn conv3d_impl<
     // SAFETY: every image's `[D*H*W, C]` block is written by its transpose
     // (all of it: the blocks tile the buffer; empty when image_len is 0).
     let mut x_nhwc = unsafe { uninit_buffer::<T>(batch_size * image_len) };
-    if image_len > 0 {
+    if image_len > 0 && batch_size == 1 && use_rayon_conv(image_len, 2) {
+        // synth: a single large image (the Gatys canvas) is transposed in
+        // bands of positions over rayon instead of on the calling thread.
+        transpose_into_par(x_data, channels_in, in_spatial, &mut x_nhwc);
+    } else if image_len > 0 {
         for_each_row(
             &mut x_nhwc,
             image_len,
@@ -453,13 +461,19 @@ fn conv3d_impl<
     if let Some(bias) = bias {
         let bias = bias.to_contiguous();
         let bias_data: &[T] = bias.storage();
-        add_bias(
-            &mut output,
-            bias_data,
-            batch_size,
-            channels_out,
-            spatial_out,
-        );
+        // synth: one (image, channel) row per task over rayon where the
+        // output is large (Flex added the bias on the calling thread).
+        if spatial_out > 0 {
+            for_each_row(
+                &mut output,
+                spatial_out,
+                use_rayon_conv(output_len, batch_size * channels_out),
+                |row, out_row| {
+                    let c = row % channels_out;
+                    add_bias(out_row, &bias_data[c..c + 1], 1, 1, spatial_out)
+                },
+            );
+        }
     }
 
     let out_shape = Shape::from(vec![batch_size, channels_out, out_d, out_h, out_w]);
@@ -2005,16 +2019,37 @@ fn weight_grad_small_c_in(
 
 /// `dst[c * rows + r] = src[r * cols + c]`, in cache-sized blocks.
 fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    transpose_band(src, rows, cols, 0, dst);
+}
+
+/// The band of [`transpose_into`]'s destination that starts at its row
+/// `c_start` (`dst` holds whole rows of `rows` elements):
+/// `dst[(c - c_start) * rows + r] = src[r * cols + c]`.
+fn transpose_band<T: Copy>(src: &[T], rows: usize, cols: usize, c_start: usize, dst: &mut [T]) {
     const BLOCK: usize = 16;
+    let c_end = c_start + dst.len() / rows.max(1);
     for r0 in (0..rows).step_by(BLOCK) {
-        for c0 in (0..cols).step_by(BLOCK) {
+        for c0 in (c_start..c_end).step_by(BLOCK) {
             for r in r0..(r0 + BLOCK).min(rows) {
-                for c in c0..(c0 + BLOCK).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
+                for c in c0..(c0 + BLOCK).min(c_end) {
+                    dst[(c - c_start) * rows + r] = src[r * cols + c];
                 }
             }
         }
     }
+}
+
+/// [`transpose_into`] in bands of destination rows over rayon, for one
+/// large matrix that a per-image loop would leave to one thread.
+fn transpose_into_par<T: Copy + Send + Sync>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    // Bands of a multiple of 16 destination rows, about eight of them.
+    let band = cols.div_ceil(8).next_multiple_of(16).max(16);
+    if rows == 0 {
+        return;
+    }
+    for_each_row(dst, band * rows, true, |i, chunk| {
+        transpose_band(src, rows, cols, i * band, chunk)
+    });
 }
 
 /// A buffer of `len` elements for the caller to overwrite in full before
