@@ -302,11 +302,11 @@ fn conv3d_impl<
     // nested formulation had a 10-term index expression LLVM wouldn't
     // autovectorize.
     let k_spatial = kernel_d * kernel_h * kernel_w;
-    // SAFETY: the loops below write every (c_out, k, c_in) of it
-    // (col_len = channels_per_group * k_spatial).
     // synth: one blocked transpose per output channel, over rayon where the
     // weight is large (VGG16's 512-channel layers reorder 2.4M elements per
     // call, on the calling thread while the pool idled).
+    // SAFETY: the transposes below write every (c_out, k, c_in) of it
+    // (each row of col_len = channels_per_group * k_spatial elements).
     let mut w_flat = unsafe { uninit_buffer::<T>(channels_out * col_len) };
     if col_len > 0 {
         for_each_row(
