@@ -43,6 +43,56 @@ pub fn seeded<T>(device: &Device, seed: u64, draw: impl FnOnce() -> T) -> T {
     draw()
 }
 
+/// Lanes of a long run: jobs that run side by side (eval-gain's fits, beside each other and beside its GAN), each
+/// on its own thread pool. On 2 cores one job on both threads used about 1.7 of them (a fit) or 1.4 (a GAN step):
+/// the rest of the time one thread waits on the other between small ops. Two one-thread jobs keep both busy
+/// (README, "Speed"). A job's numbers do not depend on its lane: every kernel sums in the same order whatever its
+/// thread count, and each thread draws from its own seeded generator (burn-flex change 10), so a fit run alone,
+/// on two threads or beside another gives the same model.
+pub struct Lanes {
+    pools: Vec<rayon::ThreadPool>,
+}
+
+impl Lanes {
+    /// `jobs` lanes (0 = one per core; always one with CUDA, whose device runs the work), the cores shared
+    /// between them.
+    pub fn new(jobs: usize) -> crate::error::Result<Lanes> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let count = match jobs {
+            _ if cfg!(feature = "cuda") => 1,
+            0 => cores,
+            n => n,
+        }
+        .min(crate::limits::MAX_JOBS);
+        let threads = (cores / count).max(1);
+        let pools = (0..count)
+            .map(|lane| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(move |i| format!("synth-lane{lane}-{i}"))
+                    .build()
+                    .map_err(|e| crate::error::SynthError::internal(format!("starting lane {lane}'s threads: {e}")))
+            })
+            .collect::<crate::error::Result<_>>()?;
+        Ok(Lanes { pools })
+    }
+
+    /// How many lanes there are (at least one).
+    pub fn count(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// Lane `i`'s pool (lane 0 when there is no lane `i`): [`rayon::ThreadPool::install`] runs a job on it.
+    pub fn pool(&self, i: usize) -> &rayon::ThreadPool {
+        self.pools.get(i).unwrap_or(&self.pools[0])
+    }
+
+    /// Every lane's pool.
+    pub fn pools(&self) -> &[rayon::ThreadPool] {
+        &self.pools
+    }
+}
+
 /// A short human name for summaries and reports.
 pub fn device_name() -> &'static str {
     if cfg!(feature = "cuda") {

@@ -638,6 +638,11 @@ pub struct EvalGainArgs {
     /// Also fit each set alone, without real images (its classification accuracy score; four more fits per seed) [default: false]
     #[arg(long)]
     pub synthetic_only: Option<bool>,
+    /// Jobs run side by side, the cores shared between them (0 = one per core): the fits, and the GAN beside
+    /// everything that does not need its set. The numbers are the same for any value; only the wall time changes
+    /// [default: 0]
+    #[arg(long)]
+    pub jobs: Option<usize>,
     /// For epoch-based fits ([classifier] steps = finetune_steps = 0): give every fit the epoch budget of the run's
     /// largest training set scaled to its own size (the same gradient steps before early stopping). The default
     /// fixed step budgets (120 + 60) already give every fit the same steps [default: false]
@@ -940,6 +945,7 @@ impl EvalGainArgs {
         set(&mut c.sources, &self.sources);
         set(&mut c.mix, &self.mix);
         set(&mut c.synthetic_only, &self.synthetic_only);
+        set(&mut c.jobs, &self.jobs);
         set(&mut c.equal_steps, &self.equal_steps);
         set(&mut c.adversarial_attack.eps, &self.adversarial_eps);
         set(&mut c.adversarial_attack.steps, &self.adversarial_steps);

@@ -25,6 +25,9 @@ pub const MAX_COUNT: usize = 1_000_000;
 /// Most search seeds (policy) or training seeds (eval-gain): each is a whole repetition of the work.
 pub const MAX_SEEDS: usize = 1000;
 
+/// Lanes of a run (`--jobs`): each is a thread pool, so a typo of a few zeros must not start a million threads.
+pub const MAX_JOBS: usize = 256;
+
 /// Refuses a count above `max`, naming the setting.
 pub fn check_count(name: &str, value: usize, max: usize) -> Result<()> {
     if value > max {

@@ -103,6 +103,11 @@ pub struct EvalGainConfig {
     pub style_strength: [f64; 2],
     /// Where the default pipeline caches the sets it makes (reused by later runs with the same settings).
     pub cache_dir: String,
+    /// Lanes: jobs run side by side, the cores shared between them (0 = one per core): the fits, and the GAN beside
+    /// everything that does not need its set. Every number is the same whatever the lanes (a job's kernels sum in
+    /// the same order on any thread count, and each thread draws from its own seeded generator); only the wall time
+    /// changes.
+    pub jobs: usize,
     /// The classifier fitted in every condition; eval-gain sets its dataset, split, per-class and seed.
     pub classifier: ClassifierConfig,
 }
@@ -198,6 +203,7 @@ impl Default for EvalGainConfig {
                 [style.strength_min, style.strength_max]
             },
             cache_dir: "outputs/eval-gain/cache".into(),
+            jobs: 0,
             // Block 5's last two convs fine-tune at 3x the classifier's learning rate, every fit runs fixed step
             // budgets and returns the average of each phase's late weights (configs/eval-gain.toml says why).
             classifier: ClassifierConfig {
@@ -297,6 +303,7 @@ impl EvalGainConfig {
         check_count("seeds", self.seeds, crate::limits::MAX_SEEDS)?;
         crate::limits::check_range("mix", self.mix, 0.0, 1000.0)?;
         check_count("val_images", self.val_images, MAX_IMAGES)?;
+        check_count("jobs", self.jobs, crate::limits::MAX_JOBS)?;
         check_count("robust_images", self.robust_images, MAX_IMAGES)?;
         check_count("shift_images", self.shift_images, MAX_IMAGES)?;
         check_count("shift_margin", self.shift_margin, crate::limits::MAX_SIDE)?;

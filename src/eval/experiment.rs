@@ -13,6 +13,7 @@ use super::bank::FeatureBank;
 use super::config::{EvalGainConfig, RobustMode, ScoreSplit};
 use super::shifts::Shift;
 use crate::adversarial::{AttackOptions, attack_set};
+use crate::backend::Lanes;
 use crate::classifier::report::Evaluation;
 use crate::classifier::{
     BackboneKind, CachedPart, Classifier, ClassifierConfig, FitMonitor, FitReport, PreparedSet, build_model,
@@ -190,7 +191,7 @@ pub struct Experiment {
     banked: BTreeMap<String, BTreeMap<usize, usize>>,
     /// The cnn fitted on the subset with the subset seed, fitted once for the style judge and the adversarial
     /// source's target.
-    subset_cnn: std::cell::OnceCell<Classifier>,
+    subset_cnn: std::sync::OnceLock<Classifier>,
     /// With `equal_steps`: the largest training set of the run, whose epoch budget every fit gets in steps.
     step_reference: Option<usize>,
 }
@@ -290,30 +291,38 @@ impl Experiment {
     /// Draws the subset, builds the bank and computes the real subset's, validation, test and shifts' features.
     pub fn prepare(config: &EvalGainConfig, dataset: Dataset, split: Split, shifts: &[Shift]) -> Result<Self> {
         let mut exp = Self::for_sources(config, dataset, split)?;
-        exp.bank_real_and_val()?;
+        exp.bank_scored(shifts)?;
+        Ok(exp)
+    }
+
+    /// Fills the bank of an experiment made by [`Experiment::for_sources`]: the real subset, the validation and test
+    /// images, each shift, and the transfer attack's images.
+    pub fn bank_scored(&mut self, shifts: &[Shift]) -> Result<()> {
+        self.bank_real_and_val()?;
+        let config = &self.config;
         let device = crate::backend::device();
-        let (_, test) = early_stopping_and_scored(config, &exp.dataset, &exp.split)?;
-        let test_set = prepared_real(&exp.dataset, &test, exp.input, &device)?;
+        let (_, test) = early_stopping_and_scored(config, &self.dataset, &self.split)?;
+        let test_set = prepared_real(&self.dataset, &test, self.input, &device)?;
         let keys: Vec<String> = test
             .iter()
-            .map(|&i| format!("real:{}", exp.dataset.samples[i].id))
+            .map(|&i| format!("real:{}", self.dataset.samples[i].id))
             .collect();
-        exp.bank.add(TEST, keys, &test_set)?;
+        self.bank.add(TEST, keys, &test_set)?;
         for shift in shifts {
-            let (keys, set) = prepared_shift(config, &exp.dataset, shift, exp.input, &device)?;
-            exp.bank.add(&super::shifts::group(&shift.name), keys, &set)?;
+            let (keys, set) = prepared_shift(config, &self.dataset, shift, self.input, &device)?;
+            self.bank.add(&super::shifts::group(&shift.name), keys, &set)?;
         }
-        exp.shifts = shifts.iter().map(|s| s.name.clone()).collect();
+        self.shifts = shifts.iter().map(|s| s.name.clone()).collect();
         let robust_rows = crate::dataset::split::spread(test.len(), config.robust_images);
-        exp.robust = match config.robust_mode {
+        self.robust = match config.robust_mode {
             RobustMode::WhiteBox if config.robust_attack.eps > 0.0 => Some(rows_of(&test_set, &robust_rows, &test)),
             _ => None,
         };
         if config.robust_mode == RobustMode::Transfer && config.robust_attack.eps > 0.0 {
             let robust_test: Vec<usize> = robust_rows.iter().map(|&r| test[r]).collect();
-            exp.bank_transfer_attack(&robust_test)?;
+            self.bank_transfer_attack(&robust_test)?;
         }
-        Ok(exp)
+        Ok(())
     }
 
     /// The experiment as far as the default pipeline's sources need it (the subset, the classifier settings that
@@ -349,7 +358,7 @@ impl Experiment {
             robust: None,
             surrogate: None,
             banked: BTreeMap::new(),
-            subset_cnn: std::cell::OnceCell::new(),
+            subset_cnn: std::sync::OnceLock::new(),
             step_reference: None,
         })
     }
@@ -783,8 +792,23 @@ impl Experiment {
         })
     }
 
-    /// Fits and scores every condition for every seed. `progress` hears each finished fit's condition name.
-    pub fn run(&mut self, sources: &[Source], mut progress: impl FnMut(&str)) -> Result<Vec<ConditionResult>> {
+    /// Fits and scores every condition for every seed, on every lane. `progress` hears each finished fit's
+    /// condition name.
+    pub fn run(
+        &mut self,
+        sources: &[Source],
+        lanes: &Lanes,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<Vec<ConditionResult>> {
+        let mut plan = self.plan(sources)?;
+        self.fit_planned(sources, &mut plan, lanes.pools(), &|_| true, &|| false, progress)?;
+        self.summarise(plan)
+    }
+
+    /// Banks every source (a source whose set is still being made, an empty placeholder, banks nothing until
+    /// [`Experiment::source_ready`]) and plans the fits: the conditions, each source's draws per seed, one empty
+    /// slot per (condition, seed).
+    pub fn plan(&mut self, sources: &[Source]) -> Result<FitPlan> {
         for s in 0..sources.len() {
             self.bank_source(sources, s)?;
         }
@@ -802,17 +826,85 @@ impl Experiment {
                 .max();
         }
         let conditions = self.conditions(sources);
-        let mut fitted = Vec::new();
-        for condition in &conditions {
-            for seed in 0..self.config.seeds as u64 {
-                fitted.push(self.fit_condition(sources, &draws, condition, seed)?);
-                progress(&condition.name);
+        let fitted = (0..conditions.len() * self.config.seeds).map(|_| None).collect();
+        Ok(FitPlan {
+            conditions,
+            draws,
+            fitted,
+        })
+    }
+
+    /// Source `s`'s set has been made (it replaced its placeholder in `sources`): banks it and draws from it.
+    pub fn source_ready(&mut self, sources: &[Source], s: usize, plan: &mut FitPlan) -> Result<()> {
+        self.bank_source(sources, s)?;
+        plan.draws[s] = self.draws(sources, s);
+        Ok(())
+    }
+
+    /// Fits every planned (condition, seed) not fitted yet whose condition is `wanted`, side by side on `pools`
+    /// (one job per pool at a time), until `stop` says so between jobs. Each result lands in its slot, so the
+    /// order of the report never depends on which lane finished first.
+    pub fn fit_planned(
+        &self,
+        sources: &[Source],
+        plan: &mut FitPlan,
+        pools: &[rayon::ThreadPool],
+        wanted: &(dyn Fn(&Condition) -> bool + Sync),
+        stop: &(dyn Fn() -> bool + Sync),
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<()> {
+        let seeds = self.config.seeds;
+        let jobs: Vec<usize> = (0..plan.fitted.len())
+            .filter(|&j| plan.fitted[j].is_none() && wanted(&plan.conditions[j / seeds]))
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let done: std::sync::Mutex<Vec<(usize, Result<SeedResult>)>> = std::sync::Mutex::new(Vec::new());
+        let (conditions, draws) = (&plan.conditions, &plan.draws);
+        let lane = |pool: &rayon::ThreadPool| {
+            use std::sync::atomic::Ordering;
+            while !stop() && !failed.load(Ordering::SeqCst) {
+                let Some(&j) = jobs.get(next.fetch_add(1, Ordering::SeqCst)) else {
+                    break;
+                };
+                let condition = &conditions[j / seeds];
+                let result = pool.install(|| self.fit_condition(sources, draws, condition, (j % seeds) as u64));
+                if result.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                } else {
+                    progress(&condition.name);
+                }
+                done.lock().unwrap_or_else(|p| p.into_inner()).push((j, result));
             }
+        };
+        match pools {
+            [] => return Err(SynthError::internal("no lane to fit on")),
+            [one] => lane(one),
+            many => std::thread::scope(|scope| {
+                for pool in many {
+                    scope.spawn(|| lane(pool));
+                }
+            }),
         }
-        let mut fitted = fitted.into_iter();
+        let mut done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+        done.sort_by_key(|(j, _)| *j);
+        for (j, result) in done {
+            plan.fitted[j] = Some(result?);
+        }
+        Ok(())
+    }
+
+    /// Every condition's summary and paired gains, once every planned fit is done.
+    pub fn summarise(&self, plan: FitPlan) -> Result<Vec<ConditionResult>> {
+        let seeds = self.config.seeds;
+        let mut fitted = plan.fitted.into_iter();
         let mut results: Vec<ConditionResult> = Vec::new();
-        for condition in conditions {
-            let seeds: Vec<SeedResult> = fitted.by_ref().take(self.config.seeds).collect();
+        for condition in plan.conditions {
+            let seeds: Vec<SeedResult> = fitted
+                .by_ref()
+                .take(seeds)
+                .collect::<Option<_>>()
+                .ok_or_else(|| SynthError::internal(format!("{} was not fitted on every seed", condition.name)))?;
             // `real + augment + X` is paired with `real + augment` (its augment source alone, added to real).
             let augment = (condition.kind == ConditionKind::AugmentPlus)
                 .then(|| {
@@ -826,6 +918,14 @@ impl Experiment {
         }
         Ok(results)
     }
+}
+
+/// The fits of a run: its conditions, each source's draws per seed, and a slot per (condition, seed), condition
+/// major, filled as the fits finish on whichever lane.
+pub struct FitPlan {
+    pub conditions: Vec<Condition>,
+    draws: Vec<Vec<(Vec<usize>, Vec<usize>)>>,
+    fitted: Vec<Option<SeedResult>>,
 }
 
 /// `config` with its epoch budget (head and fine-tuning epochs, patience) scaled from a training set of `largest`
@@ -1029,7 +1129,7 @@ mod tests {
             sources.push(load_source(&exp, name, &root).unwrap());
         }
         sources[0].role = SourceRole::Augment;
-        let results = exp.run(&sources, |_| {}).unwrap();
+        let results = exp.run(&sources, &Lanes::new(1).unwrap(), &|_| {}).unwrap();
         let names: Vec<&str> = results.iter().map(|r| r.condition.name.as_str()).collect();
         assert_eq!(
             names,
@@ -1073,6 +1173,98 @@ mod tests {
         assert_eq!(most, 1, "no image went through the frozen prefix twice");
         assert_eq!(exp.scored_images("shift:mnist-m"), mnist_m);
         assert_eq!(passes, 20 + val + test + 40 + mnist_m + synthetic);
+    }
+
+    /// A run's numbers do not depend on its lanes: every fit on one lane, and the same fits on two lanes with one set
+    /// arriving late (a placeholder while the conditions without it fit on one lane, as eval-gain does while its GAN
+    /// trains on the other), give the same results to the bit, dropout draws included.
+    #[test]
+    fn lanes_and_a_late_set_change_no_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EvalGainConfig {
+            per_class: 2,
+            seeds: 2,
+            shifts: vec![],
+            split: SplitConfig {
+                val: 0.02,
+                test: 0.02,
+                seed: 0,
+            },
+            ..Default::default()
+        };
+        config.robust_attack.eps = 0.0;
+        config.classifier.input_size = 32;
+        config.classifier.steps = 3;
+        config.classifier.finetune_steps = 2;
+        config.classifier.dropout = 0.5;
+        let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
+        let split = Split::stratified(&mnist, &config.split).unwrap();
+        let prepare = || Experiment::prepare(&config, mnist.clone(), split.clone(), &[]).unwrap();
+        let mut exp = prepare();
+        let mut sources = Vec::new();
+        for name in ["augment", "late"] {
+            let root = make_augment(&exp, &dir.path().join(name)).unwrap();
+            sources.push(load_source(&exp, name, &root).unwrap());
+        }
+        sources[0].role = SourceRole::Augment;
+        let one_lane = exp.run(&sources, &Lanes::new(1).unwrap(), &|_| {}).unwrap();
+
+        let mut exp = prepare();
+        let late = std::mem::replace(
+            &mut sources[1],
+            Source {
+                name: "late".into(),
+                kind: SourceKind::Gan,
+                root: dir.path().join("late"),
+                dataset: Dataset {
+                    name: "mnist".into(),
+                    classes: exp.dataset.classes.clone(),
+                    samples: Vec::new(),
+                },
+                role: SourceRole::Set,
+            },
+        );
+        let lanes = Lanes::new(2).unwrap();
+        let mut plan = exp.plan(&sources).unwrap();
+        let without_late = |c: &Condition| !c.sources.contains(&1);
+        exp.fit_planned(
+            &sources,
+            &mut plan,
+            &lanes.pools()[..1],
+            &without_late,
+            &|| false,
+            &|_| {},
+        )
+        .unwrap();
+        sources[1] = late;
+        exp.source_ready(&sources, 1, &mut plan).unwrap();
+        exp.fit_planned(&sources, &mut plan, lanes.pools(), &|_| true, &|| false, &|_| {})
+            .unwrap();
+        let two_lanes = exp.summarise(plan).unwrap();
+
+        let numbers = |results: &[ConditionResult]| -> Vec<(String, u64, f64, f32, usize, usize)> {
+            results
+                .iter()
+                .flat_map(|r| {
+                    r.seeds.iter().map(|s| {
+                        (
+                            r.condition.name.clone(),
+                            s.seed,
+                            s.clean,
+                            s.best_val_accuracy,
+                            s.steps,
+                            s.synthetic_images,
+                        )
+                    })
+                })
+                .collect()
+        };
+        assert_eq!(
+            numbers(&one_lane).len(),
+            5 * 2,
+            "real, + augment, + late, + augment + late, + all"
+        );
+        assert_eq!(numbers(&one_lane), numbers(&two_lanes));
     }
 
     /// `real + augment + X` trains, at every seed, on exactly the augment images `real + augment` draws and the X

@@ -8,7 +8,9 @@ use indicatif::ProgressBar;
 
 use super::experiment::{SourceRole, TEST, VAL};
 use super::report::{Report, SourceInfo};
-use super::sources::{SetSpec, cache_root, default_source, load_source, make_policy, name_sets, policy_dir};
+use super::sources::{
+    SetSpec, cache_root, default_gan, default_source, is_cached, load_source, make_policy, name_sets, policy_dir,
+};
 use super::{EvalGainConfig, Experiment, Source};
 use crate::augment::Policy;
 use crate::dataset::{OutDir, SourceKind, Split};
@@ -43,6 +45,7 @@ pub fn run_into(
 ) -> Result<Report> {
     let started = Instant::now();
     config.validate()?;
+    let lanes = crate::backend::Lanes::new(config.jobs)?;
     let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
     let split = Split::stratified(&dataset, &config.split)?;
     let kinds = guard_sets(synthetic, &dataset.name, &split)?;
@@ -53,55 +56,115 @@ pub fn run_into(
     progress
         .set_length((to_make.len() + first_condition_count(config, &to_make, synthetic, policy) * config.seeds) as u64);
     progress.set_message("frozen features of the real images");
-    let mut exp = Experiment::prepare(config, dataset, split, &shifts)?;
-
+    let mut exp = Experiment::for_sources(config, dataset, split)?;
     let cache = cache_root(&exp);
-    let mut sources = Vec::new();
-    let mut infos = Vec::new();
-    for name in &to_make {
-        progress.set_message(format!("making the {name} set"));
-        let made = default_source(&exp, name, &cache)?;
-        let mut source = load_source(&exp, name, &made.root)?;
-        if name == "augment" {
-            source.role = SourceRole::Augment;
+    // The GAN's set takes minutes and needs nothing of the experiment: with two lanes or more it is made on its own
+    // lane while the other lane banks the features, makes the other sets and fits every condition without it.
+    let gan_aside = (lanes.count() > 1
+        && !config.equal_steps
+        && to_make.iter().any(|n| n == "gan")
+        && !is_cached(config, "gan", &cache))
+    .then(|| to_make.iter().position(|n| n == "gan"))
+    .flatten();
+    let (sources, infos, mut plan) = std::thread::scope(|scope| -> Result<_> {
+        let gan = gan_aside.map(|_| {
+            let (subset, cache, pool) = (exp.subset.len(), cache.clone(), lanes.pool(1));
+            scope.spawn(move || pool.install(|| default_gan(config, subset, &cache)))
+        });
+        exp.bank_scored(&shifts)?;
+        let mut sources = Vec::new();
+        let mut infos = Vec::new();
+        for name in &to_make {
+            if gan_aside.is_some() && name == "gan" {
+                sources.push(placeholder(&exp, name, &cache));
+                infos.push(None);
+                continue;
+            }
+            progress.set_message(format!("making the {name} set"));
+            let made = default_source(&exp, name, &cache)?;
+            let mut source = load_source(&exp, name, &made.root)?;
+            if name == "augment" {
+                source.role = SourceRole::Augment;
+            }
+            infos.push(Some(source_info(
+                name,
+                source.kind.to_string(),
+                &made.root,
+                &source,
+                made.made_now,
+                made.seconds,
+            )));
+            sources.push(source);
+            progress.inc(1);
         }
-        infos.push(source_info(
-            name,
-            source.kind.to_string(),
-            &made.root,
-            &source,
-            made.made_now,
-            made.seconds,
-        ));
-        sources.push(source);
-        progress.inc(1);
-    }
-    for (set, name) in synthetic.iter().zip(names) {
-        let source = load_source(&exp, &name, &set.dir)?;
-        infos.push(source_info(
-            &name,
-            source.kind.to_string(),
-            &set.dir,
-            &source,
-            false,
-            0.0,
-        ));
-        sources.push(source);
-    }
-    if let (Some(policy), Some(path)) = (&loaded_policy, policy) {
-        let (source, info) = policy_source(&exp, policy, path, &cache, &sources)?;
-        infos.push(info);
-        sources.push(source);
-    }
-
-    progress.set_length((to_make.len() + exp.conditions(&sources).len() * config.seeds) as u64);
+        for (set, name) in synthetic.iter().zip(names) {
+            let source = load_source(&exp, &name, &set.dir)?;
+            infos.push(Some(source_info(
+                &name,
+                source.kind.to_string(),
+                &set.dir,
+                &source,
+                false,
+                0.0,
+            )));
+            sources.push(source);
+        }
+        if let (Some(policy), Some(path)) = (&loaded_policy, policy) {
+            let (source, info) = policy_source(&exp, policy, path, &cache, &sources)?;
+            infos.push(Some(info));
+            sources.push(source);
+        }
+        progress.set_length((to_make.len() + exp.conditions(&sources).len() * config.seeds) as u64);
+        let mut plan = exp.plan(&sources)?;
+        if let (Some(g), Some(handle)) = (gan_aside, gan) {
+            progress.set_message("making the gan set on its own lane, fitting the conditions without it");
+            let gan_done = || handle.is_finished();
+            let on_fit = |name: &str| {
+                progress.set_message(format!("fitted {name} (the gan set is being made on its own lane)"));
+                progress.inc(1);
+            };
+            let without_gan = |c: &super::experiment::Condition| !c.sources.contains(&g);
+            exp.fit_planned(
+                &sources,
+                &mut plan,
+                &lanes.pools()[..1],
+                &without_gan,
+                &gan_done,
+                &on_fit,
+            )?;
+            let made = handle
+                .join()
+                .map_err(|_| crate::error::SynthError::internal("the GAN's lane panicked"))??;
+            let source = load_source(&exp, "gan", &made.root)?;
+            infos[g] = Some(source_info(
+                "gan",
+                source.kind.to_string(),
+                &made.root,
+                &source,
+                made.made_now,
+                made.seconds,
+            ));
+            sources[g] = source;
+            exp.source_ready(&sources, g, &mut plan)?;
+            progress.inc(1);
+        }
+        Ok((sources, infos.into_iter().flatten().collect::<Vec<_>>(), plan))
+    })?;
     for warning in exp.shortfalls(&sources) {
         progress.suspend(|| eprintln!("{warning}"));
     }
-    let results = exp.run(&sources, |name| {
-        progress.set_message(format!("fitted {name}"));
-        progress.inc(1);
-    })?;
+    exp.fit_planned(
+        &sources,
+        &mut plan,
+        lanes.pools(),
+        &|_| true,
+        &|| false,
+        &|name: &str| {
+            progress.set_message(format!("fitted {name}"));
+            progress.inc(1);
+        },
+    )?;
+    let results = exp.summarise(plan)?;
     let (frozen_passes, max_passes_per_image) = exp.bank.pass_counts();
     let report = Report {
         config: config.clone(),
@@ -163,6 +226,22 @@ fn first_condition_count(
         + usize::from(sets > 1)
         + if config.synthetic_only { sets } else { 0 }
         + usize::from(policy.is_some())
+}
+
+/// Stands in for a set still being made on another lane: its name and role, and no image (nothing is banked or
+/// drawn from it until it is replaced).
+fn placeholder(exp: &Experiment, name: &str, cache: &Path) -> Source {
+    Source {
+        name: name.to_string(),
+        kind: SourceKind::Gan,
+        root: cache.join(name),
+        dataset: crate::dataset::Dataset {
+            name: exp.dataset.name.clone(),
+            classes: exp.dataset.classes.clone(),
+            samples: Vec::new(),
+        },
+        role: SourceRole::Set,
+    }
 }
 
 fn source_info(name: &str, kind: String, root: &Path, source: &Source, made_now: bool, seconds: f64) -> SourceInfo {

@@ -368,15 +368,51 @@ fn set_folder(config: &super::EvalGainConfig, name: &str) -> String {
     }
 }
 
-/// Makes (or reuses from the cache) the default source `name` (augment, gan, style or adversarial).
-pub fn default_source(exp: &Experiment, name: &str, cache: &Path) -> Result<MadeSource> {
-    let started = std::time::Instant::now();
-    let dir = cache.join(set_folder(&exp.config, name));
+/// Where the default source `name`'s set is, made or to be made, under `cache`.
+fn set_root(config: &super::EvalGainConfig, name: &str, cache: &Path) -> (PathBuf, PathBuf) {
+    let dir = cache.join(set_folder(config, name));
     let root = if name == "gan" {
         dir.join(crate::gan::run::SAMPLES_DIR)
     } else {
         dir.clone()
     };
+    (dir, root)
+}
+
+/// Whether the default source `name`'s set is already in `cache` (a finished set has its origin.json).
+pub fn is_cached(config: &super::EvalGainConfig, name: &str, cache: &Path) -> bool {
+    let (_, root) = set_root(config, name, cache);
+    root.join(crate::dataset::manifest::ORIGIN_FILE).is_file()
+}
+
+/// Makes (or reuses from the cache) the default source `name` (augment, gan, style or adversarial).
+pub fn default_source(exp: &Experiment, name: &str, cache: &Path) -> Result<MadeSource> {
+    if name == "gan" {
+        return default_gan(&exp.config, exp.subset.len(), cache);
+    }
+    made_or_cached(&exp.config, name, cache, |dir| match name {
+        "augment" => make_augment(exp, dir),
+        "style" => make_style(exp, dir),
+        "adversarial" => make_adversarial(exp, dir),
+        other => Err(SynthError::bad_input(format!("unknown source {other}"))),
+    })
+}
+
+/// The default GAN's set (made now, or found in the cache) for a subset of `subset_images`: it needs nothing of the
+/// experiment but its settings, so it can be made on a lane of its own while the experiment banks its features.
+pub fn default_gan(config: &super::EvalGainConfig, subset_images: usize, cache: &Path) -> Result<MadeSource> {
+    made_or_cached(config, "gan", cache, |dir| make_gan(config, subset_images, dir))
+}
+
+/// The set `name` from the cache, or made by `make` into its folder.
+fn made_or_cached(
+    config: &super::EvalGainConfig,
+    name: &str,
+    cache: &Path,
+    make: impl FnOnce(&Path) -> Result<PathBuf>,
+) -> Result<MadeSource> {
+    let started = std::time::Instant::now();
+    let (dir, root) = set_root(config, name, cache);
     if root.join(crate::dataset::manifest::ORIGIN_FILE).is_file() {
         return Ok(MadeSource {
             root,
@@ -385,13 +421,7 @@ pub fn default_source(exp: &Experiment, name: &str, cache: &Path) -> Result<Made
         });
     }
     std::fs::create_dir_all(cache).map_err(|e| SynthError::internal(format!("{}: {e}", cache.display())))?;
-    let root = match name {
-        "augment" => make_augment(exp, &dir)?,
-        "style" => make_style(exp, &dir)?,
-        "adversarial" => make_adversarial(exp, &dir)?,
-        "gan" => make_gan(&exp.config, exp.subset.len(), &dir)?,
-        other => return Err(SynthError::bad_input(format!("unknown source {other}"))),
-    };
+    let root = make(&dir)?;
     Ok(MadeSource {
         root,
         made_now: true,

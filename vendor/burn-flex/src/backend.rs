@@ -7,6 +7,7 @@ use burn_backend::{
 use burn_ir::{BackendIr, HandleKind, TensorHandle};
 use burn_std::device::Device;
 use burn_std::rand::{SeedableRng, StdRng};
+#[cfg(not(feature = "std"))]
 use burn_std::sync::Mutex;
 
 use crate::qtensor::FlexQTensor;
@@ -15,9 +16,45 @@ use crate::tensor::FlexTensor;
 /// Type alias for the RNG used by Flex.
 pub type FlexRng = StdRng;
 
-/// Global seed storage for reproducible random number generation.
-/// Uses Mutex for thread-safe RNG state management.
-pub(crate) static SEED: Mutex<Option<FlexRng>> = Mutex::new(None);
+#[cfg(feature = "std")]
+std::thread_local! {
+    /// Seed storage for reproducible random number generation: one generator per thread with `std` (synth change
+    /// 10, SYNTH_CHANGES.md), so a thread that seeds and then draws gets the same numbers whatever other threads
+    /// seed or draw meanwhile; one process-wide generator behind a Mutex without `std`.
+    static SEED: core::cell::RefCell<Option<FlexRng>> = const { core::cell::RefCell::new(None) };
+}
+#[cfg(not(feature = "std"))]
+static SEED: Mutex<Option<FlexRng>> = Mutex::new(None);
+
+/// Replaces the calling thread's generator (the process's without `std`).
+fn set_rng(rng: FlexRng) {
+    #[cfg(feature = "std")]
+    SEED.with(|seed| *seed.borrow_mut() = Some(rng));
+    #[cfg(not(feature = "std"))]
+    {
+        *SEED.lock() = Some(rng);
+    }
+}
+
+/// Runs `draw` with the calling thread's generator (the process's without `std`), seeded from entropy by
+/// [`get_seeded_rng`] when it was never seeded, and keeps its advanced state for the next draw.
+pub(crate) fn with_rng<T>(draw: impl FnOnce(&mut FlexRng) -> T) -> T {
+    #[cfg(feature = "std")]
+    {
+        let mut rng = SEED.with(|seed| seed.borrow_mut().take()).unwrap_or_else(get_seeded_rng);
+        let out = draw(&mut rng);
+        SEED.with(|seed| *seed.borrow_mut() = Some(rng));
+        out
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        let mut seed = SEED.lock();
+        let mut rng = seed.take().unwrap_or_else(get_seeded_rng);
+        let out = draw(&mut rng);
+        *seed = Some(rng);
+        out
+    }
+}
 
 /// Fallback RNG when `SEED` is empty (never set).
 ///
@@ -129,9 +166,7 @@ impl Backend for Flex {
     }
 
     fn seed(_device: &Self::Device, seed: u64) {
-        let rng = FlexRng::seed_from_u64(seed);
-        let mut seed_lock = SEED.lock();
-        *seed_lock = Some(rng);
+        set_rng(FlexRng::seed_from_u64(seed));
     }
 
     fn device_count(_type_id: u16) -> usize {
