@@ -16,6 +16,7 @@ use crate::tensor::FlexTensor;
 /// Type alias for the RNG used by Flex.
 pub type FlexRng = StdRng;
 
+// synth: change 10, one generator per thread (SYNTH_CHANGES.md).
 #[cfg(feature = "std")]
 std::thread_local! {
     /// Seed storage for reproducible random number generation: one generator per thread with `std` (synth change
@@ -41,7 +42,9 @@ fn set_rng(rng: FlexRng) {
 pub(crate) fn with_rng<T>(draw: impl FnOnce(&mut FlexRng) -> T) -> T {
     #[cfg(feature = "std")]
     {
-        let mut rng = SEED.with(|seed| seed.borrow_mut().take()).unwrap_or_else(get_seeded_rng);
+        let mut rng = SEED
+            .with(|seed| seed.borrow_mut().take())
+            .unwrap_or_else(get_seeded_rng);
         let out = draw(&mut rng);
         SEED.with(|seed| *seed.borrow_mut() = Some(rng));
         out

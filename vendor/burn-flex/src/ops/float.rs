@@ -38,6 +38,7 @@ impl FloatTensorOps<Flex> for Flex {
         _device: &Device<Flex>,
         dtype: FloatDType,
     ) -> FloatTensor<Flex> {
+        // synth: change 10, the calling thread's generator (SYNTH_CHANGES.md).
         let data = crate::backend::with_rng(|rng| match dtype {
             FloatDType::F64 => TensorData::random::<f64, _, _>(shape, distribution, rng),
             FloatDType::F32 | FloatDType::Flex32 => {

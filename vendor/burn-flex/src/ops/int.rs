@@ -831,6 +831,7 @@ impl IntTensorOps<Flex> for Flex {
         _device: &Device<Flex>,
         dtype: IntDType,
     ) -> IntTensor<Flex> {
+        // synth: change 10, the calling thread's generator (SYNTH_CHANGES.md).
         let data = crate::backend::with_rng(|rng| match dtype {
             IntDType::I64 => TensorData::random::<i64, _, _>(shape, distribution, rng),
             IntDType::I32 => TensorData::random::<i32, _, _>(shape, distribution, rng),
