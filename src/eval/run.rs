@@ -59,9 +59,11 @@ pub fn run_into(
     let mut exp = Experiment::for_sources(config, dataset, split)?;
     let cache = cache_root(&exp);
     // The GAN's set takes minutes and needs nothing of the experiment: with two lanes or more it is made on its own
-    // lane while the other lane banks the features, makes the other sets and fits every condition without it.
+    // lane while the other lane banks the features, makes the other sets and fits every condition without it. Not
+    // when a searched policy may take a share of its images, nor when equal steps need every set's size up front.
     let gan_aside = (lanes.count() > 1
         && !config.equal_steps
+        && policy.is_none()
         && to_make.iter().any(|n| n == "gan")
         && !is_cached(config, "gan", &cache))
     .then(|| to_make.iter().position(|n| n == "gan"))
