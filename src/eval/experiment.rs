@@ -1083,13 +1083,12 @@ mod tests {
         assert_eq!(super::equal_step_config(base.clone(), 600, 600), base);
     }
 
-    #[test]
-    fn every_image_passes_the_frozen_prefix_once() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A VGG16 experiment small enough for a unit test: 2 images per class, 2 seeds, 2% validation and test
+    /// splits, 32 px, no attack, `steps` head and `finetune_steps` fine-tuning steps per fit.
+    fn tiny_vgg_config(steps: usize, finetune_steps: usize) -> EvalGainConfig {
         let mut config = EvalGainConfig {
             per_class: 2,
             seeds: 2,
-            synthetic_only: true,
             split: SplitConfig {
                 val: 0.02,
                 test: 0.02,
@@ -1099,8 +1098,18 @@ mod tests {
         };
         config.robust_attack.eps = 0.0;
         config.classifier.input_size = 32;
-        config.classifier.steps = 1;
-        config.classifier.finetune_steps = 1;
+        config.classifier.steps = steps;
+        config.classifier.finetune_steps = finetune_steps;
+        config
+    }
+
+    #[test]
+    fn every_image_passes_the_frozen_prefix_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = EvalGainConfig {
+            synthetic_only: true,
+            ..tiny_vgg_config(1, 1)
+        };
         let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
         let split = Split::stratified(&mnist, &config.split).unwrap();
         let digits = load_dataset("digits", &LoadOptions::default()).unwrap();
@@ -1182,20 +1191,9 @@ mod tests {
     fn lanes_and_a_late_set_change_no_number() {
         let dir = tempfile::tempdir().unwrap();
         let mut config = EvalGainConfig {
-            per_class: 2,
-            seeds: 2,
             shifts: vec![],
-            split: SplitConfig {
-                val: 0.02,
-                test: 0.02,
-                seed: 0,
-            },
-            ..Default::default()
+            ..tiny_vgg_config(3, 2)
         };
-        config.robust_attack.eps = 0.0;
-        config.classifier.input_size = 32;
-        config.classifier.steps = 3;
-        config.classifier.finetune_steps = 2;
         config.classifier.dropout = 0.5;
         let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
         let split = Split::stratified(&mnist, &config.split).unwrap();
