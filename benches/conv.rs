@@ -10,7 +10,7 @@ use burn::nn::conv::Conv2dConfig;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, TensorData};
-use burn_flex::ops::{conv, conv_backward_generic};
+use burn_flex::ops::{conv, conv_backward_generic, winograd};
 use burn_flex::{Flex, FlexTensor};
 
 fn bench(name: &str, batch: usize, channels: [usize; 2], side: usize) {
@@ -98,8 +98,69 @@ fn forward(name: &str, batch: usize, channels: [usize; 2], side: usize) {
     }
 }
 
+/// The previous dispatch of a 3x3, padding-1 conv2d (before change 11): the batched small-map kernels, the input
+/// gradient as a forward on large maps, Flex's im2col forward, burn-backend's default input gradient and the direct
+/// im2col weight gradient.
+fn im2col_step(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, gy: &FlexTensor, options: &ConvOptions<2>) {
+    let y = conv::conv2d_f32_batched(x, w, Some(b), options)
+        .unwrap_or_else(|| conv::conv2d_f32(x.clone(), w.clone(), Some(b.clone()), options));
+    let shape = x.layout().shape();
+    let gx = conv::conv2d_x_backward_f32_batched(shape, w, gy, options)
+        .or_else(|| conv::conv2d_x_backward_f32_as_forward(shape, w, gy, options))
+        .unwrap_or_else(|| {
+            conv_backward_generic::conv2d_x_backward::<Flex>(x.clone(), w.clone(), gy.clone(), options.clone())
+        });
+    let gw = conv::conv2d_weight_backward_f32_fast(x, w.layout().shape(), gy, options).expect("direct path");
+    std::hint::black_box((y, gx, gw));
+}
+
+/// The Winograd F(4x4, 3x3) forward, input gradient and weight gradient (change 11).
+fn winograd_step(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, gy: &FlexTensor, options: &ConvOptions<2>) {
+    let y = winograd::conv2d_f32_winograd(x, w, Some(b), options).expect("winograd forward");
+    let gx = winograd::conv2d_x_backward_f32_winograd(x.layout().shape(), w, gy, options).expect("winograd input");
+    let gw =
+        winograd::conv2d_weight_backward_f32_winograd(x, w.layout().shape(), gy, options).expect("winograd weight");
+    std::hint::black_box((y, gx, gw));
+}
+
+/// A 3x3, padding-1 conv2d's forward, input gradient and weight gradient on one shape: the im2col + gemm paths
+/// against Winograd F(4x4, 3x3), alternately in the same binary.
+fn winograd_against_im2col(name: &str, batch: usize, channels: [usize; 2], side: usize) {
+    let x = random([batch, channels[0], side, side], 1);
+    let w = random([channels[1], channels[0], 3, 3], 2);
+    let b = FlexTensor::from_data(TensorData::new(vec![0.1f32; channels[1]], [channels[1]]));
+    let gy = random([batch, channels[1], side, side], 3);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    for round in 0..2 {
+        let im2col = harness::time_ms(1, 7, || im2col_step(&x, &w, &b, &gy, &options));
+        harness::report(&format!("{name} fwd+bwd, im2col ({round})"), &im2col, None);
+        let winograd = harness::time_ms(1, 7, || winograd_step(&x, &w, &b, &gy, &options));
+        harness::report(&format!("{name} fwd+bwd, winograd ({round})"), &winograd, None);
+    }
+}
+
+/// The layers of VGG16 that the Winograd path takes, at the sizes synth runs them: eval-gain's fine-tuned block 5
+/// (64 px input, batch 64), VGG16 features at 64 px (batch 64) and the Gatys iteration's maps (one image, 128 and
+/// 256 px).
+fn winograd_rows() {
+    winograd_against_im2col("3x3 512->512 b64 4x4", 64, [512, 512], 4);
+    winograd_against_im2col("3x3 512->512 b64 8x8", 64, [512, 512], 8);
+    winograd_against_im2col("3x3 256->256 b64 16x16", 64, [256, 256], 16);
+    winograd_against_im2col("3x3 128->128 b64 32x32", 64, [128, 128], 32);
+    winograd_against_im2col("3x3 64->64 b64 64x64", 64, [64, 64], 64);
+    winograd_against_im2col("3x3 64->64 b1 256x256", 1, [64, 64], 256);
+    winograd_against_im2col("3x3 128->128 b1 128x128", 1, [128, 128], 128);
+    winograd_against_im2col("3x3 256->256 b1 64x64", 1, [256, 256], 64);
+    winograd_against_im2col("3x3 512->512 b1 32x32", 1, [512, 512], 32);
+    winograd_against_im2col("3x3 512->512 b1 16x16", 1, [512, 512], 16);
+}
+
 fn main() {
     println!("device: {}", synth::backend::device_name());
+    if std::env::args().any(|a| a == "winograd") {
+        winograd_rows();
+        return;
+    }
     bench("conv3x3 64->64 b8 64x64 fwd+bwd", 8, [64, 64], 64);
     bench("conv3x3 1->32 b256 28x28 fwd+bwd", 256, [1, 32], 28);
     bench("conv3x3 3->64 b4 128x128 fwd+bwd", 4, [3, 64], 128);
@@ -112,4 +173,5 @@ fn main() {
     input_gradient("3x3 64->64 b1 128x128", 1, [64, 64], 128, "as forward", as_forward);
     input_gradient("3x3 128->128 b1 64x64", 1, [128, 128], 64, "as forward", as_forward);
     input_gradient("3x3 64->64 b8 64x64", 8, [64, 64], 64, "as forward", as_forward);
+    winograd_rows();
 }

@@ -619,7 +619,7 @@ pub struct EvalGainArgs {
     /// Seed of that draw (eval-gain and policy draw the same images), and of eval-gain's generators [default: 0]
     #[arg(long)]
     pub subset_seed: Option<u64>,
-    /// Training seeds per condition (0..K), 1..=1000; gains are paired by seed [default: 5]
+    /// Training seeds per condition (0..K), 1..=1000; gains are paired by seed [default: 12]
     #[arg(long)]
     pub seeds: Option<usize>,
     /// Expanded datasets to evaluate (made from the same dataset's train split; the leakage guard refuses any

@@ -183,7 +183,7 @@ impl Default for EvalGainConfig {
             per_class: 20,
             curve: Vec::new(),
             subset_seed: 0,
-            seeds: 5,
+            seeds: 12,
             sources: SOURCES.map(String::from).to_vec(),
             mix: 1.0,
             val_images: 300,
@@ -237,7 +237,7 @@ impl EvalGainConfig {
         }
     }
 
-    /// [`OUT_NAME`] for this experiment (`mnist-pc20-seeds5`; a curve names its sizes, `mnist-pc5-10-20-seeds5`),
+    /// [`OUT_NAME`] for this experiment (`mnist-pc20-seeds12`; a curve names its sizes, `mnist-pc5-10-20-seeds12`),
     /// given the dataset's file-name-safe short name.
     pub fn out_name(&self, dataset_slug: &str) -> String {
         let sizes = if self.curve.is_empty() {
@@ -372,10 +372,10 @@ mod tests {
             assert!(at(bad.clone()).validate().is_err(), "{bad:?}");
         }
         let curve = at(vec![5, 20]);
-        assert_eq!(curve.out_name("mnist"), "mnist-pc5-20-seeds5");
+        assert_eq!(curve.out_name("mnist"), "mnist-pc5-20-seeds12");
         let point = curve.at_size(20);
         assert_eq!((point.per_class, point.curve.len()), (20, 0));
-        assert_eq!(point.out_name("mnist"), "mnist-pc20-seeds5");
+        assert_eq!(point.out_name("mnist"), "mnist-pc20-seeds12");
     }
 
     /// Scoring on validation images takes no second dataset as a shift (it has no validation part), only mnist-m

@@ -9,7 +9,8 @@ use indicatif::ProgressBar;
 use super::experiment::{SourceRole, TEST, VAL};
 use super::report::{Report, SourceInfo};
 use super::sources::{
-    SetSpec, cache_root, default_gan, default_source, is_cached, load_source, make_policy, name_sets, policy_dir,
+    MadeSource, SetSpec, cache_root, default_gan, default_source, is_cached, load_source, make_policy, name_sets,
+    policy_dir,
 };
 use super::{EvalGainConfig, Experiment, Source};
 use crate::augment::Policy;
@@ -84,18 +85,8 @@ pub fn run_into(
             }
             progress.set_message(format!("making the {name} set"));
             let made = default_source(&exp, name, &cache)?;
-            let mut source = load_source(&exp, name, &made.root)?;
-            if name == "augment" {
-                source.role = SourceRole::Augment;
-            }
-            infos.push(Some(source_info(
-                name,
-                source.kind.to_string(),
-                &made.root,
-                &source,
-                made.made_now,
-                made.seconds,
-            )));
+            let (source, info) = made_source(&exp, name, &made)?;
+            infos.push(Some(info));
             sources.push(source);
             progress.inc(1);
         }
@@ -137,15 +128,8 @@ pub fn run_into(
             let made = handle
                 .join()
                 .map_err(|_| crate::error::SynthError::internal("the GAN's lane panicked"))??;
-            let source = load_source(&exp, "gan", &made.root)?;
-            infos[g] = Some(source_info(
-                "gan",
-                source.kind.to_string(),
-                &made.root,
-                &source,
-                made.made_now,
-                made.seconds,
-            ));
+            let (source, info) = made_source(&exp, "gan", &made)?;
+            infos[g] = Some(info);
             sources[g] = source;
             exp.source_ready(&sources, g, &mut plan)?;
             progress.inc(1);
@@ -244,6 +228,18 @@ fn placeholder(exp: &Experiment, name: &str, cache: &Path) -> Source {
         },
         role: SourceRole::Set,
     }
+}
+
+/// A default-pipeline set just made or found in the cache, loaded as a source (augment in its baseline role) with
+/// the report's line about it.
+fn made_source(exp: &Experiment, name: &str, made: &MadeSource) -> Result<(Source, SourceInfo)> {
+    let mut source = load_source(exp, name, &made.root)?;
+    if name == "augment" {
+        source.role = SourceRole::Augment;
+    }
+    let kind = source.kind.to_string();
+    let info = source_info(name, kind, &made.root, &source, made.made_now, made.seconds);
+    Ok((source, info))
 }
 
 fn source_info(name: &str, kind: String, root: &Path, source: &Source, made_now: bool, seconds: f64) -> SourceInfo {

@@ -413,7 +413,7 @@ fn made_or_cached(
 ) -> Result<MadeSource> {
     let started = std::time::Instant::now();
     let (dir, root) = set_root(config, name, cache);
-    if root.join(crate::dataset::manifest::ORIGIN_FILE).is_file() {
+    if is_cached(config, name, cache) {
         return Ok(MadeSource {
             root,
             made_now: false,

@@ -2065,7 +2065,7 @@ fn transpose_into_par<T: Copy + Send + Sync>(src: &[T], rows: usize, cols: usize
 /// Every element must be written before any is read. `T: Copy` has no drop
 /// glue, so dropping the buffer reads nothing.
 #[allow(clippy::uninit_vec)]
-unsafe fn uninit_buffer<T: Copy>(len: usize) -> Vec<T> {
+pub(crate) unsafe fn uninit_buffer<T: Copy>(len: usize) -> Vec<T> {
     let mut buffer = Vec::with_capacity(len);
     // SAFETY: the capacity is `len`; the caller's contract covers the contents.
     unsafe { buffer.set_len(len) };

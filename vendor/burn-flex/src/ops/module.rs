@@ -2,7 +2,9 @@
 //!
 //! These operations power neural network modules like convolutions and pooling.
 
-use crate::ops::{conv, conv_backward_generic, conv_transpose, deform_conv, interpolate, pool};
+use crate::ops::{
+    conv, conv_backward_generic, conv_transpose, deform_conv, interpolate, pool, winograd,
+};
 use crate::{Flex, FlexTensor, Layout};
 use burn_backend::{
     DType, Element, TensorMetadata,
@@ -68,6 +70,9 @@ impl ModuleOps<Flex> for Flex {
         bias: Option<FloatTensor<Flex>>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
+        if let Some(out) = winograd::conv2d_f32_winograd(&x, &weight, bias.as_ref(), &options) {
+            return out;
+        }
         if let Some(out) = conv::conv2d_f32_batched(&x, &weight, bias.as_ref(), &options) {
             return out;
         }
@@ -92,6 +97,14 @@ impl ModuleOps<Flex> for Flex {
         output_grad: FloatTensor<Flex>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
+        if let Some(grad) = winograd::conv2d_x_backward_f32_winograd(
+            x.layout().shape(),
+            &weight,
+            &output_grad,
+            &options,
+        ) {
+            return grad;
+        }
         if let Some(grad) =
             conv::conv2d_x_backward_f32_batched(x.layout().shape(), &weight, &output_grad, &options)
         {
@@ -117,6 +130,14 @@ impl ModuleOps<Flex> for Flex {
         output_grad: FloatTensor<Flex>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Flex> {
+        if let Some(grad) = winograd::conv2d_weight_backward_f32_winograd(
+            &x,
+            weight.layout().shape(),
+            &output_grad,
+            &options,
+        ) {
+            return grad;
+        }
         if let Some(grad) = conv::conv2d_weight_backward_f32_fast(
             &x,
             weight.layout().shape(),

@@ -1,0 +1,659 @@
+//! synth: Winograd F(4x4, 3x3) convolution for f32 3x3 stride-1 padding-1
+//! convolutions with many channels: the forward, the input gradient and the
+//! weight gradient (see SYNTH_CHANGES.md, change 11).
+//!
+//! Flex's im2col + gemm convolution does 9 multiply-adds per (output position,
+//! input channel, output channel), and its products already run near the FMA
+//! peak (synth's `--bench gemm`): on VGG16's 512-channel layers no faster
+//! kernel is left. Winograd's minimal filtering (Lavin & Gray 2016) computes a
+//! 4x4 output tile from a 6x6 input tile with 36 products instead of 144, so
+//! the channel products shrink 4x: for each of the 36 transformed positions
+//! `xi`, one matrix product `M_xi[C_out, tiles] = U_xi[C_out, C_in] x
+//! V_xi[C_in, tiles]`, with `U = G w G^T` (the transformed weight) and
+//! `V = B^T d B` (the transformed input tile), then `Y = A^T M A`.
+//!
+//! The input gradient of such a convolution is the same convolution of the
+//! output gradient with the weight flipped in both spatial axes and its channel
+//! axes swapped. The weight gradient uses the same matrices by the
+//! transposition principle: for `y = A^T[(G g) . (B^T d)]`, the gradient of
+//! `sum(y' . y)` with respect to `g` is `G^T[(A y') . (B^T d)]`, so
+//! `dW = G^T (sum over tiles of (A dY A^T) . (B^T d B)) G`, the sum over tiles
+//! again one product per `xi`.
+//!
+//! The products sum in another order than the direct convolution, and the
+//! transforms scale values by up to 8 before the inverse brings them back:
+//! the results agree with im2col + gemm to float rounding (about 1e-6 of the
+//! result's magnitude, checked in synth's `tests/flex_conv.rs`), not bit for bit.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use burn_backend::DType;
+use burn_backend::ops::ConvOptions;
+use burn_std::{Bytes, Shape};
+
+use crate::{FlexTensor, Layout};
+
+use super::conv::uninit_buffer;
+
+/// Transformed positions per tile (6 x 6).
+const XI: usize = 36;
+
+/// Output tile side.
+const TILE: usize = 4;
+
+/// Input and output channels from which a 3x3 convolution takes the Winograd
+/// path (below, the 36 products per tile are too thin to beat one im2col
+/// product).
+pub const WINOGRAD_MIN_CHANNELS: usize = 64;
+
+/// Tiles (images x 4x4 output tiles each) from which the Winograd path runs:
+/// each call transforms the whole weight (36 values per kernel) and, for the
+/// weight gradient, transforms 36 sums back, a cost the products must repay.
+/// Measured (synth's `cargo bench --bench conv -- winograd`): 512->512 with
+/// 64 tiles (4x4 maps, 64 images) 1.6x faster than im2col + gemm, with 16
+/// tiles (one 16x16 map) 1.3x slower.
+pub const WINOGRAD_MIN_TILES: usize = 64;
+
+/// Bound on one chunk's transformed tiles, in f32 elements per buffer (8 MiB).
+const CHUNK_ELEMS: usize = 2 * 1024 * 1024;
+
+/// A raw pointer the parallel loops write disjoint elements through.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+
+// SAFETY: every loop that writes through it writes disjoint elements, and the
+// buffer outlives the loop.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The pointer, `offset` elements in (a method, so closures capture the
+    /// whole `Send` wrapper rather than its raw field).
+    ///
+    /// # Safety
+    /// `offset` must lie inside the buffer.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// Runs `f(i)` for `i` in `0..n`, over rayon when the feature is on and `n > 1`.
+fn par_for(n: usize, f: impl Fn(usize) + Send + Sync) {
+    #[cfg(feature = "rayon")]
+    if n > 1 {
+        use rayon::prelude::*;
+        (0..n).into_par_iter().for_each(f);
+        return;
+    }
+    (0..n).for_each(f);
+}
+
+/// The convolution's shape: images, channels, map size and tile grid.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    c_in: usize,
+    c_out: usize,
+    h: usize,
+    w: usize,
+    tiles_h: usize,
+    tiles_w: usize,
+}
+
+impl Geom {
+    fn tiles(&self) -> usize {
+        self.tiles_h * self.tiles_w
+    }
+
+    /// Tiles per chunk: as many as keep the larger transformed buffer under
+    /// [`CHUNK_ELEMS`].
+    fn chunk(&self) -> usize {
+        let per_tile = XI * self.c_in.max(self.c_out);
+        (CHUNK_ELEMS / per_tile).clamp(1, self.n * self.tiles())
+    }
+}
+
+/// The geometry the Winograd path takes: f32-sized shapes of a 3x3 kernel,
+/// stride 1, padding 1 on every side, dilation 1, groups 1, at least
+/// [`WINOGRAD_MIN_CHANNELS`] input and output channels and at least
+/// [`WINOGRAD_MIN_TILES`] tiles.
+fn geometry(x_shape: &Shape, w_shape: &Shape, options: &ConvOptions<2>) -> Option<Geom> {
+    if options.groups != 1 || options.stride != [1, 1] || options.dilation != [1, 1] {
+        return None;
+    }
+    if options.is_asymmetric() || options.padding_begin() != [1, 1] {
+        return None;
+    }
+    if x_shape.num_dims() != 4 || w_shape.num_dims() != 4 {
+        return None;
+    }
+    let (n, c_in, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+    let c_out = w_shape[0];
+    if w_shape[1] != c_in || w_shape[2] != 3 || w_shape[3] != 3 {
+        return None;
+    }
+    if n == 0 || h == 0 || w == 0 || c_in < WINOGRAD_MIN_CHANNELS || c_out < WINOGRAD_MIN_CHANNELS {
+        return None;
+    }
+    let (tiles_h, tiles_w) = (h.div_ceil(TILE), w.div_ceil(TILE));
+    if n * tiles_h * tiles_w < WINOGRAD_MIN_TILES {
+        return None;
+    }
+    Some(Geom {
+        n,
+        c_in,
+        c_out,
+        h,
+        w,
+        tiles_h,
+        tiles_w,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The 1D transforms of F(4, 3) (points 0, 1, -1, 2, -2 and infinity), each
+// written out without its zero terms. The 2D transforms apply them to the
+// rows, then to the columns, of a tile.
+// ---------------------------------------------------------------------------
+
+/// `B^T d`: a 6-sample input row into the transformed domain.
+#[inline(always)]
+fn input_1d(d: [f32; 6]) -> [f32; 6] {
+    [
+        4.0 * d[0] - 5.0 * d[2] + d[4],
+        -4.0 * (d[1] + d[2]) + d[3] + d[4],
+        4.0 * (d[1] - d[2]) - d[3] + d[4],
+        2.0 * (d[3] - d[1]) - d[2] + d[4],
+        2.0 * (d[1] - d[3]) - d[2] + d[4],
+        4.0 * d[1] - 5.0 * d[3] + d[5],
+    ]
+}
+
+/// `G g`: a 3-tap kernel row into the transformed domain.
+#[inline(always)]
+fn kernel_1d(g: [f32; 3]) -> [f32; 6] {
+    let (odd, even) = (g[1], g[0] + g[2]);
+    let (a, b) = (g[0] / 24.0 + g[2] / 6.0, g[1] / 12.0);
+    [
+        g[0] / 4.0,
+        -(even + odd) / 6.0,
+        -(even - odd) / 6.0,
+        a + b,
+        a - b,
+        g[2],
+    ]
+}
+
+/// `A^T m`: a transformed row back to 4 outputs.
+#[inline(always)]
+fn output_1d(m: [f32; 6]) -> [f32; 4] {
+    let (s12, d12) = (m[1] + m[2], m[1] - m[2]);
+    let (s34, d34) = (m[3] + m[4], m[3] - m[4]);
+    [
+        m[0] + s12 + s34,
+        d12 + 2.0 * d34,
+        s12 + 4.0 * s34,
+        d12 + 8.0 * d34 + m[5],
+    ]
+}
+
+/// `A y`: a 4-sample output-gradient row into the transformed domain (the
+/// transpose of [`output_1d`]).
+#[inline(always)]
+fn output_grad_1d(y: [f32; 4]) -> [f32; 6] {
+    let (even, odd) = (y[0] + y[2], y[1] + y[3]);
+    let (even4, odd8) = (y[0] + 4.0 * y[2], 2.0 * y[1] + 8.0 * y[3]);
+    [
+        y[0],
+        even + odd,
+        even - odd,
+        even4 + odd8,
+        even4 - odd8,
+        y[3],
+    ]
+}
+
+/// `G^T s`: a transformed row back to 3 kernel taps (the transpose of
+/// [`kernel_1d`]).
+#[inline(always)]
+fn kernel_grad_1d(s: [f32; 6]) -> [f32; 3] {
+    let (s12, d12) = (s[1] + s[2], s[1] - s[2]);
+    let (s34, d34) = (s[3] + s[4], s[3] - s[4]);
+    [
+        s[0] / 4.0 - s12 / 6.0 + s34 / 24.0,
+        -d12 / 6.0 + d34 / 12.0,
+        -s12 / 6.0 + s34 / 6.0 + s[5],
+    ]
+}
+
+/// Applies a row transform `f` to every row of an `R x C` tile, then to every
+/// column of the result: the 2D transform `T x T^T` of a tile `x`.
+#[inline(always)]
+fn transform_2d<const R: usize, const C: usize, const O: usize>(
+    x: &[[f32; C]; R],
+    f: impl Fn([f32; C]) -> [f32; O] + Copy,
+    g: impl Fn([f32; R]) -> [f32; O] + Copy,
+) -> [[f32; O]; O] {
+    // Rows first: t[r] = f(x[r]), an R x O array.
+    let mut t = [[0.0f32; O]; R];
+    for (row, out) in x.iter().zip(t.iter_mut()) {
+        *out = f(*row);
+    }
+    // Then the columns: y[.][c] = g(t[.][c]).
+    let mut y = [[0.0f32; O]; O];
+    for c in 0..O {
+        let mut column = [0.0f32; R];
+        for r in 0..R {
+            column[r] = t[r][c];
+        }
+        let out = g(column);
+        for r in 0..O {
+            y[r][c] = out[r];
+        }
+    }
+    y
+}
+
+/// The transformed weight `U[rows][xi][cols] = (G w[row, col] G^T)[xi]`, with
+/// `w` the `[c_out, c_in, 3, 3]` weight. With `flip` set, rows are the input
+/// channels and each kernel is flipped in both axes (`w'[ci, co] = w[co, ci]`
+/// mirrored): the weight of the input gradient as a forward convolution.
+fn weight_transform(w: &[f32], c_out: usize, c_in: usize, flip: bool) -> Vec<f32> {
+    let (rows, cols) = if flip { (c_in, c_out) } else { (c_out, c_in) };
+    // SAFETY: every row's 36 x cols block is written below.
+    let mut u = unsafe { uninit_buffer::<f32>(rows * XI * cols) };
+    let out = SharedOut(u.as_mut_ptr());
+    par_for(rows, |row| {
+        for col in 0..cols {
+            let (co, ci) = if flip { (col, row) } else { (row, col) };
+            let k = &w[(co * c_in + ci) * 9..][..9];
+            let mut g = [[0.0f32; 3]; 3];
+            for (ky, taps) in g.iter_mut().enumerate() {
+                for (kx, tap) in taps.iter_mut().enumerate() {
+                    *tap = if flip {
+                        k[(2 - ky) * 3 + (2 - kx)]
+                    } else {
+                        k[ky * 3 + kx]
+                    };
+                }
+            }
+            let t = transform_2d(&g, kernel_1d, kernel_1d);
+            for (xi, v) in t.iter().flatten().enumerate() {
+                // SAFETY: (row, xi, col) lies inside u; rows are disjoint between tasks.
+                unsafe { *out.at((row * XI + xi) * cols + col) = *v };
+            }
+        }
+    });
+    u
+}
+
+/// Reads the 6x6 input tile of tile `tile` (row-major over the tile grid) from
+/// one `h x w` plane, zero outside it (the padding and the grid's overhang).
+#[inline(always)]
+fn input_tile(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 6]; 6] {
+    let (ty, tx) = (tile / g.tiles_w, tile % g.tiles_w);
+    let (y0, x0) = ((ty * TILE) as isize - 1, (tx * TILE) as isize - 1);
+    let mut d = [[0.0f32; 6]; 6];
+    let inside = y0 >= 0 && x0 >= 0 && y0 as usize + 6 <= g.h && x0 as usize + 6 <= g.w;
+    if inside {
+        for (r, row) in d.iter_mut().enumerate() {
+            let start = (y0 as usize + r) * g.w + x0 as usize;
+            row.copy_from_slice(&plane[start..start + 6]);
+        }
+        return d;
+    }
+    for (r, row) in d.iter_mut().enumerate() {
+        let y = y0 + r as isize;
+        if y < 0 || y as usize >= g.h {
+            continue;
+        }
+        for (c, v) in row.iter_mut().enumerate() {
+            let x = x0 + c as isize;
+            if x >= 0 && (x as usize) < g.w {
+                *v = plane[y as usize * g.w + x as usize];
+            }
+        }
+    }
+    d
+}
+
+/// Reads the 4x4 output-gradient tile of tile `tile` from one plane, zero
+/// where the grid overhangs the map.
+#[inline(always)]
+fn output_grad_tile(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 4]; 4] {
+    let (ty, tx) = (tile / g.tiles_w, tile % g.tiles_w);
+    let (y0, x0) = (ty * TILE, tx * TILE);
+    let mut d = [[0.0f32; 4]; 4];
+    for (r, row) in d.iter_mut().enumerate() {
+        if y0 + r >= g.h {
+            break;
+        }
+        for (c, v) in row.iter_mut().enumerate() {
+            if x0 + c < g.w {
+                *v = plane[(y0 + r) * g.w + x0 + c];
+            }
+        }
+    }
+    d
+}
+
+/// Transforms the tiles `t0..t0 + pc` (global tile indices, image-major) of
+/// every `channels`-channel plane of `data` into `v[channel][xi][p]`, by
+/// `tile_fn` (the 6x6 transform of one tile of one plane).
+fn transform_tiles(
+    data: &[f32],
+    g: &Geom,
+    channels: usize,
+    t0: usize,
+    pc: usize,
+    v: &mut [f32],
+    tile_fn: impl Fn(&[f32], usize) -> [[f32; 6]; 6] + Send + Sync,
+) {
+    let (hw, tiles) = (g.h * g.w, g.tiles());
+    let out = SharedOut(v.as_mut_ptr());
+    par_for(channels, |c| {
+        for p in 0..pc {
+            let (image, tile) = ((t0 + p) / tiles, (t0 + p) % tiles);
+            let plane = &data[(image * channels + c) * hw..][..hw];
+            let t = tile_fn(plane, tile);
+            for (xi, value) in t.iter().flatten().enumerate() {
+                // SAFETY: (c, xi, p) lies inside v; channels are disjoint between tasks.
+                unsafe { *out.at((c * XI + xi) * pc + p) = *value };
+            }
+        }
+    });
+}
+
+/// `dst_xi[m, n] (+)= lhs_xi[m, k] x rhs_xi[k, n]` for each of the 36
+/// positions, over rayon; each matrix is given by its base pointer, its offset
+/// per `xi` and its row and column strides (`accumulate` adds to `dst`).
+///
+/// # Safety
+/// Every pointer must cover its matrices at those strides and offsets, and
+/// `dst` must not overlap the operands.
+unsafe fn products(
+    [m, n, k]: [usize; 3],
+    dst: (SharedOut, usize, isize),
+    lhs: (*const f32, usize, [isize; 2]),
+    rhs: (*const f32, usize, [isize; 2]),
+    accumulate: bool,
+) {
+    let (dst_ptr, dst_step, dst_rs) = dst;
+    let lhs_at = SharedOut(lhs.0 as *mut f32);
+    let rhs_at = SharedOut(rhs.0 as *mut f32);
+    let (lhs_step, [lhs_rs, lhs_cs]) = (lhs.1, lhs.2);
+    let (rhs_step, [rhs_rs, rhs_cs]) = (rhs.1, rhs.2);
+    par_for(XI, |xi| {
+        // SAFETY: the caller's contract; each xi writes its own elements of dst.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst_ptr.at(xi * dst_step),
+                1,
+                dst_rs,
+                accumulate,
+                lhs_at.at(xi * lhs_step) as *const f32,
+                lhs_cs,
+                lhs_rs,
+                rhs_at.at(xi * rhs_step) as *const f32,
+                rhs_cs,
+                rhs_rs,
+                if accumulate { 1.0 } else { 0.0 },
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
+}
+
+/// The convolution `out = conv(input, w) + bias` by F(4x4, 3x3), with `u` the
+/// transformed weight `[c_out][xi][c_in]` of [`weight_transform`]; `g.c_in` and
+/// `g.c_out` are the input's and the output's channels.
+fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
+    let (c_in, c_out, hw, tiles) = (g.c_in, g.c_out, g.h * g.w, g.tiles());
+    let total = g.n * tiles;
+    let chunk = g.chunk();
+    // SAFETY: every output element lies in exactly one tile, and each tile's
+    // 4x4 block (cropped to the map) is written by the output transform; each
+    // chunk writes its rows of v and m before reading them.
+    let (mut out, mut v, mut m) = unsafe {
+        (
+            uninit_buffer::<f32>(g.n * c_out * hw),
+            uninit_buffer::<f32>(c_in * XI * chunk),
+            uninit_buffer::<f32>(c_out * XI * chunk),
+        )
+    };
+    let out_at = SharedOut(out.as_mut_ptr());
+    for t0 in (0..total).step_by(chunk) {
+        let pc = chunk.min(total - t0);
+        let v = &mut v[..c_in * XI * pc];
+        transform_tiles(input, g, c_in, t0, pc, v, |plane, tile| {
+            transform_2d(&input_tile(plane, g, tile), input_1d, input_1d)
+        });
+        let m = &mut m[..c_out * XI * pc];
+        let step = (XI * pc) as isize;
+        // SAFETY: m is c_out x 36 x pc, u c_out x 36 x c_in, v c_in x 36 x pc.
+        unsafe {
+            products(
+                [c_out, pc, c_in],
+                (SharedOut(m.as_mut_ptr()), pc, step),
+                (u.as_ptr(), c_in, [(XI * c_in) as isize, 1]),
+                (v.as_ptr(), pc, [step, 1]),
+                false,
+            );
+        }
+        let m = &*m;
+        par_for(c_out, |co| {
+            let b = bias.map_or(0.0, |b| b[co]);
+            for p in 0..pc {
+                let mut t = [[0.0f32; 6]; 6];
+                for (xi, value) in t.iter_mut().flatten().enumerate() {
+                    *value = m[(co * XI + xi) * pc + p];
+                }
+                let y = transform_2d(&t, output_1d, output_1d);
+                let (image, tile) = ((t0 + p) / tiles, (t0 + p) % tiles);
+                let (y0, x0) = ((tile / g.tiles_w) * TILE, (tile % g.tiles_w) * TILE);
+                let plane = (image * c_out + co) * hw;
+                for (r, row) in y.iter().enumerate().take(g.h - y0) {
+                    for (c, value) in row.iter().enumerate().take(g.w - x0) {
+                        // SAFETY: (image, co, y0 + r, x0 + c) lies inside out; each
+                        // (co, tile) block is written by one task only.
+                        unsafe { *out_at.at(plane + (y0 + r) * g.w + x0 + c) = value + b };
+                    }
+                }
+            }
+        });
+    }
+    out
+}
+
+/// Reads an f32 tensor's elements in logical order.
+fn contiguous_f32(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+/// The f32 forward convolution by F(4x4, 3x3), or `None` where another path
+/// must run (see [`geometry`]).
+pub fn conv2d_f32_winograd(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
+        return None;
+    }
+    let g = geometry(x.layout().shape(), weight.layout().shape(), options)?;
+    let bias = match bias {
+        Some(b) => {
+            let bs = b.layout().shape();
+            if b.dtype() != DType::F32 || bs.num_dims() != 1 || bs[0] != g.c_out {
+                return None;
+            }
+            Some(contiguous_f32(b))
+        }
+        None => None,
+    };
+    let (x, weight) = (contiguous_f32(x), contiguous_f32(weight));
+    let u = weight_transform(weight.storage(), g.c_out, g.c_in, false);
+    let out = convolve(x.storage(), &u, bias.as_ref().map(|b| b.storage()), &g);
+    Some(FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(Shape::from(vec![g.n, g.c_out, g.h, g.w])),
+        DType::F32,
+    ))
+}
+
+/// The f32 input gradient by F(4x4, 3x3) (the forward convolution of the
+/// output gradient with the flipped, channel-swapped weight), or `None` where
+/// another path must run.
+pub fn conv2d_x_backward_f32_winograd(
+    x_shape: &Shape,
+    weight: &FlexTensor,
+    output_grad: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    if weight.dtype() != DType::F32 || output_grad.dtype() != DType::F32 {
+        return None;
+    }
+    let g = geometry(x_shape, weight.layout().shape(), options)?;
+    let gs = output_grad.layout().shape();
+    if gs.num_dims() != 4 || gs[0] != g.n || gs[1] != g.c_out || gs[2] != g.h || gs[3] != g.w {
+        return None;
+    }
+    let (weight, gy) = (contiguous_f32(weight), contiguous_f32(output_grad));
+    let u = weight_transform(weight.storage(), g.c_out, g.c_in, true);
+    let swapped = Geom {
+        c_in: g.c_out,
+        c_out: g.c_in,
+        ..g
+    };
+    let dx = convolve(gy.storage(), &u, None, &swapped);
+    Some(FlexTensor::new(
+        Bytes::from_elems(dx),
+        Layout::contiguous(x_shape.clone()),
+        DType::F32,
+    ))
+}
+
+/// The f32 weight gradient by F(4x4, 3x3), or `None` where another path must
+/// run.
+pub fn conv2d_weight_backward_f32_winograd(
+    x: &FlexTensor,
+    w_shape: &Shape,
+    output_grad: &FlexTensor,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    if x.dtype() != DType::F32 || output_grad.dtype() != DType::F32 {
+        return None;
+    }
+    let g = geometry(x.layout().shape(), w_shape, options)?;
+    let gs = output_grad.layout().shape();
+    if gs.num_dims() != 4 || gs[0] != g.n || gs[1] != g.c_out || gs[2] != g.h || gs[3] != g.w {
+        return None;
+    }
+    let (x, gy) = (contiguous_f32(x), contiguous_f32(output_grad));
+    let (x_data, gy_data): (&[f32], &[f32]) = (x.storage(), gy.storage());
+    let (c_in, c_out) = (g.c_in, g.c_out);
+    let total = g.n * g.tiles();
+    let chunk = g.chunk();
+    // SAFETY: the first chunk's products write all of s (no accumulation);
+    // each chunk writes its rows of v and dy before reading them.
+    let (mut s, mut v, mut dy) = unsafe {
+        (
+            uninit_buffer::<f32>(c_out * XI * c_in),
+            uninit_buffer::<f32>(c_in * XI * chunk),
+            uninit_buffer::<f32>(c_out * XI * chunk),
+        )
+    };
+    for t0 in (0..total).step_by(chunk) {
+        let pc = chunk.min(total - t0);
+        let v = &mut v[..c_in * XI * pc];
+        transform_tiles(x_data, &g, c_in, t0, pc, v, |plane, tile| {
+            transform_2d(&input_tile(plane, &g, tile), input_1d, input_1d)
+        });
+        let dy = &mut dy[..c_out * XI * pc];
+        transform_tiles(gy_data, &g, c_out, t0, pc, dy, |plane, tile| {
+            transform_2d(
+                &output_grad_tile(plane, &g, tile),
+                output_grad_1d,
+                output_grad_1d,
+            )
+        });
+        let step = (XI * pc) as isize;
+        // s_xi[co, ci] (+)= dy_xi[co, p] x v_xi[ci, p]^T
+        // SAFETY: s is c_out x 36 x c_in, dy c_out x 36 x pc, v c_in x 36 x pc
+        // (read transposed).
+        unsafe {
+            products(
+                [c_out, c_in, pc],
+                (SharedOut(s.as_mut_ptr()), c_in, (XI * c_in) as isize),
+                (dy.as_ptr(), pc, [step, 1]),
+                (v.as_ptr(), pc, [1, step]),
+                t0 > 0,
+            );
+        }
+    }
+    // SAFETY: every (co, ci) kernel's 9 taps are written below.
+    let mut dw = unsafe { uninit_buffer::<f32>(c_out * c_in * 9) };
+    let dw_at = SharedOut(dw.as_mut_ptr());
+    let s = &*s;
+    par_for(c_out, |co| {
+        for ci in 0..c_in {
+            let mut t = [[0.0f32; 6]; 6];
+            for (xi, value) in t.iter_mut().flatten().enumerate() {
+                *value = s[(co * XI + xi) * c_in + ci];
+            }
+            let k = transform_2d(&t, kernel_grad_1d, kernel_grad_1d);
+            for (tap, value) in k.iter().flatten().enumerate() {
+                // SAFETY: (co, ci, tap) lies inside dw; rows co are disjoint between tasks.
+                unsafe { *dw_at.at((co * c_in + ci) * 9 + tap) = *value };
+            }
+        }
+    });
+    Some(FlexTensor::new(
+        Bytes::from_elems(dw),
+        Layout::contiguous(w_shape.clone()),
+        DType::F32,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 1D transforms compute a 3-tap correlation of 6 samples, and the
+    /// two gradient transforms are its gradients.
+    #[test]
+    fn one_dimensional_transforms_correlate() {
+        let d = [0.3f32, -1.2, 0.7, 2.1, -0.4, 1.5];
+        let k = [0.9f32, -0.6, 0.25];
+        let (vd, uk) = (input_1d(d), kernel_1d(k));
+        let mut prod = [0.0f32; 6];
+        for i in 0..6 {
+            prod[i] = vd[i] * uk[i];
+        }
+        let y = output_1d(prod);
+        for (i, got) in y.iter().enumerate() {
+            let want: f32 = (0..3).map(|j| k[j] * d[i + j]).sum();
+            assert!((got - want).abs() < 1e-5, "y[{i}] {got} against {want}");
+        }
+        // dk_j = sum_i dy_i d_{i+j}
+        let dy = [0.5f32, -1.0, 0.75, 0.2];
+        let ay = output_grad_1d(dy);
+        let mut s = [0.0f32; 6];
+        for i in 0..6 {
+            s[i] = ay[i] * vd[i];
+        }
+        let dk = kernel_grad_1d(s);
+        for (j, got) in dk.iter().enumerate() {
+            let want: f32 = (0..4).map(|i| dy[i] * d[i + j]).sum();
+            assert!((got - want).abs() < 1e-5, "dk[{j}] {got} against {want}");
+        }
+    }
+}
