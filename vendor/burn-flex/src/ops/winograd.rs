@@ -33,6 +33,7 @@ use burn_std::{Bytes, Shape};
 
 use crate::{FlexTensor, Layout};
 
+use super::SendMutPtr;
 use super::conv::uninit_buffer;
 
 /// Transformed positions per tile (6 x 6).
@@ -56,26 +57,6 @@ pub const WINOGRAD_MIN_TILES: usize = 64;
 
 /// Bound on one chunk's transformed tiles, in f32 elements per buffer (8 MiB).
 const CHUNK_ELEMS: usize = 2 * 1024 * 1024;
-
-/// A raw pointer the parallel loops write disjoint elements through.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-
-// SAFETY: every loop that writes through it writes disjoint elements, and the
-// buffer outlives the loop.
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// The pointer, `offset` elements in (a method, so closures capture the
-    /// whole `Send` wrapper rather than its raw field).
-    ///
-    /// # Safety
-    /// `offset` must lie inside the buffer.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        unsafe { self.0.add(offset) }
-    }
-}
 
 /// Runs `f(i)` for `i` in `0..n`, over rayon when the feature is on and `n > 1`.
 fn par_for(n: usize, f: impl Fn(usize) + Send + Sync) {
@@ -103,6 +84,12 @@ struct Geom {
 impl Geom {
     fn tiles(&self) -> usize {
         self.tiles_h * self.tiles_w
+    }
+
+    /// Whether `shape` is the convolution's output shape `[n, c_out, h, w]`
+    /// (an output gradient's, checked before it is read).
+    fn is_output_shape(&self, shape: &Shape) -> bool {
+        shape.num_dims() == 4 && shape.to_vec() == [self.n, self.c_out, self.h, self.w]
     }
 
     /// Tiles per chunk: as many as keep the larger transformed buffer under
@@ -262,7 +249,7 @@ fn weight_transform(w: &[f32], c_out: usize, c_in: usize, flip: bool) -> Vec<f32
     let (rows, cols) = if flip { (c_in, c_out) } else { (c_out, c_in) };
     // SAFETY: every row's 36 x cols block is written below.
     let mut u = unsafe { uninit_buffer::<f32>(rows * XI * cols) };
-    let out = SharedOut(u.as_mut_ptr());
+    let out = SendMutPtr::new(u.as_mut_ptr());
     par_for(rows, |row| {
         for col in 0..cols {
             let (co, ci) = if flip { (col, row) } else { (row, col) };
@@ -280,7 +267,7 @@ fn weight_transform(w: &[f32], c_out: usize, c_in: usize, flip: bool) -> Vec<f32
             let t = transform_2d(&g, kernel_1d, kernel_1d);
             for (xi, v) in t.iter().flatten().enumerate() {
                 // SAFETY: (row, xi, col) lies inside u; rows are disjoint between tasks.
-                unsafe { *out.at((row * XI + xi) * cols + col) = *v };
+                unsafe { *out.ptr_add((row * XI + xi) * cols + col) = *v };
             }
         }
     });
@@ -317,6 +304,13 @@ fn input_tile(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 6]; 6] {
     d
 }
 
+/// `B^T d B` of the input tile `tile` of one plane: what the forward and the
+/// weight gradient multiply.
+#[inline(always)]
+fn input_transform(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 6]; 6] {
+    transform_2d(&input_tile(plane, g, tile), input_1d, input_1d)
+}
+
 /// Reads the 4x4 output-gradient tile of tile `tile` from one plane, zero
 /// where the grid overhangs the map.
 #[inline(always)]
@@ -350,7 +344,7 @@ fn transform_tiles(
     tile_fn: impl Fn(&[f32], usize) -> [[f32; 6]; 6] + Send + Sync,
 ) {
     let (hw, tiles) = (g.h * g.w, g.tiles());
-    let out = SharedOut(v.as_mut_ptr());
+    let out = SendMutPtr::new(v.as_mut_ptr());
     par_for(channels, |c| {
         for p in 0..pc {
             let (image, tile) = ((t0 + p) / tiles, (t0 + p) % tiles);
@@ -358,7 +352,7 @@ fn transform_tiles(
             let t = tile_fn(plane, tile);
             for (xi, value) in t.iter().flatten().enumerate() {
                 // SAFETY: (c, xi, p) lies inside v; channels are disjoint between tasks.
-                unsafe { *out.at((c * XI + xi) * pc + p) = *value };
+                unsafe { *out.ptr_add((c * XI + xi) * pc + p) = *value };
             }
         }
     });
@@ -373,14 +367,14 @@ fn transform_tiles(
 /// `dst` must not overlap the operands.
 unsafe fn products(
     [m, n, k]: [usize; 3],
-    dst: (SharedOut, usize, isize),
+    dst: (SendMutPtr<f32>, usize, isize),
     lhs: (*const f32, usize, [isize; 2]),
     rhs: (*const f32, usize, [isize; 2]),
     accumulate: bool,
 ) {
     let (dst_ptr, dst_step, dst_rs) = dst;
-    let lhs_at = SharedOut(lhs.0 as *mut f32);
-    let rhs_at = SharedOut(rhs.0 as *mut f32);
+    let lhs_at = SendMutPtr::new(lhs.0 as *mut f32);
+    let rhs_at = SendMutPtr::new(rhs.0 as *mut f32);
     let (lhs_step, [lhs_rs, lhs_cs]) = (lhs.1, lhs.2);
     let (rhs_step, [rhs_rs, rhs_cs]) = (rhs.1, rhs.2);
     par_for(XI, |xi| {
@@ -390,14 +384,14 @@ unsafe fn products(
                 m,
                 n,
                 k,
-                dst_ptr.at(xi * dst_step),
+                dst_ptr.ptr_add(xi * dst_step),
                 1,
                 dst_rs,
                 accumulate,
-                lhs_at.at(xi * lhs_step) as *const f32,
+                lhs_at.ptr_add(xi * lhs_step) as *const f32,
                 lhs_cs,
                 lhs_rs,
-                rhs_at.at(xi * rhs_step) as *const f32,
+                rhs_at.ptr_add(xi * rhs_step) as *const f32,
                 rhs_cs,
                 rhs_rs,
                 if accumulate { 1.0 } else { 0.0 },
@@ -428,12 +422,12 @@ fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
             uninit_buffer::<f32>(c_out * XI * chunk),
         )
     };
-    let out_at = SharedOut(out.as_mut_ptr());
+    let out_at = SendMutPtr::new(out.as_mut_ptr());
     for t0 in (0..total).step_by(chunk) {
         let pc = chunk.min(total - t0);
         let v = &mut v[..c_in * XI * pc];
         transform_tiles(input, g, c_in, t0, pc, v, |plane, tile| {
-            transform_2d(&input_tile(plane, g, tile), input_1d, input_1d)
+            input_transform(plane, g, tile)
         });
         let m = &mut m[..c_out * XI * pc];
         let step = (XI * pc) as isize;
@@ -441,7 +435,7 @@ fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
         unsafe {
             products(
                 [c_out, pc, c_in],
-                (SharedOut(m.as_mut_ptr()), pc, step),
+                (SendMutPtr::new(m.as_mut_ptr()), pc, step),
                 (u.as_ptr(), c_in, [(XI * c_in) as isize, 1]),
                 (v.as_ptr(), pc, [step, 1]),
                 false,
@@ -463,18 +457,13 @@ fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
                     for (c, value) in row.iter().enumerate().take(g.w - x0) {
                         // SAFETY: (image, co, y0 + r, x0 + c) lies inside out; each
                         // (co, tile) block is written by one task only.
-                        unsafe { *out_at.at(plane + (y0 + r) * g.w + x0 + c) = value + b };
+                        unsafe { *out_at.ptr_add(plane + (y0 + r) * g.w + x0 + c) = value + b };
                     }
                 }
             }
         });
     }
     out
-}
-
-/// Reads an f32 tensor's elements in logical order.
-fn contiguous_f32(t: &FlexTensor) -> FlexTensor {
-    t.to_contiguous()
 }
 
 /// The f32 forward convolution by F(4x4, 3x3), or `None` where another path
@@ -495,11 +484,11 @@ pub fn conv2d_f32_winograd(
             if b.dtype() != DType::F32 || bs.num_dims() != 1 || bs[0] != g.c_out {
                 return None;
             }
-            Some(contiguous_f32(b))
+            Some(b.to_contiguous())
         }
         None => None,
     };
-    let (x, weight) = (contiguous_f32(x), contiguous_f32(weight));
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
     let u = weight_transform(weight.storage(), g.c_out, g.c_in, false);
     let out = convolve(x.storage(), &u, bias.as_ref().map(|b| b.storage()), &g);
     Some(FlexTensor::new(
@@ -522,11 +511,10 @@ pub fn conv2d_x_backward_f32_winograd(
         return None;
     }
     let g = geometry(x_shape, weight.layout().shape(), options)?;
-    let gs = output_grad.layout().shape();
-    if gs.num_dims() != 4 || gs[0] != g.n || gs[1] != g.c_out || gs[2] != g.h || gs[3] != g.w {
+    if !g.is_output_shape(output_grad.layout().shape()) {
         return None;
     }
-    let (weight, gy) = (contiguous_f32(weight), contiguous_f32(output_grad));
+    let (weight, gy) = (weight.to_contiguous(), output_grad.to_contiguous());
     let u = weight_transform(weight.storage(), g.c_out, g.c_in, true);
     let swapped = Geom {
         c_in: g.c_out,
@@ -553,11 +541,10 @@ pub fn conv2d_weight_backward_f32_winograd(
         return None;
     }
     let g = geometry(x.layout().shape(), w_shape, options)?;
-    let gs = output_grad.layout().shape();
-    if gs.num_dims() != 4 || gs[0] != g.n || gs[1] != g.c_out || gs[2] != g.h || gs[3] != g.w {
+    if !g.is_output_shape(output_grad.layout().shape()) {
         return None;
     }
-    let (x, gy) = (contiguous_f32(x), contiguous_f32(output_grad));
+    let (x, gy) = (x.to_contiguous(), output_grad.to_contiguous());
     let (x_data, gy_data): (&[f32], &[f32]) = (x.storage(), gy.storage());
     let (c_in, c_out) = (g.c_in, g.c_out);
     let total = g.n * g.tiles();
@@ -575,7 +562,7 @@ pub fn conv2d_weight_backward_f32_winograd(
         let pc = chunk.min(total - t0);
         let v = &mut v[..c_in * XI * pc];
         transform_tiles(x_data, &g, c_in, t0, pc, v, |plane, tile| {
-            transform_2d(&input_tile(plane, &g, tile), input_1d, input_1d)
+            input_transform(plane, &g, tile)
         });
         let dy = &mut dy[..c_out * XI * pc];
         transform_tiles(gy_data, &g, c_out, t0, pc, dy, |plane, tile| {
@@ -592,7 +579,7 @@ pub fn conv2d_weight_backward_f32_winograd(
         unsafe {
             products(
                 [c_out, c_in, pc],
-                (SharedOut(s.as_mut_ptr()), c_in, (XI * c_in) as isize),
+                (SendMutPtr::new(s.as_mut_ptr()), c_in, (XI * c_in) as isize),
                 (dy.as_ptr(), pc, [step, 1]),
                 (v.as_ptr(), pc, [1, step]),
                 t0 > 0,
@@ -601,7 +588,7 @@ pub fn conv2d_weight_backward_f32_winograd(
     }
     // SAFETY: every (co, ci) kernel's 9 taps are written below.
     let mut dw = unsafe { uninit_buffer::<f32>(c_out * c_in * 9) };
-    let dw_at = SharedOut(dw.as_mut_ptr());
+    let dw_at = SendMutPtr::new(dw.as_mut_ptr());
     let s = &*s;
     par_for(c_out, |co| {
         for ci in 0..c_in {
@@ -612,7 +599,7 @@ pub fn conv2d_weight_backward_f32_winograd(
             let k = transform_2d(&t, kernel_grad_1d, kernel_grad_1d);
             for (tap, value) in k.iter().flatten().enumerate() {
                 // SAFETY: (co, ci, tap) lies inside dw; rows co are disjoint between tasks.
-                unsafe { *dw_at.at((co * c_in + ci) * 9 + tap) = *value };
+                unsafe { *dw_at.ptr_add((co * c_in + ci) * 9 + tap) = *value };
             }
         }
     });
