@@ -8,8 +8,9 @@ mod harness;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2dConfig;
 use burn::prelude::*;
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Distribution, TensorData};
+use burn_backend::ops::ModuleOps;
 use burn_flex::ops::{conv, conv_backward_generic, winograd};
 use burn_flex::{Flex, FlexTensor};
 
@@ -155,10 +156,88 @@ fn winograd_rows() {
     winograd_against_im2col("3x3 512->512 b1 16x16", 1, [512, 512], 16);
 }
 
+/// Times one op on fixed random inputs and prints its row, if the words after `gan` on the command line (none: all)
+/// name it (`cargo bench --bench conv -- gan "weight grad"`).
+fn op_row(name: &str, mut op: impl FnMut() -> FlexTensor) {
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-') && a != "gan")
+        .collect();
+    if !words.is_empty() && !words.iter().any(|w| name.contains(w.as_str())) {
+        return;
+    }
+    let times = harness::time_ms(3, 15, || {
+        std::hint::black_box(op());
+    });
+    harness::report(name, &times, None);
+}
+
+/// Each convolution of the cDCGAN step (`--bench gan`) alone, at batch 64: the discriminator's 4x4 stride-2
+/// convolutions and the generator's 4x4 stride-2 transposed convolutions, forward and both gradients, through the
+/// same dispatch autodiff calls (`ModuleOps`). `benches/pytorch_reference.py gan-ops` times the same calls.
+fn gan_rows() {
+    type Ops = Flex;
+    // The allocator policy every synth program runs with (set by the first device).
+    synth::backend::device();
+    let strided = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
+    let transposed = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+    // The discriminator's second convolution: 64 -> 128 channels, 14x14 -> 7x7.
+    let x = random([64, 64, 14, 14], 1);
+    let w = random([128, 64, 4, 4], 2);
+    let gy = random([64, 128, 7, 7], 3);
+    op_row("D conv 64->128 14->7 forward", || {
+        Ops::conv2d(x.clone(), w.clone(), None, strided.clone())
+    });
+    op_row("D conv 64->128 14->7 forward, Flex per image", || {
+        conv::conv2d_f32(x.clone(), w.clone(), None, &strided)
+    });
+    op_row("D conv 64->128 14->7 input grad", || {
+        Ops::conv2d_x_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
+    });
+    op_row("D conv 64->128 14->7 weight grad", || {
+        Ops::conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
+    });
+    // The discriminator's first convolution (the image channel): 1 -> 64, 28x28 -> 14x14.
+    let x = random([64, 1, 28, 28], 4);
+    let w = random([64, 1, 4, 4], 5);
+    let gy = random([64, 64, 14, 14], 6);
+    op_row("D conv 1->64 28->14 forward", || {
+        Ops::conv2d(x.clone(), w.clone(), None, strided.clone())
+    });
+    op_row("D conv 1->64 28->14 input grad", || {
+        Ops::conv2d_x_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
+    });
+    op_row("D conv 1->64 28->14 weight grad", || {
+        Ops::conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
+    });
+    // The generator's transposed convolutions: 128 -> 64, 7x7 -> 14x14, then 64 -> 1, 14x14 -> 28x28.
+    for (label, cin, cout, side) in [
+        ("G convT 128->64 7->14", 128, 64, 7),
+        ("G convT 64->1 14->28", 64, 1, 14),
+    ] {
+        let x = random([64, cin, side, side], 7);
+        let w = random([cin, cout, 4, 4], 8);
+        let gy = random([64, cout, 2 * side, 2 * side], 9);
+        op_row(&format!("{label} forward"), || {
+            Ops::conv_transpose2d(x.clone(), w.clone(), None, transposed.clone())
+        });
+        op_row(&format!("{label} input grad"), || {
+            Ops::conv_transpose2d_x_backward(w.clone(), gy.clone(), transposed.clone())
+        });
+        op_row(&format!("{label} weight grad"), || {
+            Ops::conv_transpose2d_weight_backward(x.clone(), w.clone(), gy.clone(), transposed.clone())
+        });
+    }
+}
+
 fn main() {
     println!("device: {}", synth::backend::device_name());
     if std::env::args().any(|a| a == "winograd") {
         winograd_rows();
+        return;
+    }
+    if std::env::args().any(|a| a == "gan") {
+        gan_rows();
         return;
     }
     bench("conv3x3 64->64 b8 64x64 fwd+bwd", 8, [64, 64], 64);

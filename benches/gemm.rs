@@ -151,6 +151,45 @@ fn batched_product() {
     );
 }
 
+/// The cDCGAN discriminator's 64->128 4x4 stride-2 layer at batch 64 as one product, `[128, 1024] x [1024, 3136]`
+/// (the batched forward's), on both threads: the ceiling for that convolution (PyTorch's whole forward: ~4.3 ms).
+fn gan_product() {
+    let (m, n, k) = (128, 64 * 49, 1024);
+    let (a, b) = (values(m * k, 5), values(k * n, 6));
+    let mut c = vec![0f32; m * n];
+    let times = harness::time_ms(2, 9, || {
+        // SAFETY: row-major a (m x k), b (k x n), c (m x n), the sizes allocated above.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr(),
+                1,
+                k as isize,
+                b.as_ptr(),
+                1,
+                n as isize,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+    });
+    harness::report("GAN [128,1024]x[1024,3136], 2 threads", &times, None);
+    println!(
+        "  = {:.1} GFLOP/s",
+        gflops((2 * m * n * k) as f64, times[times.len() / 2])
+    );
+}
+
 /// Flex's conv2d forward on block 5's layer (both cores), for the overhead around the products.
 fn flex_forward() {
     let device = synth::backend::device();
@@ -175,4 +214,5 @@ fn main() {
     per_image_products();
     batched_product();
     flex_forward();
+    gan_product();
 }

@@ -1,6 +1,7 @@
 """The PyTorch side of synth's benchmarks: the same networks and batches as benches/{gan,pgd,vgg}.rs, timed the same
 way (warm-up, then the median of several runs), on the CPU with 2 threads. Needs PyTorch (not a dependency of synth):
     python benches/pytorch_reference.py [path/to/vgg16_features_f16.safetensors]
+    python benches/pytorch_reference.py gan-ops    # the cDCGAN step's convolutions one by one
 Without the safetensors path the Gatys iteration uses random VGG16 weights (same cost)."""
 import statistics
 import sys
@@ -173,8 +174,38 @@ def vgg_throughput(net, side):
     print(f"{'':<40} {64 / (stats[0] / 1e3):.0f} images/s")
 
 
+def gan_ops():
+    """Each convolution of the cDCGAN step alone, batch 64: the same rows as `cargo bench --bench conv -- gan`.
+    The gradients are the ops autograd calls (torch.nn.grad), on fixed random inputs."""
+    from torch.nn.grad import conv2d_input, conv2d_weight
+
+    def row(name, f):
+        with torch.no_grad():
+            report(name, median_ms(f, 3, 15))
+
+    x, w, gy = torch.randn(64, 64, 14, 14), torch.randn(128, 64, 4, 4), torch.randn(64, 128, 7, 7)
+    row("D conv 64->128 14->7 forward", lambda: F.conv2d(x, w, None, 2, 1))
+    row("D conv 64->128 14->7 input grad", lambda: conv2d_input(x.shape, w, gy, 2, 1))
+    row("D conv 64->128 14->7 weight grad", lambda: conv2d_weight(x, w.shape, gy, 2, 1))
+    x1, w1, gy1 = torch.randn(64, 1, 28, 28), torch.randn(64, 1, 4, 4), torch.randn(64, 64, 14, 14)
+    row("D conv 1->64 28->14 forward", lambda: F.conv2d(x1, w1, None, 2, 1))
+    row("D conv 1->64 28->14 input grad", lambda: conv2d_input(x1.shape, w1, gy1, 2, 1))
+    row("D conv 1->64 28->14 weight grad", lambda: conv2d_weight(x1, w1.shape, gy1, 2, 1))
+    for label, cin, cout, side in [("G convT 128->64 7->14", 128, 64, 7), ("G convT 64->1 14->28", 64, 1, 14)]:
+        xt, wt = torch.randn(64, cin, side, side), torch.randn(cin, cout, 4, 4)
+        gyt = torch.randn(64, cout, 2 * side, 2 * side)
+        row(f"{label} forward", lambda: F.conv_transpose2d(xt, wt, None, 2, 1))
+        # A transposed convolution's input gradient is the strided convolution of its output gradient.
+        row(f"{label} input grad", lambda: F.conv2d(gyt, wt, None, 2, 1))
+        # Its weight gradient is the strided convolution's weight gradient with the roles of input and output swapped.
+        row(f"{label} weight grad", lambda: conv2d_weight(gyt, wt.shape, xt, 2, 1))
+
+
 if __name__ == "__main__":
     print(f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
+    if sys.argv[1:] == ["gan-ops"]:
+        gan_ops()
+        sys.exit(0)
     gan_step()
     pgd_step()
     vgg = vgg_features(sys.argv[1] if len(sys.argv) > 1 else None)

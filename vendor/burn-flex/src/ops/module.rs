@@ -61,9 +61,11 @@ impl ModuleOps<Flex> for Flex {
         }
     }
 
-    /// synth: f32 on small maps with large weights (groups = 1, symmetric
-    /// padding) takes a batched im2col + gemm forward; everything else runs
-    /// Flex's own path.
+    /// synth: f32 3x3 stride-1 convolutions with many channels take Winograd;
+    /// f32 on small maps with large weights (groups = 1, symmetric padding)
+    /// takes a batched im2col + gemm forward, VGG16's block-5 kind or, for
+    /// batches of maps of at most 64 positions, one bit-identical to Flex's
+    /// per-image products; everything else runs Flex's own path.
     fn conv2d(
         x: FloatTensor<Flex>,
         weight: FloatTensor<Flex>,
@@ -74,6 +76,9 @@ impl ModuleOps<Flex> for Flex {
             return out;
         }
         if let Some(out) = conv::conv2d_f32_batched(&x, &weight, bias.as_ref(), &options) {
+            return out;
+        }
+        if let Some(out) = conv::conv2d_f32_batched_images(&x, &weight, bias.as_ref(), &options) {
             return out;
         }
         let (x, options) = pad_asymmetric_conv_input::<Flex, 2>(x, options);

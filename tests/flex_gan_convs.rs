@@ -1,0 +1,179 @@
+//! The vendored burn-flex's batched forward over small maps (`conv2d_f32_batched_images`, burn-flex change 12, issue
+//! 19) against the path it replaces, Flex's per-image products (the same function on one image at a time), bit for
+//! bit: it promises the same sums in the same order, so the default run's GAN set does not move by a bit. The cases
+//! cover the cDCGAN's layers (directly and through autodiff, where the generator's transposed layer's input and
+//! weight gradients run on it), padding, dilation, bias, several chunks of images, and the shapes it must leave to
+//! Flex (where gemm would sum in another order, or Flex runs a path of its own).
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::module::conv_transpose2d;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn_flex::FlexTensor;
+use burn_flex::ops::conv;
+
+mod common;
+use common::Lcg;
+
+fn flex(data: &[f32], shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data.to_vec(), shape))
+}
+
+fn floats(t: FlexTensor) -> Vec<f32> {
+    t.into_data().try_into_vec::<f32>().expect("f32 data")
+}
+
+/// Elements whose bits differ.
+fn differing_bits(a: &[f32], b: &[f32]) -> usize {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).filter(|(p, q)| p.to_bits() != q.to_bits()).count()
+}
+
+/// A forward case: batch, input channels, output channels, map side, kernel side, stride, padding, dilation.
+type Forward = (usize, usize, usize, usize, usize, usize, usize, usize);
+
+/// Flex's per-image forward, image by image (a batch of one is never batched).
+fn per_image_forward(
+    x: &[f32],
+    xs: [usize; 4],
+    w: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    o: &ConvOptions<2>,
+) -> Vec<f32> {
+    let image = xs[1] * xs[2] * xs[3];
+    x.chunks(image)
+        .flat_map(|img| {
+            floats(conv::conv2d_f32(
+                flex(img, [1, xs[1], xs[2], xs[3]]),
+                w.clone(),
+                bias.cloned(),
+                o,
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn batched_forward_is_bit_identical_to_per_image_products() {
+    let cases: [Forward; 6] = [
+        // The discriminator's 64->128 layer (14x14 -> 7x7), and the generator's 128->64 layer's input gradient.
+        (8, 64, 128, 14, 4, 2, 1, 1),
+        (5, 128, 96, 14, 4, 2, 1, 1),
+        // 3x3 stride 1 on 6x6 (36 positions), padding 0 on 9x9 (49), dilation 2, a 2x2 map.
+        (3, 64, 128, 6, 3, 1, 1, 1),
+        (2, 96, 80, 9, 3, 1, 0, 1),
+        (3, 64, 128, 8, 3, 1, 1, 2),
+        // 70 images of 64 positions with K = 1,024: two chunks of images.
+        (70, 64, 72, 16, 4, 2, 1, 1),
+    ];
+    let mut rng = Lcg(41);
+    for (n, c_in, c_out, side, k, stride, padding, dilation) in cases {
+        let xs = [n, c_in, side, side];
+        let x = rng.values(xs.iter().product(), None);
+        let w = flex(&rng.values(c_out * c_in * k * k, None), [c_out, c_in, k, k]);
+        let b = FlexTensor::from_data(TensorData::new(rng.values(c_out, None), [c_out]));
+        let o = ConvOptions::new([stride; 2], [padding; 2], [dilation; 2], 1);
+        for bias in [None, Some(&b)] {
+            let got = conv::conv2d_f32_batched_images(&flex(&x, xs), &w, bias, &o)
+                .unwrap_or_else(|| panic!("taken: {xs:?} -> {c_out}"));
+            let want = per_image_forward(&x, xs, &w, bias, &o);
+            assert_eq!(
+                differing_bits(&floats(got), &want),
+                0,
+                "{xs:?} -> {c_out}, bias {}",
+                bias.is_some()
+            );
+        }
+    }
+}
+
+#[test]
+fn batched_forward_leaves_other_shapes_to_flex() {
+    let mut rng = Lcg(43);
+    let mut taken = |xs: [usize; 4], ws: [usize; 4], o: ConvOptions<2>| {
+        let x = flex(&rng.values(xs.iter().product(), None), xs);
+        let w = flex(&rng.values(ws.iter().product(), None), ws);
+        conv::conv2d_f32_batched_images(&x, &w, None, &o).is_some()
+    };
+    let s2 = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
+    assert!(taken([4, 64, 14, 14], [128, 64, 4, 4], s2.clone()), "the GAN's layer");
+    assert!(!taken([1, 64, 14, 14], [128, 64, 4, 4], s2.clone()), "one image");
+    assert!(
+        !taken([4, 64, 14, 14], [64, 64, 4, 4], s2.clone()),
+        "64 output channels: gemm's small products"
+    );
+    assert!(!taken([4, 64, 18, 18], [128, 64, 4, 4], s2.clone()), "81 positions");
+    assert!(
+        !taken([4, 64, 2, 2], [128, 64, 4, 4], s2.clone()),
+        "one position: a matrix-vector product"
+    );
+    assert!(!taken([4, 8, 14, 14], [96, 8, 4, 4], s2.clone()), "a small weight");
+    assert!(
+        !taken([4, 256, 14, 14], [128, 256, 1, 4], s2.clone()),
+        "a one-row kernel"
+    );
+    let grouped = ConvOptions::new([2, 2], [1, 1], [1, 1], 2);
+    assert!(!taken([4, 64, 14, 14], [128, 32, 4, 4], grouped), "groups");
+    let asymmetric = ConvOptions {
+        padding: [(1, 2), (0, 1)],
+        ..s2.clone()
+    };
+    assert!(
+        !taken([4, 64, 14, 14], [128, 64, 4, 4], asymmetric),
+        "asymmetric padding"
+    );
+    let x64 = FlexTensor::from_data(TensorData::new(vec![0.5f64; 4 * 64 * 14 * 14], [4, 64, 14, 14]));
+    let w = flex(&rng.values(128 * 64 * 16, None), [128, 64, 4, 4]);
+    assert!(conv::conv2d_f32_batched_images(&x64, &w, None, &s2).is_none(), "f64");
+}
+
+/// Through burn's autodiff (the vendored `ModuleOps` dispatch), on the generator's 128 -> 64 transposed layer (7x7
+/// -> 14x14, stride 2, padding 1): its input gradient (the strided convolution of the output gradient) and its weight
+/// gradient (burn-backend's default: a conv2d of the output gradient read as [C_out images, N channels] with x read as
+/// a [C_in, N, 7, 7] kernel, dilation 2), both of which the batched forward now takes, are Flex's per-image
+/// products' to the bit.
+#[test]
+fn autodiff_through_the_generators_layer_matches_per_image_products() {
+    let (n, c_in, c_out, side, k, out) = (8, 128, 64, 7, 4, 14);
+    let mut rng = Lcg(59);
+    let x = rng.values(n * c_in * side * side, None);
+    let w = rng.values(c_in * c_out * k * k, None);
+    let r = rng.values(n * c_out * out * out, None);
+    let device = Device::flex().autodiff();
+    let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, c_in, side, side]), &device).require_grad();
+    let wt = Tensor::<4>::from_data(TensorData::new(w.clone(), [c_in, c_out, k, k]), &device).require_grad();
+    let rt = Tensor::<4>::from_data(TensorData::new(r.clone(), [n, c_out, out, out]), &device);
+    let o = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+    let grads = (conv_transpose2d(xt.clone(), wt.clone(), None, o) * rt)
+        .sum()
+        .backward();
+
+    let gx = xt
+        .grad(&grads)
+        .expect("input gradient")
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("f32");
+    let strided = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
+    let want_x = per_image_forward(&r, [n, c_out, out, out], &flex(&w, [c_in, c_out, k, k]), None, &strided);
+    assert_eq!(differing_bits(&gx, &want_x), 0, "input gradient");
+
+    let gw = wt
+        .grad(&grads)
+        .expect("weight gradient")
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("f32");
+    // [B, A, HW] -> [A, B, HW], given [A, B, HW]: output pair j = (j / B, j % B) reads input pair (j % B, j / B).
+    let swap = |v: &[f32], [a, b, hw]: [usize; 3]| -> Vec<f32> {
+        (0..a * b * hw)
+            .map(|i| v[((i / hw) % b * a + i / hw / b) * hw + i % hw])
+            .collect()
+    };
+    let r_swapped = swap(&r, [c_out, n, out * out]);
+    let x_swapped = flex(&swap(&x, [c_in, n, side * side]), [c_in, n, side, side]);
+    let dilated = ConvOptions::new([1, 1], [1, 1], [2, 2], 1);
+    let per_channel = per_image_forward(&r_swapped, [c_out, n, out, out], &x_swapped, None, &dilated);
+    let want_w = swap(&per_channel, [c_in, c_out, k * k]);
+    assert_eq!(differing_bits(&gw, &want_w), 0, "weight gradient");
+}
