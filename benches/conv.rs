@@ -181,35 +181,28 @@ fn gan_rows() {
     synth::backend::device();
     let strided = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
     let transposed = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
-    // The discriminator's second convolution: 64 -> 128 channels, 14x14 -> 7x7.
-    let x = random([64, 64, 14, 14], 1);
-    let w = random([128, 64, 4, 4], 2);
-    let gy = random([64, 128, 7, 7], 3);
-    op_row("D conv 64->128 14->7 forward", || {
-        Ops::conv2d(x.clone(), w.clone(), None, strided.clone())
-    });
-    op_row("D conv 64->128 14->7 forward, Flex per image", || {
-        conv::conv2d_f32(x.clone(), w.clone(), None, &strided)
-    });
-    op_row("D conv 64->128 14->7 input grad", || {
-        Ops::conv2d_x_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
-    });
-    op_row("D conv 64->128 14->7 weight grad", || {
-        Ops::conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
-    });
-    // The discriminator's first convolution (the image channel): 1 -> 64, 28x28 -> 14x14.
-    let x = random([64, 1, 28, 28], 4);
-    let w = random([64, 1, 4, 4], 5);
-    let gy = random([64, 64, 14, 14], 6);
-    op_row("D conv 1->64 28->14 forward", || {
-        Ops::conv2d(x.clone(), w.clone(), None, strided.clone())
-    });
-    op_row("D conv 1->64 28->14 input grad", || {
-        Ops::conv2d_x_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
-    });
-    op_row("D conv 1->64 28->14 weight grad", || {
-        Ops::conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
-    });
+    // The discriminator's convolutions: 64 -> 128 channels, 14x14 -> 7x7, then the first one (the image channel),
+    // 1 -> 64, 28x28 -> 14x14.
+    for (label, cin, cout, side) in [
+        ("D conv 64->128 14->7", 64, 128, 14),
+        ("D conv 1->64 28->14", 1, 64, 28),
+    ] {
+        let x = random([64, cin, side, side], 1);
+        let w = random([cout, cin, 4, 4], 2);
+        let gy = random([64, cout, side / 2, side / 2], 3);
+        op_row(&format!("{label} forward"), || {
+            Ops::conv2d(x.clone(), w.clone(), None, strided.clone())
+        });
+        op_row(&format!("{label} forward, Flex per image"), || {
+            conv::conv2d_f32(x.clone(), w.clone(), None, &strided)
+        });
+        op_row(&format!("{label} input grad"), || {
+            Ops::conv2d_x_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
+        });
+        op_row(&format!("{label} weight grad"), || {
+            Ops::conv2d_weight_backward(x.clone(), w.clone(), gy.clone(), strided.clone())
+        });
+    }
     // The generator's transposed convolutions: 128 -> 64, 7x7 -> 14x14, then 64 -> 1, 14x14 -> 28x28.
     for (label, cin, cout, side) in [
         ("G convT 128->64 7->14", 128, 64, 7),

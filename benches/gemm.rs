@@ -75,8 +75,9 @@ fn values(n: usize, salt: usize) -> Vec<f32> {
         .collect()
 }
 
-/// `c = a * b` for row-major `a` (m x k), `b` (k x n), `c` (m x n), on the calling thread.
-fn product(a: &[f32], b: &[f32], c: &mut [f32], (m, n, k): (usize, usize, usize)) {
+/// `c = a * b` for row-major `a` (m x k), `b` (k x n), `c` (m x n), on the calling thread or, with
+/// `Parallelism::Rayon`, on the pool.
+fn product(a: &[f32], b: &[f32], c: &mut [f32], (m, n, k): (usize, usize, usize), parallelism: gemm::Parallelism) {
     assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
     // SAFETY: the three slices hold exactly the row-major matrices the strides describe (asserted above).
     unsafe {
@@ -99,7 +100,7 @@ fn product(a: &[f32], b: &[f32], c: &mut [f32], (m, n, k): (usize, usize, usize)
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }
@@ -114,7 +115,7 @@ fn per_image_products() {
     let flops = (2 * m * n * k * BATCH) as f64;
     let one = harness::time_ms(1, 7, || {
         for (x, y) in columns.chunks(k * n).zip(out.chunks_mut(m * n)) {
-            product(&weight, x, y, BLOCK5);
+            product(&weight, x, y, BLOCK5, gemm::Parallelism::None);
         }
     });
     harness::report("block-5 products b64, 1 thread", &one, None);
@@ -128,7 +129,7 @@ fn per_image_products() {
                 let weight = &weight;
                 s.spawn(move || {
                     for (x, y) in xs.chunks(k * n).zip(ys.chunks_mut(m * n)) {
-                        product(weight, x, y, BLOCK5);
+                        product(weight, x, y, BLOCK5, gemm::Parallelism::None);
                     }
                 });
             }
@@ -143,7 +144,7 @@ fn batched_product() {
     let shape = (BATCH * BLOCK5.1, BLOCK5.0, BLOCK5.2);
     let (a, b) = (values(shape.0 * shape.2, 3), values(shape.2 * shape.1, 4));
     let mut c = vec![0f32; shape.0 * shape.1];
-    let times = harness::time_ms(1, 5, || product(&a, &b, &mut c, shape));
+    let times = harness::time_ms(1, 5, || product(&a, &b, &mut c, shape, gemm::Parallelism::None));
     harness::report("one [1024,4608]x[4608,512], 1 thread", &times, None);
     println!(
         "  = {:.1} GFLOP/s",
@@ -157,32 +158,7 @@ fn gan_product() {
     let (m, n, k) = (128, 64 * 49, 1024);
     let (a, b) = (values(m * k, 5), values(k * n, 6));
     let mut c = vec![0f32; m * n];
-    let times = harness::time_ms(2, 9, || {
-        // SAFETY: row-major a (m x k), b (k x n), c (m x n), the sizes allocated above.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                c.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.as_ptr(),
-                1,
-                k as isize,
-                b.as_ptr(),
-                1,
-                n as isize,
-                0.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(0),
-            );
-        }
-    });
+    let times = harness::time_ms(2, 9, || product(&a, &b, &mut c, (m, n, k), gemm::Parallelism::Rayon(0)));
     harness::report("GAN [128,1024]x[1024,3136], 2 threads", &times, None);
     println!(
         "  = {:.1} GFLOP/s",

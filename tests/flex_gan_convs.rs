@@ -23,6 +23,12 @@ fn floats(t: FlexTensor) -> Vec<f32> {
     t.into_data().try_into_vec::<f32>().expect("f32 data")
 }
 
+/// The gradient of `t` in `grads`, as values.
+fn gradient(t: &Tensor<4>, grads: &burn::tensor::Gradients) -> Vec<f32> {
+    let g = t.grad(grads).expect("a gradient");
+    g.into_data().try_into_vec::<f32>().expect("f32")
+}
+
 /// Elements whose bits differ.
 fn differing_bits(a: &[f32], b: &[f32]) -> usize {
     assert_eq!(a.len(), b.len());
@@ -148,22 +154,12 @@ fn autodiff_through_the_generators_layer_matches_per_image_products() {
         .sum()
         .backward();
 
-    let gx = xt
-        .grad(&grads)
-        .expect("input gradient")
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("f32");
+    let gx = gradient(&xt, &grads);
     let strided = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
     let want_x = per_image_forward(&r, [n, c_out, out, out], &flex(&w, [c_in, c_out, k, k]), None, &strided);
     assert_eq!(differing_bits(&gx, &want_x), 0, "input gradient");
 
-    let gw = wt
-        .grad(&grads)
-        .expect("weight gradient")
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("f32");
+    let gw = gradient(&wt, &grads);
     // [B, A, HW] -> [A, B, HW], given [A, B, HW]: output pair j = (j / B, j % B) reads input pair (j % B, j / B).
     let swap = |v: &[f32], [a, b, hw]: [usize; 3]| -> Vec<f32> {
         (0..a * b * hw)
