@@ -27,8 +27,8 @@
 use alloc::vec;
 use alloc::vec::Vec;
 use burn_backend::DType;
-use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_backend::ops::ConvOptions;
+use burn_backend::ops::conv::calculate_conv_output_size;
 use burn_std::{Bytes, Shape, f16};
 
 use crate::{FlexTensor, Layout};
@@ -2278,15 +2278,15 @@ pub const BATCHED_X_GRAD_MIN_WEIGHT: usize = 1 << 20;
 /// Bound on one chunk's unfolded buffer, in f32 elements (16 MiB).
 const BATCHED_COL_ELEMS: usize = 4 * 1024 * 1024;
 
-/// The geometry of a conv2d the batched input gradient takes: groups = 1,
-/// symmetric padding, non-empty shapes, a weight of at least
-/// [`BATCHED_X_GRAD_MIN_WEIGHT`] elements and output maps of at most
-/// [`BATCHED_X_GRAD_MAX_POSITIONS`] positions. Returns the geometry and
-/// (N, C_out, OH).
+/// The geometry of a conv2d a batched kernel takes: groups = 1, symmetric
+/// padding, non-empty shapes whose kernel fits the padded input, and a
+/// geometry, batch, output channel count and output height that `takes`
+/// accepts. Returns the geometry and (N, C_out, OH).
 fn batched_geometry(
     x_shape: &Shape,
     w_shape: &Shape,
     options: &ConvOptions<2>,
+    takes: fn(&ConvGeom2d, usize, usize, usize) -> bool,
 ) -> Option<(ConvGeom2d, usize, usize, usize)> {
     if options.groups != 1 || options.is_asymmetric() {
         return None;
@@ -2296,7 +2296,7 @@ fn batched_geometry(
     }
     let (n, c_in, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
     let (c_out, kh, kw) = (w_shape[0], w_shape[2], w_shape[3]);
-    if w_shape[1] != c_in || c_out * c_in * kh * kw < BATCHED_X_GRAD_MIN_WEIGHT {
+    if w_shape[1] != c_in {
         return None;
     }
     if [n, c_in, h, w, c_out, kh, kw].contains(&0) || options.stride.contains(&0) {
@@ -2309,9 +2309,6 @@ fn batched_geometry(
     }
     let oh = calculate_conv_output_size(kh, options.stride[0], ph, dh, h);
     let ow = calculate_conv_output_size(kw, options.stride[1], pw, dw, w);
-    if oh == 0 || ow == 0 || oh * ow > BATCHED_X_GRAD_MAX_POSITIONS {
-        return None;
-    }
     let geom = ConvGeom2d {
         c_in,
         h,
@@ -2323,7 +2320,19 @@ fn batched_geometry(
         dilation: options.dilation,
         padding: [ph, pw],
     };
+    if oh == 0 || ow == 0 || !takes(&geom, n, c_out, oh) {
+        return None;
+    }
     Some((geom, n, c_out, oh))
+}
+
+/// Small maps with large weights (VGG16's block 5): a weight of at least
+/// [`BATCHED_X_GRAD_MIN_WEIGHT`] elements and output maps of at most
+/// [`BATCHED_X_GRAD_MAX_POSITIONS`] positions; the batched input gradient and
+/// change 5's batched forward take these.
+fn small_maps_large_weight(geom: &ConvGeom2d, _n: usize, c_out: usize, oh: usize) -> bool {
+    let weight = c_out.saturating_mul(geom.c_in * geom.kh * geom.kw);
+    weight >= BATCHED_X_GRAD_MIN_WEIGHT && oh * geom.ow <= BATCHED_X_GRAD_MAX_POSITIONS
 }
 
 /// Images per chunk: as many as keep `per_image` elements per image under
@@ -2353,7 +2362,12 @@ pub fn conv2d_x_backward_f32_batched(
     if weight.dtype() != DType::F32 || output_grad.dtype() != DType::F32 {
         return None;
     }
-    let (geom, n, c_out, oh) = batched_geometry(x_shape, weight.layout().shape(), options)?;
+    let (geom, n, c_out, oh) = batched_geometry(
+        x_shape,
+        weight.layout().shape(),
+        options,
+        small_maps_large_weight,
+    )?;
     let gs = output_grad.layout().shape();
     if gs.num_dims() != 4 || gs[0] != n || gs[1] != c_out || gs[2] != oh || gs[3] != geom.ow {
         return None;
@@ -2521,24 +2535,122 @@ pub fn conv2d_x_backward_f32_as_forward(
 }
 
 /// Batched f32 conv2d forward on small maps with large weights (the geometry of
-/// [`batched_geometry`]), or `None` where Flex's per-image path must run.
+/// [`small_maps_large_weight`]), or `None` where Flex's per-image path must run.
 ///
 /// synth: on VGG16's 4x4 block-5 maps Flex's forward makes one 16-column
 /// product per image, which runs in gemm's one-register edge microkernel;
 /// here a chunk of images is unfolded into `col[K, cols]` and
 /// `Y[C_out, cols] = W[C_out, K] x col` is one product per chunk, scattered
-/// back to NCHW with the bias added.
+/// back to NCHW with the bias added. K is in the weight's own order (input
+/// channel, then kernel tap).
 pub fn conv2d_f32_batched(
     x: &FlexTensor,
     weight: &FlexTensor,
     bias: Option<&FlexTensor>,
     options: &ConvOptions<2>,
 ) -> Option<FlexTensor> {
+    batched_forward(
+        x,
+        weight,
+        bias,
+        options,
+        small_maps_large_weight,
+        KOrder::ChannelTap,
+    )
+}
+
+/// Output maps of at most this many positions take
+/// [`conv2d_f32_batched_images`] when the weight has more than 64 output
+/// channels and at least [`BATCHED_IMAGES_MIN_WEIGHT`] elements.
+///
+/// synth: the cDCGAN discriminator's 64->128 4x4 stride-2 layer at batch 64
+/// (7x7 maps; the generator's 128->64 transposed layer's input gradient is
+/// the same convolution) made one 49-column product per image, each
+/// repacking the 128 x 1024 weight and its im2col tile read across K:
+/// 12-14 ms per call (`cargo bench --bench conv -- gan`; PyTorch: 4.3 ms).
+pub const BATCHED_IMAGES_MAX_POSITIONS: usize = 64;
+
+/// See [`BATCHED_IMAGES_MAX_POSITIONS`]: below this many weight elements
+/// (256 KiB of f32) repacking the weight per image is cheap.
+pub const BATCHED_IMAGES_MIN_WEIGHT: usize = 1 << 16;
+
+/// Whether [`conv2d_f32_batched_images`] takes a batch of `n` images of
+/// this geometry with `c_out` output channels and `oh` output rows.
+///
+/// Besides the size bounds, the per-image product it replaces (`c_out` x
+/// positions, K = C_in * taps deep) must be one that gemm blocks over K by
+/// its cache parameters, as it does the batched product: gemm sums products
+/// of at most 64 x 64 in blocks of 512 along K instead, products of at most
+/// 256 elements in a dot-product kernel, single columns as matrix-vector
+/// products and K <= 2 as outer products, so batching those would change
+/// the rounding. And Flex runs one-row kernels (1x1, and 1-D-like
+/// convolutions) on paths of their own, which sum in other orders.
+fn batched_images_takes(geom: &ConvGeom2d, n: usize, c_out: usize, oh: usize) -> bool {
+    let positions = oh * geom.ow;
+    let k = geom.c_in * geom.kh * geom.kw;
+    geom.kh >= 2
+        && n >= 2
+        && (2..=BATCHED_IMAGES_MAX_POSITIONS).contains(&positions)
+        && c_out.saturating_mul(k) >= BATCHED_IMAGES_MIN_WEIGHT
+        && c_out > 64
+        && c_out * positions > 256
+        && k > 2
+}
+
+/// f32 conv2d forward over a batch of small maps as one product per chunk
+/// of images, bit-identical to Flex's per-image im2col path, or `None` where
+/// that path must run (see [`batched_images_takes`]; groups = 1, symmetric
+/// padding).
+///
+/// synth: the same batched product as [`conv2d_f32_batched`], with K in
+/// Flex's order (kernel tap, then input channel) and the weight reordered to
+/// `[C_out, taps, C_in]` as Flex reorders it, so each output sums the same
+/// products in the same order as Flex's per-image product.
+pub fn conv2d_f32_batched_images(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    options: &ConvOptions<2>,
+) -> Option<FlexTensor> {
+    batched_forward(
+        x,
+        weight,
+        bias,
+        options,
+        batched_images_takes,
+        KOrder::TapChannel,
+    )
+}
+
+/// The order of the reduction axis K = C_in x taps in a batched forward.
+#[derive(Clone, Copy)]
+enum KOrder {
+    /// Input channel, then kernel tap: the weight's own `[C_out, C_in, taps]`.
+    ChannelTap,
+    /// Kernel tap, then input channel: Flex's im2col order, the weight
+    /// reordered to `[C_out, taps, C_in]`.
+    TapChannel,
+}
+
+/// The batched forward of [`conv2d_f32_batched`] and
+/// [`conv2d_f32_batched_images`]: a chunk of images (the columns bounded by
+/// [`BATCHED_COL_ELEMS`]) unfolded plane by plane into `col[K, cols]` with K
+/// in `order`, `Y[C_out, cols] = W x col` one product per chunk, and Y
+/// copied to NCHW with the bias added after the sum. `None` where `takes`
+/// (or the dtypes, groups, padding or shapes) leave the case to Flex.
+fn batched_forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    options: &ConvOptions<2>,
+    takes: fn(&ConvGeom2d, usize, usize, usize) -> bool,
+    order: KOrder,
+) -> Option<FlexTensor> {
     if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
         return None;
     }
     let (geom, n, c_out, oh) =
-        batched_geometry(x.layout().shape(), weight.layout().shape(), options)?;
+        batched_geometry(x.layout().shape(), weight.layout().shape(), options, takes)?;
     let bias = match bias {
         Some(b) => {
             let bs = b.layout().shape();
@@ -2558,6 +2670,23 @@ pub fn conv2d_f32_batched(
     let k = c_in * taps;
     let p = oh * geom.ow;
     let chunk = balanced_chunk(n, k * p);
+    // w_flat[co, tap * C_in + ci] = w[co, ci, tap], as Flex's forward reorders it.
+    let w_flat: Vec<f32>;
+    let lhs: &[f32] = match order {
+        KOrder::ChannelTap => w_data,
+        KOrder::TapChannel => {
+            // SAFETY: every row of w_flat is written by its transpose.
+            let mut reordered = unsafe { uninit_buffer::<f32>(c_out * k) };
+            for_each_row(
+                &mut reordered,
+                k,
+                use_rayon_conv(c_out * k, c_out),
+                |co, dst| transpose_into(&w_data[co * k..(co + 1) * k], c_in, taps, dst),
+            );
+            w_flat = reordered;
+            &w_flat
+        }
+    };
     // SAFETY: each chunk writes its rows of col (unfold_planes writes padding
     // zeros), of y (its product, read_dst false) and of out (the copies)
     // before anything reads them.
@@ -2571,10 +2700,14 @@ pub fn conv2d_f32_batched(
     for b0 in (0..n).step_by(chunk) {
         let bn = chunk.min(n - b0);
         let cols = bn * p;
-        // col[ci * taps + tap, i * P + q]: tap `tap` of plane (b0 + i, ci) under position q.
+        // col[r, i * P + q]: tap `tap` of plane (b0 + i, ci) under position
+        // q, r = ci * taps + tap (ChannelTap) or tap * C_in + ci (TapChannel).
         let col = &mut col[..k * cols];
         for_each_row(col, cols, use_rayon_conv(k * cols, k), |r, row| {
-            let (ci, tap) = (r / taps, r % taps);
+            let (ci, tap) = match order {
+                KOrder::ChannelTap => (r / taps, r % taps),
+                KOrder::TapChannel => (r % c_in, r / c_in),
+            };
             geom.unfold_planes(oh, tap, row, |i| {
                 &x_data[((b0 + i) * c_in + ci) * hw..][..hw]
             });
@@ -2592,7 +2725,7 @@ pub fn conv2d_f32_batched(
                 1,
                 cols as isize,
                 false,
-                w_data.as_ptr(),
+                lhs.as_ptr(),
                 1,
                 k as isize,
                 col.as_ptr(),
@@ -2625,193 +2758,6 @@ pub fn conv2d_f32_batched(
     Some(FlexTensor::new(
         Bytes::from_elems(out),
         Layout::contiguous(Shape::from(vec![n, c_out, oh, geom.ow])),
-        DType::F32,
-    ))
-}
-
-/// Output maps of at most this many positions take
-/// [`conv2d_f32_batched_images`] when the weight has more than 64 output
-/// channels and at least [`BATCHED_IMAGES_MIN_WEIGHT`] elements.
-///
-/// synth: the cDCGAN discriminator's 64->128 4x4 stride-2 layer at batch 64
-/// (7x7 maps; the generator's 128->64 transposed layer's input gradient is
-/// the same convolution) made one 49-column product per image, each
-/// repacking the 128 x 1024 weight and its im2col tile read across K:
-/// 12-14 ms per call (`cargo bench --bench conv -- gan`; PyTorch: 4.3 ms).
-pub const BATCHED_IMAGES_MAX_POSITIONS: usize = 64;
-
-/// See [`BATCHED_IMAGES_MAX_POSITIONS`]: below this many weight elements
-/// (256 KiB of f32) repacking the weight per image is cheap.
-pub const BATCHED_IMAGES_MIN_WEIGHT: usize = 1 << 16;
-
-/// Whether [`conv2d_f32_batched_images`] takes a batch of `n` images with
-/// `positions` output positions each, `c_out` output channels and a
-/// reduction of `k` = C_in * taps.
-///
-/// Besides the size bounds, the per-image product it replaces (`c_out` x
-/// `positions`, `k` deep) must be one that gemm blocks over K by its cache
-/// parameters, as it does the batched product: gemm sums products of at
-/// most 64 x 64 in blocks of 512 along K instead, products of at most 256
-/// elements in a dot-product kernel, single columns as matrix-vector
-/// products and K <= 2 as outer products, so batching those would change
-/// the rounding.
-pub fn batched_images_takes(n: usize, positions: usize, c_out: usize, k: usize) -> bool {
-    n >= 2
-        && (2..=BATCHED_IMAGES_MAX_POSITIONS).contains(&positions)
-        && c_out.saturating_mul(k) >= BATCHED_IMAGES_MIN_WEIGHT
-        && c_out > 64
-        && c_out * positions > 256
-        && k > 2
-}
-
-/// f32 conv2d forward over a batch of small maps as one product per chunk
-/// of images, bit-identical to Flex's per-image im2col path, or `None` where
-/// that path must run (see [`batched_images_takes`]; groups = 1, symmetric
-/// padding).
-///
-/// synth: `col[K, cols]` holds each image's im2col columns side by side,
-/// with K in Flex's order (kernel tap, then input channel) and the weight
-/// reordered to `[C_out, taps, C_in]` as Flex reorders it, so each output
-/// sums the same products in the same order as Flex's per-image product;
-/// laid out with the columns contiguous, the way gemm packs fastest.
-pub fn conv2d_f32_batched_images(
-    x: &FlexTensor,
-    weight: &FlexTensor,
-    bias: Option<&FlexTensor>,
-    options: &ConvOptions<2>,
-) -> Option<FlexTensor> {
-    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 {
-        return None;
-    }
-    if options.groups != 1 || options.is_asymmetric() {
-        return None;
-    }
-    let (xs, ws) = (x.layout().shape(), weight.layout().shape());
-    if xs.num_dims() != 4 || ws.num_dims() != 4 || ws[1] != xs[1] {
-        return None;
-    }
-    let (n, c_in, h, w) = (xs[0], xs[1], xs[2], xs[3]);
-    let (c_out, kh, kw) = (ws[0], ws[2], ws[3]);
-    if [n, c_in, h, w, c_out, kh, kw].contains(&0) || options.stride.contains(&0) {
-        return None;
-    }
-    let [ph, pw] = options.padding_begin();
-    let [dh, dw] = options.dilation;
-    if dh == 0 || dw == 0 || h + 2 * ph < dh * (kh - 1) + 1 || w + 2 * pw < dw * (kw - 1) + 1 {
-        return None;
-    }
-    let oh = calculate_conv_output_size(kh, options.stride[0], ph, dh, h);
-    let ow = calculate_conv_output_size(kw, options.stride[1], pw, dw, w);
-    let taps = kh * kw;
-    let k = c_in * taps;
-    // Flex runs one-row kernels (1x1, and 1-D-like convolutions) on paths of
-    // their own, which sum in other orders.
-    if kh < 2 || !batched_images_takes(n, oh * ow, c_out, k) {
-        return None;
-    }
-    let bias = match bias {
-        Some(b) => {
-            let bs = b.layout().shape();
-            if b.dtype() != DType::F32 || bs.num_dims() != 1 || bs[0] != c_out {
-                return None;
-            }
-            Some(b.to_contiguous())
-        }
-        None => None,
-    };
-    let geom = ConvGeom2d {
-        c_in,
-        h,
-        w,
-        ow,
-        kh,
-        kw,
-        stride: options.stride,
-        dilation: [dh, dw],
-        padding: [ph, pw],
-    };
-    let x = x.to_contiguous();
-    let weight = weight.to_contiguous();
-    let x_data: &[f32] = x.storage();
-    let w_data: &[f32] = weight.storage();
-    let p = oh * ow;
-    let chunk = balanced_chunk(n, k * p);
-    // SAFETY: w_flat is written whole by the transposes; each chunk writes
-    // its rows of col (unfold_planes writes padding zeros), of y (its
-    // product, read_dst false) and its planes of out before they are read.
-    let (mut w_flat, mut out, mut col, mut y) = unsafe {
-        (
-            uninit_buffer::<f32>(c_out * k),
-            uninit_buffer::<f32>(n * c_out * p),
-            uninit_buffer::<f32>(k * chunk * p),
-            uninit_buffer::<f32>(c_out * chunk * p),
-        )
-    };
-    // w_flat[co, tap * C_in + ci] = w[co, ci, tap], as Flex's forward reorders it.
-    for_each_row(
-        &mut w_flat,
-        k,
-        use_rayon_conv(c_out * k, c_out),
-        |co, dst| transpose_into(&w_data[co * k..(co + 1) * k], c_in, taps, dst),
-    );
-    let bias_data: Option<&[f32]> = bias.as_ref().map(|b| b.storage());
-    for b0 in (0..n).step_by(chunk) {
-        let bn = chunk.min(n - b0);
-        let cols = bn * p;
-        // col[tap * C_in + ci, i * P + q]: tap `tap` of plane (b0 + i, ci) under position q.
-        let col = &mut col[..k * cols];
-        for_each_row(col, cols, use_rayon_conv(k * cols, k), |r, row| {
-            let (tap, ci) = (r / c_in, r % c_in);
-            geom.unfold_planes(oh, tap, row, |i| {
-                &x_data[((b0 + i) * c_in + ci) * h * w..][..h * w]
-            });
-        });
-        let y = &mut y[..c_out * cols];
-        // SAFETY: dst is c_out x cols (row stride cols), lhs the c_out x k
-        // reordered weight (row stride k), rhs k x cols (col, row stride
-        // cols); the buffers have exactly those sizes.
-        unsafe {
-            gemm::gemm(
-                c_out,
-                cols,
-                k,
-                y.as_mut_ptr(),
-                1,
-                cols as isize,
-                false,
-                w_flat.as_ptr(),
-                1,
-                k as isize,
-                col.as_ptr(),
-                1,
-                cols as isize,
-                0.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                gemm_parallelism(c_out, cols, k),
-            );
-        }
-        // out[b0 + i, co, q] = y[co, i * P + q] (+ bias[co], after the sum as Flex adds it)
-        let planes = &mut out[b0 * c_out * p..(b0 + bn) * c_out * p];
-        let y = &*y;
-        for_each_row(
-            planes,
-            p,
-            use_rayon_conv(c_out * cols, bn * c_out),
-            |r, dst| {
-                let (i, co) = (r / c_out, r % c_out);
-                dst.copy_from_slice(&y[co * cols + i * p..][..p]);
-                if let Some(b) = bias_data {
-                    dst.iter_mut().for_each(|v| *v += b[co]);
-                }
-            },
-        );
-    }
-    Some(FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(Shape::from(vec![n, c_out, oh, ow])),
         DType::F32,
     ))
 }
