@@ -5,7 +5,8 @@
 # table) and fits real, real + augment, real + style and real + augment + style over the seeds, scored on the
 # held-out validation images and on mnist-m blended from those same validation images (`--score-split val --shift
 # mnist-m`: never the test split).
-# Usage: scripts/sweep_style_shift.sh [WORK_DIR] [SEEDS] [RANGES...]   e.g. scripts/sweep_style_shift.sh /tmp/ss 10 0.1:0.4 0.3:0.7
+# Usage: scripts/sweep_style_shift.sh [WORK_DIR] [SEEDS] [RANGES...]   e.g. scripts/sweep_style_shift.sh /tmp/ss 10 0.1:0.4 0.3:0.7:colour
+# A range ending in :colour makes the set in the stylised colours (style_colour = true) instead of grey.
 # About 12 minutes per range at 10 seeds on 2 cores (the style set about a minute, 50 fits of about 14 s).
 set -euo pipefail
 work=${1:-outputs/sweep-style-shift}; shift || true
@@ -17,13 +18,17 @@ mkdir -p "$work"
 echo "| strength | label agreement | val real % | real + style clean gain (pp) | real + style mnist-m gain (pp) | real + augment + style over real + augment, mnist-m (pp) |"
 echo "|---|---|---|---|---|---|"
 for r in "${ranges[@]}"; do
-  lo=${r%:*}; hi=${r#*:}; name="strength-$lo-$hi"; out="$work/$name"; config="$work/$name.toml"
-  sed "s/^style_strength = .*/style_strength = [$lo, $hi]/" configs/eval-gain.toml > "$config"
+  colour=false; case $r in *:colour) colour=true; r=${r%:colour};; esac
+  lo=${r%:*}; hi=${r#*:}; name="strength-$lo-$hi"; [ $colour = true ] && name="$name-colour"
+  out="$work/$name"; config="$work/$name.toml"
+  sed -e "s/^style_strength = .*/style_strength = [$lo, $hi]/" -e "s/^style_colour = .*/style_colour = $colour/" \
+    configs/eval-gain.toml > "$config"
+  grep -q "^style_colour = $colour" "$config" || { echo "configs/eval-gain.toml has no style_colour line" >&2; exit 2; }
   grep -q "^style_strength = \[$lo, $hi\]" "$config" || { echo "configs/eval-gain.toml has no style_strength line" >&2; exit 2; }
   [ -f "$out/report.json" ] || $s --quiet eval-gain --config "$config" --sources style --seeds "$seeds" \
     --shift mnist-m --eps 0 --score-split val --cache-dir "$work/cache" --out "$out" --tb-dir "$work/tb" --force \
     > /dev/null
-  python3 - "$r" "$out/report.json" <<'PY'
+  python3 - "$r$( [ $colour = true ] && echo ', colour')" "$out/report.json" <<'PY'
 import json, sys
 strength, path = sys.argv[1:3]
 report = json.load(open(path))
@@ -34,7 +39,7 @@ conditions = {c["name"]: c for c in report["conditions"]}
 def gain(g):
     return f"{100 * g['gain']['mean']:+.2f} [{100 * g['gain']['ci_low']:+.2f}, {100 * g['gain']['ci_high']:+.2f}]"
 real, with_style, both = conditions["real"], conditions["real + style"], conditions["real + augment + style"]
-print(f"| [{strength.replace(':', ', ')}] | {100 * agreement:.1f}% | {100 * real['clean']['mean']:.2f} "
+print(f"| [{strength.replace(':', ', ', 1)}] | {100 * agreement:.1f}% | {100 * real['clean']['mean']:.2f} "
       f"| {gain(with_style['gain_clean'])} | {gain(with_style['gain_shifted']['mnist-m'])} "
       f"| {gain(both['gain_shifted_vs_augment']['mnist-m'])} |")
 PY

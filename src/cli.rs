@@ -435,6 +435,9 @@ pub struct StyleArgs {
     /// Dataset mode: highest style strength, in [0, 1] [default: 0.4]
     #[arg(long, allow_negative_numbers = true)]
     pub strength_max: Option<f64>,
+    /// Dataset mode: write grey images in the stylised colours (RGB) instead of grey [default: off]
+    #[arg(long)]
+    pub colour: bool,
     /// Dataset mode: a classifier run folder (`synth classifier train` on the same dataset) that judges the set:
     /// the share of stylised images it still labels correctly is printed and kept in origin.json [default: none]
     #[arg(long)]
@@ -897,6 +900,9 @@ impl StyleArgs {
         }
         if self.preserve_color {
             c.preserve_color = true;
+        }
+        if self.colour {
+            c.colour = true;
         }
     }
 }

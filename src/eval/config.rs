@@ -101,6 +101,9 @@ pub struct EvalGainConfig {
     /// each image's strength is drawn from it, 0 the content image, 1 the full transfer), here so a sweep can
     /// re-choose it on the validation split's mnist-m without editing `synth style`'s defaults.
     pub style_strength: [f64; 2],
+    /// The default style source writes grey datasets in the stylised colours (`synth style`'s `colour`), here so a
+    /// sweep can measure it on the validation split's mnist-m (a colour domain).
+    pub style_colour: bool,
     /// Where the default pipeline caches the sets it makes (reused by later runs with the same settings).
     pub cache_dir: String,
     /// Lanes: jobs run side by side, the cores shared between them (0 = one per core): the fits, and the GAN beside
@@ -202,6 +205,7 @@ impl Default for EvalGainConfig {
                 let style = crate::style::StyleConfig::default();
                 [style.strength_min, style.strength_max]
             },
+            style_colour: crate::style::StyleConfig::default().colour,
             cache_dir: "outputs/eval-gain/cache".into(),
             jobs: 0,
             // Block 5's last two convs fine-tune at 3x the classifier's learning rate, every fit runs fixed step
@@ -233,6 +237,7 @@ impl EvalGainConfig {
         crate::style::StyleConfig {
             strength_min: self.style_strength[0],
             strength_max: self.style_strength[1],
+            colour: self.style_colour,
             ..crate::style::StyleConfig::default()
         }
     }

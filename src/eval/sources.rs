@@ -165,7 +165,10 @@ pub fn make_style(exp: &Experiment, out: &Path) -> Result<PathBuf> {
     let judge_model = exp.subset_cnn()?;
     let judge = crate::style::run::Judge {
         model: judge_model,
-        side: exp.dataset.require_uniform_shape()?.1,
+        input: {
+            let (channels, side, _) = exp.dataset.require_uniform_shape()?;
+            (channels, side)
+        },
     };
     let mut writer = ExpandedWriter::create(out, true, &exp.dataset.classes, SourceKind::Style)?;
     let agreement = crate::style::run::stylise_dataset(

@@ -65,6 +65,12 @@ pub struct StyleConfig {
     /// transfer. Random strength is style augmentation's recipe (Jackson et al. 2019) and keeps the digit legible.
     pub strength_min: f64,
     pub strength_max: f64,
+    /// Dataset mode: write grey content images in the stylised colours (RGB) instead of the result's luminance. A
+    /// grey dataset meant to carry over to a colour domain (mnist-m's photo blends) may need the styles' colours,
+    /// which the luminance drops; off by default (grey datasets stay grey). Not serialised when off, so settings
+    /// made before it existed keep their cache keys.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub colour: bool,
     /// Dataset mode: a classifier run (`synth classifier train`) that judges the set: the share of stylised images it
     /// still labels correctly is reported (label agreement). None = no judge.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,6 +107,7 @@ impl Default for StyleConfig {
             max_images: 0,
             strength_min: 0.1,
             strength_max: 0.4,
+            colour: false,
             judge: None,
             dataset: "mnist".into(),
             resize: "keep".into(),

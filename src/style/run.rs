@@ -97,11 +97,18 @@ fn draw_strength(config: &StyleConfig, rng: &mut impl rand::Rng) -> f64 {
 }
 
 /// `content + strength * (stylised - content)`, pixel by pixel: strength 0 is the content image, 1 the stylised one.
-/// Both have the content image's size and channels.
+/// Both have the content image's size; a grey content image blended toward a colour one is replicated to RGB first.
 pub fn blend_toward(content: &Image, stylised: &Image, strength: f64) -> Image {
     if strength >= 1.0 {
         return stylised.clone();
     }
+    let rgb;
+    let content = if content.channels < stylised.channels {
+        rgb = content.to_rgb();
+        &rgb
+    } else {
+        content
+    };
     let s = strength as f32;
     let data = content
         .data
@@ -136,10 +143,11 @@ impl LabelAgreement {
     }
 }
 
-/// A classifier fitted on the real images, and the side it takes them at.
+/// A classifier fitted on the real images, and the `(channels, side)` it takes them at (a colour set is judged by a
+/// grey classifier through its luminance).
 pub struct Judge<'a> {
     pub model: &'a crate::classifier::Classifier,
-    pub side: usize,
+    pub input: (usize, usize),
 }
 
 /// Stylises `per_image` versions of each image at `indices`, each with a style and a strength drawn from its own
@@ -211,6 +219,7 @@ pub fn stylise_dataset(
                 "optimizer": config.optimizer,
                 "size": side,
                 "strength": strength,
+                "colour": config.colour,
             });
             let stem = format!("style-{}-{k}", crate::dataset::id_file_stem(&sample.id));
             writer.add_derived(&out, sample, &stem, params, *seed)?;
@@ -222,12 +231,10 @@ pub fn stylise_dataset(
 
 /// How many of `images` the judge labels as `labels`.
 fn agreed(judge: &Judge, images: &[Image], labels: &[usize], classes: usize) -> Result<usize> {
-    let refs: Vec<&Image> = images.iter().collect();
-    let side = images
-        .iter()
-        .any(|i| i.height != judge.side || i.width != judge.side)
-        .then_some(judge.side);
-    let set = crate::classifier::PreparedSet::new(&refs, labels.to_vec(), side, &crate::backend::device())?;
+    let (channels, side) = judge.input;
+    let conformed: Vec<Image> = images.iter().map(|i| i.conform(channels, side)).collect();
+    let refs: Vec<&Image> = conformed.iter().collect();
+    let set = crate::classifier::PreparedSet::new(&refs, labels.to_vec(), None, &crate::backend::device())?;
     let evaluation = crate::classifier::run::evaluate(judge.model, &set, classes, images.len().max(1))?;
     Ok((0..classes).map(|c| evaluation.confusion[c][c]).sum())
 }
@@ -294,7 +301,7 @@ pub fn run_dataset(
         .as_deref()
         .map(|dir| load_judge(Path::new(dir), &dataset))
         .transpose()?;
-    let judge_ref = judge.as_ref().map(|(model, side)| Judge { model, side: *side });
+    let judge_ref = judge.as_ref().map(|(model, input)| Judge { model, input: *input });
     let mut writer = ExpandedWriter::new(out, &dataset.classes, SourceKind::Style)?;
     progress.set_length((train.len() * config.per_image) as u64);
     let agreement = stylise_dataset(
@@ -329,7 +336,7 @@ pub fn run_dataset(
 }
 
 /// A saved classifier to judge a style set with; refused unless it was trained on the dataset's classes.
-fn load_judge(dir: &Path, dataset: &Dataset) -> Result<(crate::classifier::Classifier, usize)> {
+fn load_judge(dir: &Path, dataset: &Dataset) -> Result<(crate::classifier::Classifier, (usize, usize))> {
     let (meta, model) = crate::classifier::Checkpoint::load(dir, &crate::backend::device())?;
     if meta.classes != dataset.classes {
         return Err(SynthError::bad_input(format!(
@@ -340,8 +347,7 @@ fn load_judge(dir: &Path, dataset: &Dataset) -> Result<(crate::classifier::Class
             dataset.classes.join(", ")
         )));
     }
-    let side = crate::classifier::run::input_shape(&meta.config, dataset.require_uniform_shape()?)?.1;
-    Ok((model, side))
+    Ok((model, meta.input))
 }
 
 #[cfg(test)]
@@ -373,6 +379,17 @@ mod tests {
         for ((&h, &c), &s) in half.data.iter().zip(&content.data).zip(&stylised.data) {
             assert!((h - (c + s) / 2.0).abs() < 1e-6);
         }
+    }
+
+    /// A grey content image blended toward a colour result (`colour`) is its RGB copy at strength 0.
+    #[test]
+    fn grey_content_blends_toward_a_colour_result_as_rgb() {
+        let (content, stylised) = (image(1, 3), image(3, 4));
+        let png = |i: &Image| i.to_png().unwrap();
+        assert_eq!(png(&blend_toward(&content, &stylised, 0.0)), png(&content.to_rgb()));
+        let half = blend_toward(&content, &stylised, 0.5);
+        assert_eq!(half.shape(), (3, 28, 28));
+        assert!((half.data[784] - (content.data[0] + stylised.data[784]) / 2.0).abs() < 1e-6);
     }
 
     /// Strengths are drawn inside the configured range, reproducibly per seed, and spread over it.

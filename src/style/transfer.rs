@@ -327,7 +327,7 @@ pub fn stylise_image(
 
 /// Dataset mode: stylises a batch of images together, image `i` towards style `style_of[i]` of `style_grams`
 /// (per style, per layer `[1, c, c]`). Images are stylised at `dataset_size` and returned at their own size and
-/// channel count.
+/// channel count (grey ones in colour with `config.colour`).
 pub fn stylise_batch(
     net: &StyleNet,
     images: &[&Image],
@@ -356,7 +356,11 @@ pub fn stylise_batch(
         .zip(images)
         .map(|(out, original)| {
             let out = out.resize(original.width, original.height);
-            if original.channels == 1 { luminance(&out) } else { out }
+            if original.channels == 1 && !config.colour {
+                luminance(&out)
+            } else {
+                out
+            }
         })
         .collect())
 }
@@ -419,6 +423,35 @@ mod tests {
         let (first, last) = (out.history.first().unwrap().total, out.history.last().unwrap().total);
         assert!(last < first / 2.0, "loss {first} -> {last}");
         assert!(out.image.data.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    /// A grey image comes back grey by default and in the styles' colours with `colour`; the two are one optimisation,
+    /// so the grey one is the colour one's luminance.
+    #[test]
+    fn grey_images_come_back_in_colour_only_when_asked() {
+        let grey = StyleConfig::default();
+        let colour = StyleConfig {
+            colour: true,
+            ..grey.clone()
+        };
+        let net = net(&grey);
+        let style =
+            Image::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("styles/starry_night.jpg")).unwrap();
+        let grams = vec![blended_grams(&net, &[(style.resize(48, 32), 1.0)], &crate::backend::device()).unwrap()];
+        let digit = luminance(&photo_crop(28));
+        let run = |config: &StyleConfig| stylise_batch(&net, &[&digit, &digit], &[0, 0], &grams, config, |_| {});
+        let (as_grey, as_colour) = (run(&grey).unwrap(), run(&colour).unwrap());
+        assert_eq!(as_grey[0].shape(), (1, 28, 28));
+        assert_eq!(as_colour[0].shape(), (3, 28, 28));
+        let chroma = as_colour[0].data[..784]
+            .iter()
+            .zip(&as_colour[0].data[784 * 2..])
+            .map(|(r, b)| (r - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(chroma > 0.01, "the colour output has colour ({chroma})");
+        for (g, c) in as_grey[0].data.iter().zip(&luminance(&as_colour[0]).data) {
+            assert!((g - c).abs() < 1e-6);
+        }
     }
 
     #[test]
