@@ -5,8 +5,10 @@
 # table) and fits real, real + augment, real + style and real + augment + style over the seeds, scored on the
 # held-out validation images and on mnist-m blended from those same validation images (`--score-split val --shift
 # mnist-m`: never the test split).
-# Usage: scripts/sweep_style_shift.sh [WORK_DIR] [SEEDS] [RANGES...]   e.g. scripts/sweep_style_shift.sh /tmp/ss 10 0.1:0.4 0.3:0.7:colour
-# A range ending in :colour makes the set in the stylised colours (style_colour = true) instead of grey.
+# Usage: scripts/sweep_style_shift.sh [WORK_DIR] [SEEDS] [RANGES...]   e.g. scripts/sweep_style_shift.sh /tmp/ss 10 0.1:0.4 0.5:1:texture
+# A range may end in flags: :colour makes the set in the stylised colours (style_colour = true) instead of grey,
+# :texture starts each image's optimisation from the digit cut out of its style image (style_init = "texture");
+# both: 0.5:1:texture:colour.
 # About 12 minutes per range at 10 seeds on 2 cores (the style set about a minute, 50 fits of about 14 s).
 set -euo pipefail
 work=${1:-outputs/sweep-style-shift}; shift || true
@@ -18,17 +20,21 @@ mkdir -p "$work"
 echo "| strength | label agreement | val real % | real + style clean gain (pp) | real + style mnist-m gain (pp) | real + augment + style over real + augment, mnist-m (pp) |"
 echo "|---|---|---|---|---|---|"
 for r in "${ranges[@]}"; do
-  colour=false; case $r in *:colour) colour=true; r=${r%:colour};; esac
-  lo=${r%:*}; hi=${r#*:}; name="strength-$lo-$hi"; [ $colour = true ] && name="$name-colour"
+  IFS=: read -r lo hi flags <<< "$r"
+  colour=false; init=content
+  case ":$flags:" in *:colour:*) colour=true;; esac
+  case ":$flags:" in *:texture:*) init=texture;; esac
+  name="strength-$lo-$hi"; [ $init = texture ] && name="$name-texture"; [ $colour = true ] && name="$name-colour"
   out="$work/$name"; config="$work/$name.toml"
   sed -e "s/^style_strength = .*/style_strength = [$lo, $hi]/" -e "s/^style_colour = .*/style_colour = $colour/" \
-    configs/eval-gain.toml > "$config"
+    -e "s/^style_init = .*/style_init = \"$init\"/" configs/eval-gain.toml > "$config"
   grep -q "^style_colour = $colour" "$config" || { echo "configs/eval-gain.toml has no style_colour line" >&2; exit 2; }
+  grep -q "^style_init = \"$init\"" "$config" || { echo "configs/eval-gain.toml has no style_init line" >&2; exit 2; }
   grep -q "^style_strength = \[$lo, $hi\]" "$config" || { echo "configs/eval-gain.toml has no style_strength line" >&2; exit 2; }
   [ -f "$out/report.json" ] || $s --quiet eval-gain --config "$config" --sources style --seeds "$seeds" \
     --shift mnist-m --eps 0 --score-split val --cache-dir "$work/cache" --out "$out" --tb-dir "$work/tb" --force \
     > /dev/null
-  python3 - "$r$( [ $colour = true ] && echo ', colour')" "$out/report.json" <<'PY'
+  python3 - "$lo:$hi$( [ $init = texture ] && echo ', texture')$( [ $colour = true ] && echo ', colour')" "$out/report.json" <<'PY'
 import json, sys
 strength, path = sys.argv[1:3]
 report = json.load(open(path))

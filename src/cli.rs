@@ -410,7 +410,8 @@ pub struct StyleArgs {
     /// Weight of the total-variation loss [default: 1000]
     #[arg(long, allow_negative_numbers = true)]
     pub tv_weight: Option<f64>,
-    /// Start from the content image or from seeded noise [default: content]
+    /// Single-image mode: where the optimisation starts: the content image, seeded noise, or the content cut out
+    /// of a crop of the style image (texture) [default: content]
     #[arg(long, value_enum)]
     pub init: Option<synth::style::StyleInit>,
     /// Optimise at full size only (no half-size first pass)
@@ -429,10 +430,10 @@ pub struct StyleArgs {
     #[arg(long)]
     pub max_images: Option<usize>,
     /// Dataset mode: lowest style strength, in [0, 1]: each image is content + strength * (stylised - content),
-    /// its strength drawn uniformly from [--strength-min, --strength-max] [default: 0.1]
+    /// its strength drawn uniformly from [--strength-min, --strength-max] [default: 0.2]
     #[arg(long, allow_negative_numbers = true)]
     pub strength_min: Option<f64>,
-    /// Dataset mode: highest style strength, in [0, 1] [default: 0.4]
+    /// Dataset mode: highest style strength, in [0, 1] [default: 0.5]
     #[arg(long, allow_negative_numbers = true)]
     pub strength_max: Option<f64>,
     /// Dataset mode: write grey images in the stylised colours (RGB) instead of grey [default: off]
@@ -451,6 +452,10 @@ pub struct StyleArgs {
     /// Dataset mode: optimiser steps per batch [default: 20]
     #[arg(long)]
     pub dataset_iterations: Option<usize>,
+    /// Dataset mode: where each image's optimisation starts: texture (the image cut out of a crop of its style,
+    /// so its background carries the texture), the content image, or seeded noise [default: texture]
+    #[arg(long, value_enum)]
+    pub dataset_init: Option<synth::style::StyleInit>,
     /// Dataset mode: image size policy when loading: keep, N or WxH [default: keep]
     #[arg(long)]
     pub resize: Option<String>,
@@ -894,6 +899,7 @@ impl StyleArgs {
         set(&mut c.dataset_size, &self.dataset_size);
         set(&mut c.batch_size, &self.batch_size);
         set(&mut c.dataset_iterations, &self.dataset_iterations);
+        set(&mut c.dataset_init, &self.dataset_init);
         set(&mut c.resize, &self.resize);
         if self.no_coarse_to_fine {
             c.coarse_to_fine = false;

@@ -49,8 +49,10 @@ fn dataset_mode_keeps_labels_and_records_the_style() {
             })
             .collect()
     };
+    let mut textured = 0;
     for line in &lines {
         assert_eq!(line["source"], "style");
+        assert_eq!(line["params"]["init"], "texture", "the default dataset start");
         assert_eq!(
             line["label"].as_u64().unwrap(),
             parents[line["parent"].as_str().unwrap()],
@@ -64,7 +66,11 @@ fn dataset_mode_keeps_labels_and_records_the_style() {
             (28, 28, 1),
             "same size and channels as MNIST"
         );
+        // MNIST's top row is black; a texture start puts the style's texture there.
+        let top: u32 = img.to_luma8().rows().next().unwrap().map(|p| u32::from(p.0[0])).sum();
+        textured += usize::from(top > 28);
     }
+    assert!(textured >= 15, "{textured} of 20 images have a textured background");
 }
 
 #[test]

@@ -104,6 +104,9 @@ pub struct EvalGainConfig {
     /// The default style source writes grey datasets in the stylised colours (`synth style`'s `colour`), here so a
     /// sweep can measure it on the validation split's mnist-m (a colour domain).
     pub style_colour: bool,
+    /// Where the default style source's optimisation starts (`synth style`'s `dataset_init`), here so a sweep can
+    /// measure each start (a texture start puts the style's texture behind the digit) on the validation mnist-m.
+    pub style_init: crate::style::StyleInit,
     /// Where the default pipeline caches the sets it makes (reused by later runs with the same settings).
     pub cache_dir: String,
     /// Lanes: jobs run side by side, the cores shared between them (0 = one per core): the fits, and the GAN beside
@@ -206,6 +209,7 @@ impl Default for EvalGainConfig {
                 [style.strength_min, style.strength_max]
             },
             style_colour: crate::style::StyleConfig::default().colour,
+            style_init: crate::style::StyleConfig::default().dataset_init,
             cache_dir: "outputs/eval-gain/cache".into(),
             jobs: 0,
             // Block 5's last two convs fine-tune at 3x the classifier's learning rate, every fit runs fixed step
@@ -238,6 +242,7 @@ impl EvalGainConfig {
             strength_min: self.style_strength[0],
             strength_max: self.style_strength[1],
             colour: self.style_colour,
+            dataset_init: self.style_init,
             ..crate::style::StyleConfig::default()
         }
     }

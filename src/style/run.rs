@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use rand::RngExt;
 
-use super::config::StyleConfig;
-use super::transfer::{StyleNet, blended_grams, stylise_batch};
+use super::config::{StyleConfig, StyleInit};
+use super::transfer::{StyleNet, blended_grams, stylise_batch, texture_start};
 use crate::dataset::{Dataset, ExpandedWriter, Image};
 use crate::error::{Result, SynthError};
 
@@ -167,12 +167,17 @@ pub fn stylise_dataset(
     let mut agreement = judge.map(|_| LabelAgreement::default());
     let device = crate::backend::device();
     let side = config.dataset_size;
-    let style_grams = styles
+    // Each style at the scale its Gram matrices are taken at; a texture start crops the same image.
+    let textures: Vec<Image> = styles
         .iter()
         .map(|s| {
             let (w, h) = super::transfer::fit_longest(s.image.width, s.image.height, side.max(128));
-            blended_grams(net, &[(s.image.to_rgb().resize(w, h), 1.0)], &device)
+            s.image.to_rgb().resize(w, h)
         })
+        .collect();
+    let style_grams = textures
+        .iter()
+        .map(|t| blended_grams(net, &[(t.clone(), 1.0)], &device))
         .collect::<Result<Vec<_>>>()?;
     let weights: Vec<f64> = styles.iter().map(|s| s.weight).collect();
     let jobs: Vec<(usize, usize)> = indices
@@ -194,7 +199,15 @@ pub fn stylise_dataset(
             })
             .unzip();
         let images: Vec<&Image> = batch.iter().map(|&(i, _)| &dataset.samples[i].image).collect();
-        let outputs = stylise_batch(net, &images, &style_of, &style_grams, config, |_| {})?;
+        let starts: Option<Vec<Image>> = (config.dataset_init == StyleInit::Texture).then(|| {
+            images
+                .iter()
+                .zip(&style_of)
+                .zip(&seeds)
+                .map(|((image, &style), &seed)| texture_start(image, &textures[style], crate::seed::derive(seed, &[1])))
+                .collect()
+        });
+        let outputs = stylise_batch(net, &images, starts.as_deref(), &style_of, &style_grams, config, |_| {})?;
         let outputs: Vec<Image> = batch
             .iter()
             .zip(outputs)
@@ -220,6 +233,7 @@ pub fn stylise_dataset(
                 "size": side,
                 "strength": strength,
                 "colour": config.colour,
+                "init": config.dataset_init,
             });
             let stem = format!("style-{}-{k}", crate::dataset::id_file_stem(&sample.id));
             writer.add_derived(&out, sample, &stem, params, *seed)?;

@@ -211,10 +211,11 @@ fn clamp_canvas(canvas: Canvas) -> Canvas {
     Canvas { pixels }
 }
 
-/// Where the optimisation starts: the content itself, or seeded uniform noise.
+/// Where the optimisation starts: the content itself, or seeded uniform noise (a texture start is made as an image,
+/// [`texture_start`], and passed in as the content).
 pub fn initial_canvas(content: &Tensor<4>, init: StyleInit, seed: u64) -> Tensor<4> {
     match init {
-        StyleInit::Content => content.clone(),
+        StyleInit::Content | StyleInit::Texture => content.clone(),
         StyleInit::Noise => {
             let device = content.device();
             crate::backend::seeded(&device, seed, || {
@@ -222,6 +223,13 @@ pub fn initial_canvas(content: &Tensor<4>, init: StyleInit, seed: u64) -> Tensor
             })
         }
     }
+}
+
+/// [`StyleInit::Texture`]'s start: `content` cut out of a crop of `texture` drawn from `seed`, `|content - crop|`
+/// per channel (RGB; the blend mnist-m makes with photographs, here with a style image), so a white digit on black
+/// becomes the texture with the digit in its negative.
+pub fn texture_start(content: &Image, texture: &Image, seed: u64) -> Image {
+    crate::dataset::mnist_m::blend(content, std::slice::from_ref(texture), seed).0
 }
 
 /// Keeps the content's colours: the stylised image's luminance with the content's chrominance (YIQ).
@@ -310,9 +318,16 @@ pub fn stylise_image(
             content: net.content(content_tensor.clone()),
             grams: blended_grams(net, &scaled_styles, &device)?,
         };
-        let init = match &current {
-            Some(prev) => images_to_tensor(&[&prev.resize(lw, lh)], &device)?,
-            None => initial_canvas(&content_tensor, config.init, config.seed),
+        let init = match (&current, config.init) {
+            (Some(prev), _) => images_to_tensor(&[&prev.resize(lw, lh)], &device)?,
+            (None, StyleInit::Texture) => {
+                let texture = scaled_styles
+                    .iter()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .ok_or_else(|| SynthError::bad_input("a texture start needs a style image"))?;
+                images_to_tensor(&[&texture_start(&content_level, &texture.0, config.seed)], &device)?
+            }
+            (None, init) => initial_canvas(&content_tensor, init, config.seed),
         };
         let (result, level_history) = optimise(net, init, &targets, config, iterations, &mut on_eval)?;
         history.extend(level_history);
@@ -326,11 +341,14 @@ pub fn stylise_image(
 }
 
 /// Dataset mode: stylises a batch of images together, image `i` towards style `style_of[i]` of `style_grams`
-/// (per style, per layer `[1, c, c]`). Images are stylised at `dataset_size` and returned at their own size and
+/// (per style, per layer `[1, c, c]`), starting from `starts[i]` when given (the dataset run makes them for a
+/// [`StyleInit::Texture`] start, which needs each image's style image) and from [`initial_canvas`] otherwise. Images are stylised at `dataset_size` and returned at their own size and
 /// channel count (grey ones in colour with `config.colour`).
+#[allow(clippy::too_many_arguments)]
 pub fn stylise_batch(
     net: &StyleNet,
     images: &[&Image],
+    starts: Option<&[Image]>,
     style_of: &[usize],
     style_grams: &[Vec<Tensor<3>>],
     config: &StyleConfig,
@@ -349,7 +367,14 @@ pub fn stylise_batch(
         content: net.content(content_tensor.clone()),
         grams,
     };
-    let init = initial_canvas(&content_tensor, config.init, config.seed);
+    let init = match starts {
+        Some(starts) if starts.len() == images.len() => {
+            let resized: Vec<Image> = starts.iter().map(|s| s.to_rgb().resize(side, side)).collect();
+            images_to_tensor(&resized.iter().collect::<Vec<_>>(), &device)?
+        }
+        Some(_) => return Err(SynthError::internal("one start per image")),
+        None => initial_canvas(&content_tensor, config.dataset_init, config.seed),
+    };
     let (result, _) = optimise(net, init, &targets, config, config.dataset_iterations, on_eval)?;
     Ok(tensor_to_images(result)?
         .into_iter()
@@ -382,6 +407,28 @@ mod tests {
         let cat =
             Image::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/images/chelsea.png")).unwrap();
         cat.resize(side * 2, side * 2).resize(side, side)
+    }
+
+    /// A texture start gives a black background the texture and a white stroke its negative, in colour, from a crop
+    /// the seed draws (another seed, another crop).
+    #[test]
+    fn a_texture_start_cuts_the_content_out_of_the_texture() {
+        let mut digit = Image::zeros(1, 28, 28);
+        for y in 8..20 {
+            digit.set(0, y, 14, 1.0);
+        }
+        let texture = photo_crop(96);
+        let start = texture_start(&digit, &texture, 3);
+        let (_, patch) = crate::dataset::mnist_m::blend(&digit, std::slice::from_ref(&texture), 3);
+        assert_eq!((start.channels, start.height, start.width), (3, 28, 28));
+        for c in 0..3 {
+            for (y, x) in [(0, 0), (27, 27), (10, 14), (19, 14)] {
+                let t = texture.get(c, patch.y + y, patch.x + x);
+                let want = if digit.get(0, y, x) > 0.5 { 1.0 - t } else { t };
+                assert!((start.get(c, y, x) - want).abs() < 1e-6, "channel {c} at ({y}, {x})");
+            }
+        }
+        assert_ne!(start.data, texture_start(&digit, &texture, 4).data);
     }
 
     #[test]
@@ -439,7 +486,7 @@ mod tests {
             Image::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("styles/starry_night.jpg")).unwrap();
         let grams = vec![blended_grams(&net, &[(style.resize(48, 32), 1.0)], &crate::backend::device()).unwrap()];
         let digit = luminance(&photo_crop(28));
-        let run = |config: &StyleConfig| stylise_batch(&net, &[&digit, &digit], &[0, 0], &grams, config, |_| {});
+        let run = |config: &StyleConfig| stylise_batch(&net, &[&digit, &digit], None, &[0, 0], &grams, config, |_| {});
         let (as_grey, as_colour) = (run(&grey).unwrap(), run(&colour).unwrap());
         assert_eq!(as_grey[0].shape(), (1, 28, 28));
         assert_eq!(as_colour[0].shape(), (3, 28, 28));
