@@ -342,9 +342,9 @@ pub fn stylise_image(
 
 /// Dataset mode: stylises a batch of images together, image `i` towards style `style_of[i]` of `style_grams`
 /// (per style, per layer `[1, c, c]`), starting from `starts[i]` when given (the dataset run makes them for a
-/// [`StyleInit::Texture`] start, which needs each image's style image) and from [`initial_canvas`] otherwise. Images are stylised at `dataset_size` and returned at their own size and
-/// channel count (grey ones in colour with `config.colour`).
-#[allow(clippy::too_many_arguments)]
+/// [`StyleInit::Texture`] start, which needs each image's style image) and from [`initial_canvas`] otherwise.
+/// Images are stylised at `dataset_size` and returned at their own size and channel count (grey ones in colour with
+/// `config.colour`).
 pub fn stylise_batch(
     net: &StyleNet,
     images: &[&Image],
