@@ -182,6 +182,8 @@ fn adversarial_source_attack() -> AttackConfig {
 
 impl Default for EvalGainConfig {
     fn default() -> Self {
+        // The style source's settings start as `synth style`'s dataset-mode defaults.
+        let style = crate::style::StyleConfig::default();
         EvalGainConfig {
             dataset: "mnist".into(),
             resize: "keep".into(),
@@ -204,12 +206,9 @@ impl Default for EvalGainConfig {
             shift_images: 500,
             shift_margin: 4,
             styles: vec!["styles".into()],
-            style_strength: {
-                let style = crate::style::StyleConfig::default();
-                [style.strength_min, style.strength_max]
-            },
-            style_colour: crate::style::StyleConfig::default().colour,
-            style_init: crate::style::StyleConfig::default().dataset_init,
+            style_strength: [style.strength_min, style.strength_max],
+            style_colour: style.colour,
+            style_init: style.dataset_init,
             cache_dir: "outputs/eval-gain/cache".into(),
             jobs: 0,
             // Block 5's last two convs fine-tune at 3x the classifier's learning rate, every fit runs fixed step

@@ -356,9 +356,12 @@ pub fn stylise_batch(
 ) -> Result<Vec<Image>> {
     let device = crate::backend::device();
     let side = config.dataset_size;
-    let rgb: Vec<Image> = images.iter().map(|i| i.to_rgb().resize(side, side)).collect();
-    let refs: Vec<&Image> = rgb.iter().collect();
-    let content_tensor = images_to_tensor(&refs, &device)?;
+    // The content and a texture start enter VGG16 alike: RGB at `side`.
+    let at_side = |images: Vec<&Image>| {
+        let rgb: Vec<Image> = images.into_iter().map(|i| i.to_rgb().resize(side, side)).collect();
+        images_to_tensor(&rgb.iter().collect::<Vec<_>>(), &device)
+    };
+    let content_tensor = at_side(images.to_vec())?;
     let layers = style_grams.first().map_or(0, |g| g.len());
     let grams = (0..layers)
         .map(|l| Tensor::cat(style_of.iter().map(|&s| style_grams[s][l].clone()).collect(), 0))
@@ -368,10 +371,7 @@ pub fn stylise_batch(
         grams,
     };
     let init = match starts {
-        Some(starts) if starts.len() == images.len() => {
-            let resized: Vec<Image> = starts.iter().map(|s| s.to_rgb().resize(side, side)).collect();
-            images_to_tensor(&resized.iter().collect::<Vec<_>>(), &device)?
-        }
+        Some(starts) if starts.len() == images.len() => at_side(starts.iter().collect())?,
         Some(_) => return Err(SynthError::internal("one start per image")),
         None => initial_canvas(&content_tensor, config.dataset_init, config.seed),
     };
