@@ -87,6 +87,8 @@ pub(crate) fn float_storage_as_f32(tensor: &FlexTensor) -> Cow<'_, [f32]> {
 
 pub mod activation;
 pub mod attention;
+// synth: fused training-mode batch norm (change 13).
+pub mod batch_norm;
 pub mod binary;
 mod bool;
 pub mod cat;
