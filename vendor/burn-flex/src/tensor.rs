@@ -233,7 +233,17 @@ impl FlexTensor {
     pub fn empty(shape: Shape, dtype: DType) -> Self {
         let num_elements = shape.num_elements();
         let elem_size = dtype_size(dtype);
-        let bytes = Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]);
+        // synth: zero-filled over both cores when long, as a vector of the
+        // element's width: `Bytes::from_bytes_vec` copies a `Vec<u8>` to a
+        // 16-byte-aligned allocation, a second pass over every byte (change 14).
+        use crate::ops::par::zeroed;
+        let bytes = match elem_size {
+            1 => Bytes::from_elems(zeroed::<u8>(num_elements)),
+            2 => Bytes::from_elems(zeroed::<u16>(num_elements)),
+            4 => Bytes::from_elems(zeroed::<u32>(num_elements)),
+            8 => Bytes::from_elems(zeroed::<u64>(num_elements)),
+            _ => Bytes::from_bytes_vec(zeroed::<u8>(num_elements * elem_size)),
+        };
         let layout = Layout::contiguous(shape);
         Self {
             data: Arc::new(bytes),

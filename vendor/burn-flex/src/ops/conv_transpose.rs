@@ -332,7 +332,8 @@ fn conv_transpose3d_impl<
             dtype,
         );
     }
-    let mut output = vec![zero; output_size];
+    // synth: the accumulator zero-filled over both cores when long (change 14).
+    let mut output = crate::ops::par::filled(output_size, zero);
 
     let group_chunk_len = out_channels_per_group * out_spatial;
     #[cfg(feature = "rayon")]

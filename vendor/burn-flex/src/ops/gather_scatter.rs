@@ -773,6 +773,30 @@ pub fn select<E: Element + Pod + Default + Copy + Send + Sync>(
         return FlexTensor::new(bytes, Layout::contiguous(output_shape), E::dtype());
     }
 
+    // synth: selecting along dim 0 (an embedding's rows, a label pattern per
+    // image) writes the output's pieces over both cores, without zero-filling
+    // it first (change 14).
+    if dim == 0 {
+        let result = crate::ops::par::build(output_size, |start, piece| {
+            let mut written = 0;
+            while written < piece.len() {
+                let pos = start + written;
+                let (row, offset) = (pos / slice_size, pos % slice_size);
+                let run = (slice_size - offset).min(piece.len() - written);
+                let src = checked_index(indices_data[row], select_dim_size) * slice_size + offset;
+                for (o, &x) in piece[written..written + run]
+                    .iter_mut()
+                    .zip(&tensor_data[src..src + run])
+                {
+                    o.write(x);
+                }
+                written += run;
+            }
+        });
+        let bytes = Bytes::from_elems(result);
+        return FlexTensor::new(bytes, Layout::contiguous(output_shape), E::dtype());
+    }
+
     // Use bulk copies for contiguous slices
     let mut result = vec![E::default(); output_size];
 

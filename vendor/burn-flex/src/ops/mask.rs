@@ -269,7 +269,10 @@ where
             let tensor_slice = &mut tensor.storage_mut::<T>()[t_offset..t_offset + numel];
             // synth: a branch-free blend (was `if m != 0 { tensor_slice[i] = value_slice[i] }`), SYNTH_CHANGES.md
             // change 4.
-            blend_in_place(tensor_slice, mask_bytes, value_slice, true);
+            // synth: over both cores when long (change 14).
+            crate::ops::par::zip2_mut(tensor_slice, mask_bytes, value_slice, |t, m, v| {
+                blend_in_place(t, m, v, true)
+            });
             return tensor;
         } else if let Some(nest) =
             crate::zip::collapse_for_zip3(tensor.layout(), mask.layout(), value.layout())
@@ -317,7 +320,10 @@ where
             let tensor_slice = &tensor.storage::<T>()[t_offset..t_offset + numel];
             let value_slice = &mut value.storage_mut::<T>()[v_offset..v_offset + numel];
             // synth: branch-free, as above (SYNTH_CHANGES.md, change 4).
-            blend_in_place(value_slice, mask_bytes, tensor_slice, false);
+            // synth: over both cores when long (change 14).
+            crate::ops::par::zip2_mut(value_slice, mask_bytes, tensor_slice, |v, m, t| {
+                blend_in_place(v, m, t, false)
+            });
             return value;
         } else if let Some(nest) =
             crate::zip::collapse_for_zip3(value.layout(), mask.layout(), tensor.layout())
@@ -468,12 +474,14 @@ pub fn mask_where_f32(tensor: FlexTensor, mask: FlexTensor, value: FlexTensor) -
             let m_off = mask.layout().start_offset();
             let v_off = value.layout().start_offset();
             let mut out = uninit_vec::<f32>(len);
-            crate::simd::mask_where_f32(
-                &tensor.storage()[t_off..t_off + len],
-                &mask.bytes()[m_off..m_off + len],
-                &value.storage()[v_off..v_off + len],
-                &mut out,
-            );
+            let t_all: &[f32] = &tensor.storage()[t_off..t_off + len];
+            let m_all = &mask.bytes()[m_off..m_off + len];
+            let v_all: &[f32] = &value.storage()[v_off..v_off + len];
+            // synth: over both cores when long (change 14).
+            crate::ops::par::for_each_piece_mut(&mut out, |start, o| {
+                let r = start..start + o.len();
+                crate::simd::mask_where_f32(&t_all[r.clone()], &m_all[r.clone()], &v_all[r], o);
+            });
             return FlexTensor::new(
                 Bytes::from_elems(out),
                 Layout::contiguous(shape),

@@ -112,6 +112,8 @@ pub mod interpolate;
 pub mod mask;
 pub mod matmul;
 mod module;
+// synth: element-wise passes over both cores (change 14).
+pub(crate) mod par;
 pub mod pool;
 mod qtensor;
 pub mod reduce;

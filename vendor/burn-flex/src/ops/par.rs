@@ -1,0 +1,189 @@
+//! synth: element-wise passes over both cores (change 14).
+//!
+//! Flex ran every element-wise op (binary, scalar, unary, `mask_where`,
+//! zero-filled allocations) on the calling thread. On the cDCGAN's training
+//! step those passes over `[64, 64, 14, 14]` and `[64, 128, 7, 7]` tensors
+//! left the second core idle for about a quarter of the step, where PyTorch
+//! runs the same ops on all its threads. These helpers split a pass into
+//! pieces for rayon when it is long enough to pay for the fan-out and run it
+//! in place otherwise. Each output element is still computed from the same
+//! input elements by the same function, so the results are bit-identical
+//! whatever the split.
+
+use alloc::vec::Vec;
+use core::mem::MaybeUninit;
+
+/// Passes shorter than this stay on the calling thread (a rayon fan-out costs
+/// a few microseconds; 64 Ki f32 take tens of them).
+#[cfg(feature = "rayon")]
+const MIN_PARALLEL: usize = crate::ops::PARALLEL_THRESHOLD / 4;
+
+/// The piece length for a pass of `n` elements: two pieces per thread, at
+/// least half of [`MIN_PARALLEL`], a multiple of 64 so SIMD kernels keep whole
+/// vectors; `None` when the pass should not be split.
+#[cfg(feature = "rayon")]
+fn piece(n: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    if n < MIN_PARALLEL || threads < 2 {
+        return None;
+    }
+    let len = n.div_ceil(2 * threads).max(MIN_PARALLEL / 2);
+    Some(len.next_multiple_of(64))
+}
+
+/// Runs `f` on `dst`, split into pieces over the threads when it is long.
+pub(crate) fn for_each_mut<T, F>(dst: &mut [T], f: F)
+where
+    T: Send,
+    F: Fn(&mut [T]) + Sync + Send,
+{
+    #[cfg(feature = "rayon")]
+    if let Some(len) = piece(dst.len()) {
+        use rayon::prelude::*;
+        dst.par_chunks_mut(len).for_each(f);
+        return;
+    }
+    f(dst)
+}
+
+/// Runs `f(start, piece)` on the pieces of `dst` (`start`: the piece's first
+/// index), for passes that read other slices at the same indices.
+pub(crate) fn for_each_piece_mut<T, F>(dst: &mut [T], f: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    #[cfg(feature = "rayon")]
+    if let Some(len) = piece(dst.len()) {
+        use rayon::prelude::*;
+        dst.par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, p)| f(i * len, p));
+        return;
+    }
+    f(0, dst)
+}
+
+/// Runs `f` on matching pieces of `dst` and `src` (of equal length).
+pub(crate) fn zip_mut<T, U, F>(dst: &mut [T], src: &[U], f: F)
+where
+    T: Send,
+    U: Sync,
+    F: Fn(&mut [T], &[U]) + Sync + Send,
+{
+    debug_assert_eq!(dst.len(), src.len());
+    #[cfg(feature = "rayon")]
+    if let Some(len) = piece(dst.len()) {
+        use rayon::prelude::*;
+        dst.par_chunks_mut(len)
+            .zip(src.par_chunks(len))
+            .for_each(|(d, s)| f(d, s));
+        return;
+    }
+    f(dst, src)
+}
+
+/// Runs `f` on matching pieces of `dst`, `a` and `b` (of equal length).
+pub(crate) fn zip2_mut<T, U, V, F>(dst: &mut [T], a: &[U], b: &[V], f: F)
+where
+    T: Send,
+    U: Sync,
+    V: Sync,
+    F: Fn(&mut [T], &[U], &[V]) + Sync + Send,
+{
+    debug_assert!(dst.len() == a.len() && dst.len() == b.len());
+    #[cfg(feature = "rayon")]
+    if let Some(len) = piece(dst.len()) {
+        use rayon::prelude::*;
+        dst.par_chunks_mut(len)
+            .zip(a.par_chunks(len))
+            .zip(b.par_chunks(len))
+            .for_each(|((d, a), b)| f(d, a, b));
+        return;
+    }
+    f(dst, a, b)
+}
+
+/// A fresh vector of `n` elements, each piece written by `fill(start, piece)`
+/// (`start` is the piece's first index); `fill` must write every element of
+/// its piece.
+pub(crate) fn build<R, F>(n: usize, fill: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(usize, &mut [MaybeUninit<R>]) + Sync + Send,
+{
+    let mut out = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    #[cfg(feature = "rayon")]
+    if let Some(len) = piece(n) {
+        use rayon::prelude::*;
+        spare
+            .par_chunks_mut(len)
+            .enumerate()
+            .for_each(|(i, p)| fill(i * len, p));
+    } else {
+        fill(0, spare);
+    }
+    #[cfg(not(feature = "rayon"))]
+    fill(0, spare);
+    // SAFETY: `fill` wrote every element of every piece, and the pieces cover
+    // `0..n` of the capacity.
+    unsafe { out.set_len(n) };
+    out
+}
+
+/// `op` of every element of `src`, as a fresh vector.
+pub(crate) fn map<T, R, F>(src: &[T], op: F) -> Vec<R>
+where
+    T: Copy + Sync,
+    R: Send,
+    F: Fn(T) -> R + Sync + Send,
+{
+    build(src.len(), |start, piece| {
+        for (o, &x) in piece.iter_mut().zip(&src[start..]) {
+            o.write(op(x));
+        }
+    })
+}
+
+/// `op` of the matching elements of `a` and `b` (of equal length), as a fresh
+/// vector.
+pub(crate) fn map2<T, U, R, F>(a: &[T], b: &[U], op: F) -> Vec<R>
+where
+    T: Copy + Sync,
+    U: Copy + Sync,
+    R: Send,
+    F: Fn(T, U) -> R + Sync + Send,
+{
+    debug_assert_eq!(a.len(), b.len());
+    build(a.len(), |start, piece| {
+        for ((o, &x), &y) in piece.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+            o.write(op(x, y));
+        }
+    })
+}
+
+/// `n` copies of `value`, written over the threads when long.
+pub(crate) fn filled<T: Copy + Send + Sync>(n: usize, value: T) -> Vec<T> {
+    build(n, |_, piece| {
+        for x in piece.iter_mut() {
+            x.write(value);
+        }
+    })
+}
+
+/// `n` zeros, written over the threads when long (a fresh allocation's page
+/// faults and clearing then happen on both cores).
+pub(crate) fn zeroed<T: bytemuck::Zeroable + Send>(n: usize) -> Vec<T> {
+    #[cfg(feature = "rayon")]
+    if piece(n).is_some() {
+        return build(n, |_, piece| {
+            for x in piece.iter_mut() {
+                x.write(T::zeroed());
+            }
+        });
+    }
+    let mut out = Vec::with_capacity(n);
+    out.resize_with(n, T::zeroed);
+    out
+}
