@@ -236,13 +236,13 @@ impl FlexTensor {
         // synth: zero-filled over both cores when long, as a vector of the
         // element's width: `Bytes::from_bytes_vec` copies a `Vec<u8>` to a
         // 16-byte-aligned allocation, a second pass over every byte (change 14).
-        use crate::ops::par::zeroed;
+        use crate::ops::par::filled;
         let bytes = match elem_size {
-            1 => Bytes::from_elems(zeroed::<u8>(num_elements)),
-            2 => Bytes::from_elems(zeroed::<u16>(num_elements)),
-            4 => Bytes::from_elems(zeroed::<u32>(num_elements)),
-            8 => Bytes::from_elems(zeroed::<u64>(num_elements)),
-            _ => Bytes::from_bytes_vec(zeroed::<u8>(num_elements * elem_size)),
+            1 => Bytes::from_elems(filled(num_elements, 0u8)),
+            2 => Bytes::from_elems(filled(num_elements, 0u16)),
+            4 => Bytes::from_elems(filled(num_elements, 0u32)),
+            8 => Bytes::from_elems(filled(num_elements, 0u64)),
+            _ => Bytes::from_bytes_vec(filled(num_elements * elem_size, 0u8)),
         };
         let layout = Layout::contiguous(shape);
         Self {

@@ -120,7 +120,7 @@ fn sum_pairs<T: Copy>(a: &[T], b: &[T], f: impl Fn(T, T) -> f64) -> f64 {
 /// Runs `f` for every channel, over both cores when the tensor is large.
 fn per_channel<R: Send>(d: Dims, f: impl Fn(usize) -> R + Send + Sync) -> Vec<R> {
     #[cfg(feature = "rayon")]
-    if d.n * d.c * d.s >= crate::ops::PARALLEL_THRESHOLD / 4 && d.c > 1 {
+    if crate::ops::par::long_enough(d.n * d.c * d.s) && d.c > 1 {
         use rayon::prelude::*;
         return (0..d.c).into_par_iter().map(f).collect();
     }
@@ -137,21 +137,14 @@ fn write_images<T: NormFloat>(
     let mut out: Vec<T> = Vec::with_capacity(len);
     let image = d.c * d.s;
     if len > 0 {
-        let fill = |(n, img): (usize, &mut [MaybeUninit<T>])| {
+        let fill = |n: usize, img: &mut [MaybeUninit<T>]| {
             for (ch, run) in img.chunks_mut(d.s).enumerate() {
                 f(ch, (n * d.c + ch) * d.s, run);
             }
         };
         let spare = &mut out.spare_capacity_mut()[..len];
-        #[cfg(feature = "rayon")]
-        if len >= crate::ops::PARALLEL_THRESHOLD / 4 && d.n > 1 {
-            use rayon::prelude::*;
-            spare.par_chunks_mut(image).enumerate().for_each(fill);
-        } else {
-            spare.chunks_mut(image).enumerate().for_each(fill);
-        }
-        #[cfg(not(feature = "rayon"))]
-        spare.chunks_mut(image).enumerate().for_each(fill);
+        let parallel = crate::ops::par::long_enough(len) && d.n > 1;
+        crate::ops::par::for_each_row(spare, image, parallel, fill);
     }
     // SAFETY: every image's chunk was split into its `C` runs and `f` wrote
     // every element of each run (the callers below write `run.len()` values).

@@ -34,6 +34,7 @@ use burn_std::{Bytes, Shape, f16};
 use crate::{FlexTensor, Layout};
 
 use super::conv_common::{add_bias, squeeze_3d_to_1d, squeeze_3d_to_2d};
+use super::par::for_each_row;
 
 // ============================================================================
 // Macros for forward conv
@@ -2225,26 +2226,6 @@ fn use_rayon_conv(elements: usize, rows: usize) -> bool {
     }
 }
 
-/// Runs `f(row_index, row)` over the `row_len`-long rows of `data`, on rayon when asked.
-fn for_each_row<T: Send>(
-    data: &mut [T],
-    row_len: usize,
-    parallel: bool,
-    f: impl Fn(usize, &mut [T]) + Send + Sync,
-) {
-    #[cfg(feature = "rayon")]
-    if parallel {
-        use rayon::prelude::*;
-        data.par_chunks_mut(row_len)
-            .enumerate()
-            .for_each(|(r, row)| f(r, row));
-        return;
-    }
-    let _ = parallel;
-    data.chunks_mut(row_len)
-        .enumerate()
-        .for_each(|(r, row)| f(r, row));
-}
 
 // ============================================================================
 // synth: batched f32 conv2d input gradient on small maps with large weights

@@ -18,17 +18,66 @@ use core::mem::MaybeUninit;
 #[cfg(feature = "rayon")]
 const MIN_PARALLEL: usize = crate::ops::PARALLEL_THRESHOLD / 4;
 
+/// Whether a pass of `n` elements is worth splitting over the threads.
+pub(crate) fn long_enough(n: usize) -> bool {
+    #[cfg(feature = "rayon")]
+    {
+        n >= MIN_PARALLEL && rayon::current_num_threads() >= 2
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let _ = n;
+        false
+    }
+}
+
 /// The piece length for a pass of `n` elements: two pieces per thread, at
 /// least half of [`MIN_PARALLEL`], a multiple of 64 so SIMD kernels keep whole
 /// vectors; `None` when the pass should not be split.
-#[cfg(feature = "rayon")]
 fn piece(n: usize) -> Option<usize> {
-    let threads = rayon::current_num_threads();
-    if n < MIN_PARALLEL || threads < 2 {
-        return None;
+    #[cfg(feature = "rayon")]
+    if long_enough(n) {
+        let len = n
+            .div_ceil(2 * rayon::current_num_threads())
+            .max(MIN_PARALLEL / 2);
+        return Some(len.next_multiple_of(64));
     }
-    let len = n.div_ceil(2 * threads).max(MIN_PARALLEL / 2);
-    Some(len.next_multiple_of(64))
+    let _ = n;
+    None
+}
+
+/// Runs `f(row_index, row)` over the `row_len`-long rows of `data`, on rayon when asked.
+pub(crate) fn for_each_row<T: Send>(
+    data: &mut [T],
+    row_len: usize,
+    parallel: bool,
+    f: impl Fn(usize, &mut [T]) + Send + Sync,
+) {
+    #[cfg(feature = "rayon")]
+    if parallel {
+        use rayon::prelude::*;
+        data.par_chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(r, row)| f(r, row));
+        return;
+    }
+    let _ = parallel;
+    data.chunks_mut(row_len)
+        .enumerate()
+        .for_each(|(r, row)| f(r, row));
+}
+
+/// Runs `f(start, piece)` on the pieces of `dst` (`start`: the piece's first
+/// index), split over the threads when the pass is long.
+pub(crate) fn for_each_piece_mut<T, F>(dst: &mut [T], f: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    match piece(dst.len()) {
+        Some(len) => for_each_row(dst, len, true, |i, p| f(i * len, p)),
+        None => f(0, dst),
+    }
 }
 
 /// Runs `f` on `dst`, split into pieces over the threads when it is long.
@@ -37,31 +86,7 @@ where
     T: Send,
     F: Fn(&mut [T]) + Sync + Send,
 {
-    #[cfg(feature = "rayon")]
-    if let Some(len) = piece(dst.len()) {
-        use rayon::prelude::*;
-        dst.par_chunks_mut(len).for_each(f);
-        return;
-    }
-    f(dst)
-}
-
-/// Runs `f(start, piece)` on the pieces of `dst` (`start`: the piece's first
-/// index), for passes that read other slices at the same indices.
-pub(crate) fn for_each_piece_mut<T, F>(dst: &mut [T], f: F)
-where
-    T: Send,
-    F: Fn(usize, &mut [T]) + Sync + Send,
-{
-    #[cfg(feature = "rayon")]
-    if let Some(len) = piece(dst.len()) {
-        use rayon::prelude::*;
-        dst.par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(i, p)| f(i * len, p));
-        return;
-    }
-    f(0, dst)
+    for_each_piece_mut(dst, |_, d| f(d))
 }
 
 /// Runs `f` on matching pieces of `dst` and `src` (of equal length).
@@ -72,15 +97,7 @@ where
     F: Fn(&mut [T], &[U]) + Sync + Send,
 {
     debug_assert_eq!(dst.len(), src.len());
-    #[cfg(feature = "rayon")]
-    if let Some(len) = piece(dst.len()) {
-        use rayon::prelude::*;
-        dst.par_chunks_mut(len)
-            .zip(src.par_chunks(len))
-            .for_each(|(d, s)| f(d, s));
-        return;
-    }
-    f(dst, src)
+    for_each_piece_mut(dst, |start, d| f(d, &src[start..start + d.len()]))
 }
 
 /// Runs `f` on matching pieces of `dst`, `a` and `b` (of equal length).
@@ -92,16 +109,10 @@ where
     F: Fn(&mut [T], &[U], &[V]) + Sync + Send,
 {
     debug_assert!(dst.len() == a.len() && dst.len() == b.len());
-    #[cfg(feature = "rayon")]
-    if let Some(len) = piece(dst.len()) {
-        use rayon::prelude::*;
-        dst.par_chunks_mut(len)
-            .zip(a.par_chunks(len))
-            .zip(b.par_chunks(len))
-            .for_each(|((d, a), b)| f(d, a, b));
-        return;
-    }
-    f(dst, a, b)
+    for_each_piece_mut(dst, |start, d| {
+        let r = start..start + d.len();
+        f(d, &a[r.clone()], &b[r])
+    })
 }
 
 /// A fresh vector of `n` elements, each piece written by `fill(start, piece)`
@@ -113,19 +124,7 @@ where
     F: Fn(usize, &mut [MaybeUninit<R>]) + Sync + Send,
 {
     let mut out = Vec::with_capacity(n);
-    let spare = &mut out.spare_capacity_mut()[..n];
-    #[cfg(feature = "rayon")]
-    if let Some(len) = piece(n) {
-        use rayon::prelude::*;
-        spare
-            .par_chunks_mut(len)
-            .enumerate()
-            .for_each(|(i, p)| fill(i * len, p));
-    } else {
-        fill(0, spare);
-    }
-    #[cfg(not(feature = "rayon"))]
-    fill(0, spare);
+    for_each_piece_mut(&mut out.spare_capacity_mut()[..n], fill);
     // SAFETY: `fill` wrote every element of every piece, and the pieces cover
     // `0..n` of the capacity.
     unsafe { out.set_len(n) };
@@ -163,27 +162,13 @@ where
     })
 }
 
-/// `n` copies of `value`, written over the threads when long.
+/// `n` copies of `value` (zeros for a fresh tensor or accumulator), written
+/// over the threads when long: a fresh allocation's page faults and clearing
+/// then happen on both cores.
 pub(crate) fn filled<T: Copy + Send + Sync>(n: usize, value: T) -> Vec<T> {
     build(n, |_, piece| {
         for x in piece.iter_mut() {
             x.write(value);
         }
     })
-}
-
-/// `n` zeros, written over the threads when long (a fresh allocation's page
-/// faults and clearing then happen on both cores).
-pub(crate) fn zeroed<T: bytemuck::Zeroable + Send>(n: usize) -> Vec<T> {
-    #[cfg(feature = "rayon")]
-    if piece(n).is_some() {
-        return build(n, |_, piece| {
-            for x in piece.iter_mut() {
-                x.write(T::zeroed());
-            }
-        });
-    }
-    let mut out = Vec::with_capacity(n);
-    out.resize_with(n, T::zeroed);
-    out
 }
