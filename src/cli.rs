@@ -643,6 +643,10 @@ pub struct EvalGainArgs {
     /// Synthetic images added per real training image [default: 1]
     #[arg(long, allow_negative_numbers = true)]
     pub mix: Option<f64>,
+    /// What real + all adds: equal (--mix images per real image in all, shared equally between the sets) or each
+    /// (every set's own draw, the images of its real + X) [default: each]
+    #[arg(long, value_enum)]
+    pub all_share: Option<synth::eval::config::AllShare>,
     /// Also fit each set alone, without real images (its classification accuracy score; four more fits per seed) [default: false]
     #[arg(long)]
     pub synthetic_only: Option<bool>,
@@ -956,6 +960,7 @@ impl EvalGainArgs {
         set(&mut c.seeds, &self.seeds);
         set(&mut c.sources, &self.sources);
         set(&mut c.mix, &self.mix);
+        set(&mut c.all_share, &self.all_share);
         set(&mut c.synthetic_only, &self.synthetic_only);
         set(&mut c.jobs, &self.jobs);
         set(&mut c.equal_steps, &self.equal_steps);

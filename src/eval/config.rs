@@ -33,6 +33,19 @@ pub enum ScoreSplit {
     Val,
 }
 
+/// How `real + all` composes its synthetic images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum AllShare {
+    /// `mix` images per real image in all, shared equally between the sets: as many synthetic images as each
+    /// `real + X`, so it asks whether variety beats one set at the same count.
+    Equal,
+    /// Each set's own draw, the images of its `real + X`: the union of the single-set conditions (`mix` images per
+    /// real image from every set), so it asks whether the sets add up. Fixed step budgets keep its fits as long.
+    Each,
+}
+
 /// The synthetic sources the default pipeline can make.
 pub const SOURCES: [&str; 4] = ["augment", "gan", "style", "adversarial"];
 
@@ -58,9 +71,10 @@ pub struct EvalGainConfig {
     /// Sources the default pipeline makes from the subset when no `--synthetic` set is given (`augment` is always
     /// made: classic augmentation is the baseline every synthetic source must beat).
     pub sources: Vec<String>,
-    /// Synthetic images added per real training image (a class-balanced draw per seed); `real + all` adds the same
-    /// total, shared equally between the sources.
+    /// Synthetic images added per real training image (a class-balanced draw per seed).
     pub mix: f64,
+    /// What `real + all` adds: the same total shared equally between the sets, or each set's own draw.
+    pub all_share: AllShare,
     /// Validation images that pick every fit's weights (evenly spread over the validation split; 0 = all). Each
     /// validation point scores them through the unfrozen block, so fewer make the dozens of fits affordable.
     pub val_images: usize,
@@ -194,6 +208,7 @@ impl Default for EvalGainConfig {
             seeds: 12,
             sources: SOURCES.map(String::from).to_vec(),
             mix: 1.0,
+            all_share: AllShare::Each,
             val_images: 300,
             synthetic_only: false,
             equal_steps: false,

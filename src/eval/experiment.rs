@@ -10,7 +10,7 @@ use burn::prelude::Device;
 use serde::Serialize;
 
 use super::bank::FeatureBank;
-use super::config::{EvalGainConfig, RobustMode, ScoreSplit};
+use super::config::{AllShare, EvalGainConfig, RobustMode, ScoreSplit};
 use super::shifts::Shift;
 use crate::adversarial::{AttackOptions, attack_set};
 use crate::backend::Lanes;
@@ -106,7 +106,7 @@ pub enum ConditionKind {
     Real,
     /// The real subset plus one source.
     RealPlus,
-    /// The real subset plus every source, in equal shares.
+    /// The real subset plus every source (equal shares of one draw's total, or each set's own draw: `all_share`).
     RealPlusAll,
     /// The real subset, the augment set's draw of `real + augment` and another source's draw of `real + X` (same
     /// seed, same draws): the practitioner's baseline plus X, so its paired gain over `real + augment` isolates X.
@@ -568,9 +568,10 @@ impl Experiment {
         chosen
     }
 
-    /// Synthetic images per class a source contributes to `real + source` (and alone), and to `real + all`.
+    /// Synthetic images per class a source contributes to `real + source` (and alone), and to an equal-share
+    /// `real + all` (`all_share = "equal"`).
     ///
-    /// `real + all` takes exactly as many synthetic images as `real + X` (`one` per class): `one` split over the
+    /// That `real + all` takes exactly as many synthetic images as `real + X` (`one` per class): `one` split over the
     /// sets, the remainder going one each to the first sets, so rounding never adds or drops images.
     fn shares(&self, sources: usize) -> (usize, Vec<usize>) {
         synthetic_shares(self.config.mix, self.config.per_class, sources)
@@ -607,7 +608,7 @@ impl Experiment {
                 self.subset.len(),
                 one * self.classes()
             );
-            if regular > 1 && per_class.iter().any(|&n| n < all) {
+            if regular > 1 && self.config.all_share == AllShare::Equal && per_class.iter().any(|&n| n < all) {
                 let used_all: usize = per_class.iter().map(|&n| n.min(all)).sum();
                 text.push_str(&format!(
                     "; its share of real + all is {used_all}, not {}",
@@ -631,10 +632,12 @@ impl Experiment {
         let all = shares[sources[..s].iter().filter(|x| !x.is_policy()).count()];
         (0..self.config.seeds as u64)
             .map(|seed| {
-                (
-                    self.draw(&sources[s], one, seed, stream),
-                    self.draw(&sources[s], all, seed, stream ^ 0xA11),
-                )
+                let own = self.draw(&sources[s], one, seed, stream);
+                let for_all = match self.config.all_share {
+                    AllShare::Equal => self.draw(&sources[s], all, seed, stream ^ 0xA11),
+                    AllShare::Each => own.clone(),
+                };
+                (own, for_all)
             })
             .collect()
     }
@@ -1270,33 +1273,7 @@ mod tests {
     /// seeds. No fit: only the draws and bank rows are compared.
     #[test]
     fn real_plus_augment_plus_x_reuses_the_draws_of_its_two_parents() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = EvalGainConfig {
-            per_class: 3,
-            seeds: 3,
-            synthetic_only: true,
-            split: SplitConfig {
-                val: 0.02,
-                test: 0.02,
-                seed: 0,
-            },
-            ..Default::default()
-        };
-        config.robust_attack.eps = 0.0;
-        config.classifier.backbone = BackboneKind::Cnn;
-        let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
-        let split = Split::stratified(&mnist, &config.split).unwrap();
-        let mut exp = Experiment::prepare(&config, mnist, split, &[]).unwrap();
-        let mut sources = Vec::new();
-        for name in ["augment", "other", "more"] {
-            let root = make_augment(&exp, &dir.path().join(name)).unwrap();
-            sources.push(load_source(&exp, name, &root).unwrap());
-        }
-        sources[0].role = SourceRole::Augment;
-        sources[2].role = SourceRole::Policy;
-        for s in 0..sources.len() {
-            exp.bank_source(&sources, s).unwrap();
-        }
+        let (_dir, exp, sources) = three_banked_sets(AllShare::Equal);
         let conditions = exp.conditions(&sources);
         let names: Vec<&str> = conditions.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
@@ -1334,5 +1311,65 @@ mod tests {
             augment_rows[0], augment_rows[1],
             "each seed draws its own augment images"
         );
+    }
+
+    /// `real + all` with `all_share = equal` adds one image per real image in all (the 3 per class of mix 1 split
+    /// 2 + 1 between the two regular sets: 20 + 10); with `each` it holds exactly the images of `real + augment` and `real + other`.
+    /// The policy set stays out of it either way.
+    #[test]
+    fn real_plus_all_takes_equal_shares_or_each_sets_own_draw() {
+        for share in [AllShare::Equal, AllShare::Each] {
+            let (_dir, exp, sources) = three_banked_sets(share);
+            let conditions = exp.conditions(&sources);
+            let draws: Vec<_> = (0..sources.len()).map(|s| exp.draws(&sources, s)).collect();
+            let named = |name: &str| conditions.iter().find(|c| c.name == name).unwrap();
+            for seed in 0..3 {
+                let rows = |name: &str| exp.training_rows(&sources, &draws, named(name), seed);
+                let all = rows("real + all");
+                assert_eq!(all.len(), 3, "real, augment, other: {all:?}");
+                let synthetic: Vec<usize> = all[1..].iter().map(|(_, r)| r.len()).collect();
+                match share {
+                    AllShare::Equal => assert_eq!(synthetic, [20, 10], "{share:?} seed {seed}"),
+                    AllShare::Each => {
+                        assert_eq!(all[1], rows("real + augment")[1], "seed {seed}");
+                        assert_eq!(all[2], rows("real + other")[1], "seed {seed}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// An experiment on a 3-per-class mnist subset (cnn, no attack, 3 seeds) with three banked sets of classic
+    /// augmentations: `augment` (the augment role), `other` (a regular set) and `more` (a policy set).
+    fn three_banked_sets(all_share: AllShare) -> (tempfile::TempDir, Experiment, Vec<Source>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EvalGainConfig {
+            per_class: 3,
+            seeds: 3,
+            synthetic_only: true,
+            all_share,
+            split: SplitConfig {
+                val: 0.02,
+                test: 0.02,
+                seed: 0,
+            },
+            ..Default::default()
+        };
+        config.robust_attack.eps = 0.0;
+        config.classifier.backbone = BackboneKind::Cnn;
+        let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
+        let split = Split::stratified(&mnist, &config.split).unwrap();
+        let mut exp = Experiment::prepare(&config, mnist, split, &[]).unwrap();
+        let mut sources = Vec::new();
+        for name in ["augment", "other", "more"] {
+            let root = make_augment(&exp, &dir.path().join(name)).unwrap();
+            sources.push(load_source(&exp, name, &root).unwrap());
+        }
+        sources[0].role = SourceRole::Augment;
+        sources[2].role = SourceRole::Policy;
+        for s in 0..sources.len() {
+            exp.bank_source(&sources, s).unwrap();
+        }
+        (dir, exp, sources)
     }
 }

@@ -422,7 +422,7 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
         out,
         "Real data: **{}**, {} labelled images per class ({} images, subset seed {}), validation {} images ({}), {} \
          {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} fine-tuned{}). {} seeds \
-         per condition; synthetic:real mix {}.\n",
+         per condition; synthetic:real mix {} ({}).\n",
         report.dataset,
         c.per_class,
         report.real_train_images,
@@ -444,7 +444,11 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
             k => format!(", of which only the last {k} layers train"),
         },
         c.seeds,
-        c.mix
+        c.mix,
+        match c.all_share {
+            super::config::AllShare::Equal => "real + all shares it equally between the sets",
+            super::config::AllShare::Each => "real + all takes each set's own draw, the images of its real + X",
+        }
     );
     let _ = writeln!(
         out,
