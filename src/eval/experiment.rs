@@ -1086,12 +1086,12 @@ mod tests {
         assert_eq!(super::equal_step_config(base.clone(), 600, 600), base);
     }
 
-    /// A VGG16 experiment small enough for a unit test: 2 images per class, 2 seeds, 2% validation and test
-    /// splits, 32 px, no attack, `steps` head and `finetune_steps` fine-tuning steps per fit.
-    fn tiny_vgg_config(steps: usize, finetune_steps: usize) -> EvalGainConfig {
+    /// The defaults at `per_class` images per class and `seeds` seeds, with 2% validation and test splits and no
+    /// attack: an experiment small enough for a unit test.
+    fn small_config(per_class: usize, seeds: usize) -> EvalGainConfig {
         let mut config = EvalGainConfig {
-            per_class: 2,
-            seeds: 2,
+            per_class,
+            seeds,
             split: SplitConfig {
                 val: 0.02,
                 test: 0.02,
@@ -1100,6 +1100,13 @@ mod tests {
             ..Default::default()
         };
         config.robust_attack.eps = 0.0;
+        config
+    }
+
+    /// A VGG16 experiment small enough for a unit test: 2 images per class, 2 seeds, 2% validation and test
+    /// splits, 32 px, no attack, `steps` head and `finetune_steps` fine-tuning steps per fit.
+    fn tiny_vgg_config(steps: usize, finetune_steps: usize) -> EvalGainConfig {
+        let mut config = small_config(2, 2);
         config.classifier.input_size = 32;
         config.classifier.steps = steps;
         config.classifier.finetune_steps = finetune_steps;
@@ -1344,18 +1351,10 @@ mod tests {
     fn three_banked_sets(all_share: AllShare) -> (tempfile::TempDir, Experiment, Vec<Source>) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = EvalGainConfig {
-            per_class: 3,
-            seeds: 3,
             synthetic_only: true,
             all_share,
-            split: SplitConfig {
-                val: 0.02,
-                test: 0.02,
-                seed: 0,
-            },
-            ..Default::default()
+            ..small_config(3, 3)
         };
-        config.robust_attack.eps = 0.0;
         config.classifier.backbone = BackboneKind::Cnn;
         let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
         let split = Split::stratified(&mnist, &config.split).unwrap();
