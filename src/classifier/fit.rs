@@ -101,12 +101,26 @@ pub struct FitMonitor<'a> {
     pub log: Option<&'a mut EventLog>,
 }
 
-/// Runs the layers `0..to` of the inference copy of the model over a set, batch by batch.
+/// Runs the layers `0..to` of the inference copy of the model over a set, `batch` images at a time, a short last
+/// chunk padded with zero images to a full batch. Some convolutions choose their algorithm by the batch's size
+/// (burn-flex's Winograd from 64 tiles), and the algorithms round differently; in full batches every image takes
+/// the same path, and its features are its own alone, bit for bit, whatever images share its set or batch (so
+/// eval-gain's bank gives an image the same features whichever sets are banked beside it).
 fn frozen_features(model: &Classifier, images: &Tensor<4>, to: usize, batch: usize) -> Tensor<4> {
-    let n = images.dims()[0];
+    let [n, c, h, w] = images.dims();
     let chunks: Vec<Tensor<4>> = (0..n)
         .step_by(batch)
-        .map(|start| model.features(images.clone().slice(start..(start + batch).min(n)), to))
+        .map(|start| {
+            let end = (start + batch).min(n);
+            let chunk = images.clone().slice(start..end);
+            if end - start == batch {
+                return model.features(chunk, to);
+            }
+            let padding = Tensor::<4>::zeros([batch - (end - start), c, h, w], &images.device());
+            model
+                .features(Tensor::cat(vec![chunk, padding], 0), to)
+                .slice(0..end - start)
+        })
         .collect();
     Tensor::cat(chunks, 0)
 }
@@ -959,6 +973,39 @@ mod tests {
 
     /// Running the layers in two pieces, cut anywhere (inside a block too), is running the blocks: what lets a
     /// fit cache features at any layer.
+    /// An image's frozen features are the same bits in a full batch and in a short set, which is padded to a full
+    /// batch: burn-flex's Winograd takes VGG16's 4x4 block-4 maps at 32 px (one tile per image, at least 64 tiles)
+    /// only in batches of 64, and the im2col product it falls back to rounds differently.
+    #[test]
+    fn frozen_features_do_not_depend_on_the_batch_an_image_is_in() {
+        let device = crate::backend::device();
+        let model = Classifier {
+            backbone: Backbone::Vgg16(crate::classifier::Vgg::with_depth(
+                crate::classifier::VggDepth::Vgg16,
+                64,
+                &device,
+            )),
+            head: crate::classifier::model::Head::new(512, None, 10, 0.0, &device),
+        };
+        let images = crate::backend::seeded(&device, 5, || {
+            Tensor::<4>::random([70, 3, 32, 32], burn::tensor::Distribution::Uniform(0.0, 1.0), &device)
+        });
+        let to = model.backbone.block_start(4);
+        let features = |set: Tensor<4>| tensor_values(frozen_features(&model, &set, to, 64)).unwrap();
+        let all = features(images.clone());
+        let per_image = all.len() / 70;
+        assert_eq!(
+            features(images.clone().slice(0..6)),
+            all[..6 * per_image],
+            "the first 6 alone"
+        );
+        assert_eq!(
+            features(images.slice(64..70)),
+            all[64 * per_image..],
+            "the last 6 alone"
+        );
+    }
+
     #[test]
     fn layers_cut_anywhere_compose_to_the_blocks() {
         let device = crate::backend::device();
