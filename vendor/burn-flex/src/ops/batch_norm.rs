@@ -80,26 +80,16 @@ impl Dims {
     }
 }
 
-/// Sum of `f` over `run`, in eight independent f64 accumulators (so the
-/// compiler can vectorise it; a single running sum is one long dependency).
+/// Sum of `f` over `run`: [`sum_pairs`] of the run with itself, the same
+/// accumulators in the same order.
 #[inline]
 fn sum_run<T: Copy>(run: &[T], f: impl Fn(T) -> f64) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let chunks = run.chunks_exact(8);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane += f(v);
-        }
-    }
-    let mut total: f64 = lanes.iter().sum();
-    for &v in tail {
-        total += f(v);
-    }
-    total
+    sum_pairs(run, run, |v, _| f(v))
 }
 
-/// Sum of `f` over the pairs of `a` and `b`, as [`sum_run`] does.
+/// Sum of `f` over the pairs of `a` and `b`, in eight independent f64
+/// accumulators (so the compiler can vectorise it; a single running sum is
+/// one long dependency).
 #[inline]
 fn sum_pairs<T: Copy>(a: &[T], b: &[T], f: impl Fn(T, T) -> f64) -> f64 {
     let mut lanes = [0.0f64; 8];
