@@ -971,8 +971,6 @@ mod tests {
         }
     }
 
-    /// Running the layers in two pieces, cut anywhere (inside a block too), is running the blocks: what lets a
-    /// fit cache features at any layer.
     /// An image's frozen features are the same bits in a full batch and in a short set, which is padded to a full
     /// batch: burn-flex's Winograd takes VGG16's 4x4 block-4 maps at 32 px (one tile per image, at least 64 tiles)
     /// only in batches of 64, and the im2col product it falls back to rounds differently.
@@ -1006,6 +1004,8 @@ mod tests {
         );
     }
 
+    /// Running the layers in two pieces, cut anywhere (inside a block too), is running the blocks: what lets a
+    /// fit cache features at any layer.
     #[test]
     fn layers_cut_anywhere_compose_to_the_blocks() {
         let device = crate::backend::device();

@@ -1321,8 +1321,8 @@ mod tests {
     }
 
     /// `real + all` with `all_share = equal` adds one image per real image in all (the 3 per class of mix 1 split
-    /// 2 + 1 between the two regular sets: 20 + 10); with `each` it holds exactly the images of `real + augment` and `real + other`.
-    /// The policy set stays out of it either way.
+    /// 2 + 1 between the two regular sets: 20 + 10); with `each` it holds exactly the images of `real + augment`
+    /// and `real + other`. The policy set stays out of it either way.
     #[test]
     fn real_plus_all_takes_equal_shares_or_each_sets_own_draw() {
         for share in [AllShare::Equal, AllShare::Each] {
