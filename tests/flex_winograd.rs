@@ -4,7 +4,8 @@
 //! and through burn's autodiff. Winograd sums other products in another order (its transforms scale values by up to
 //! 8 before the inverse brings them back), so the paths agree to float rounding: the tests allow 1e-4 of the result's
 //! largest magnitude, and report the largest error seen. The shapes: VGG16's block 5 at 64 px (one tile per image),
-//! maps whose 4x4 tile grid overhangs them (5x7, 9x4, 1x1; at least 64 tiles in all), and a batch over the kernel's chunk bound, whose chunks
+//! maps whose 4x4 tile grid overhangs them (5x7, 9x4, 1x1; at least 64 tiles in all), channels that are no multiple of
+//! the 16 kernels, tiles or sums its transforms take side by side (change 15), and a batch over the kernel's chunk bound, whose chunks
 //! split an image's tiles; and the shapes it must leave to the other paths.
 
 use burn::prelude::*;
@@ -18,8 +19,10 @@ mod common;
 use common::Lcg;
 
 /// `[batch, c_in, c_out, height, width]` of a 3x3, stride-1, padding-1 convolution the Winograd path takes.
-const TAKEN: [[usize; 5]; 6] = [
+const TAKEN: [[usize; 5]; 7] = [
     [64, 512, 512, 4, 4],
+    // Channels that are no multiple of the 16 kernels or sums the transforms take side by side.
+    [16, 70, 75, 6, 6],
     [17, 64, 96, 5, 7],
     [22, 96, 64, 9, 4],
     [64, 64, 64, 1, 1],
@@ -88,6 +91,14 @@ fn winograd_matches_im2col_and_the_generic_gradients() {
         worst = worst.max(assert_close("weight gradient", shape, &floats(gw), &floats(want)));
     }
     println!("largest relative error: {worst:e}");
+}
+
+/// Change 15 transforms 16 kernels, tiles or sums side by side; each lane must compute exactly the scalar transform
+/// (the same operations in the same order), so every convolution is bit for bit what the one-at-a-time transforms
+/// gave. The vendored crate's check runs here because synth's `cargo test` does not build burn-flex's own tests.
+#[test]
+fn side_by_side_transforms_are_the_scalar_ones_bit_for_bit() {
+    assert_eq!(winograd::lanes_match_scalars(), Ok(()));
 }
 
 /// Through burn's autodiff (the dispatch in the vendored `ModuleOps`): the forward and both gradients of a

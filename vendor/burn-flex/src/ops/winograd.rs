@@ -24,7 +24,12 @@
 //! transforms scale values by up to 8 before the inverse brings them back:
 //! the results agree with im2col + gemm to float rounding (about 1e-6 of the
 //! result's magnitude, checked in synth's `tests/flex_conv.rs`), not bit for bit.
+//!
+//! synth change 15: the transforms run on 16 kernels, tiles or sums side by
+//! side (`Lanes`), each lane computing exactly the scalar expression.
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use burn_backend::DType;
@@ -35,6 +40,7 @@ use crate::{FlexTensor, Layout};
 
 use super::SendMutPtr;
 use super::conv::uninit_buffer;
+use core::ops::{Add, Div, Mul, Neg, Sub};
 
 /// Transformed positions per tile (6 x 6).
 const XI: usize = 36;
@@ -57,6 +63,132 @@ pub const WINOGRAD_MIN_TILES: usize = 64;
 
 /// Bound on one chunk's transformed tiles, in f32 elements per buffer (8 MiB).
 const CHUNK_ELEMS: usize = 2 * 1024 * 1024;
+
+/// Kernels, tiles or sums transformed side by side: one per lane.
+const LANES: usize = 16;
+
+/// `LANES` values that every transform step treats alike, lane by lane.
+///
+/// The transforms were written per kernel or per tile, one scalar at a time,
+/// each scattering its 36 values one float at a time; a profile of eval-gain's
+/// fits put half of their time in them (SYNTH_CHANGES.md, change 15). Side by
+/// side the compiler issues packed operations and every row takes 16-float
+/// runs; each lane still computes exactly the scalar expression (the same
+/// operations in the same order, no fused multiply-add), so every result is
+/// bit for bit the scalar one's.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Lanes([f32; LANES]);
+
+impl Lanes {
+    /// Lane `l` of each of `LANES` consecutive elements of `src` from `at`
+    /// (fewer at the end of `src`: the missing lanes are zero).
+    #[inline(always)]
+    fn load(src: &[f32], at: usize) -> Self {
+        let mut lanes = [0.0f32; LANES];
+        if let Some(full) = src.get(at..at + LANES) {
+            // A fixed-size copy: no memcpy call per 16 values.
+            lanes.copy_from_slice(full);
+            return Lanes(lanes);
+        }
+        for (lane, value) in lanes.iter_mut().zip(&src[at..]) {
+            *lane = *value;
+        }
+        Lanes(lanes)
+    }
+
+    /// Writes the first `width` lanes to `dst`.
+    ///
+    /// # Safety
+    /// `dst` must be valid for `width` writes, `width <= LANES`.
+    #[inline(always)]
+    unsafe fn store(&self, dst: *mut f32, width: usize) {
+        if width == LANES {
+            // A fixed-size copy: no memcpy call per 16 values.
+            // SAFETY: the caller's contract, with width == LANES.
+            unsafe { dst.cast::<[f32; LANES]>().write_unaligned(self.0) };
+            return;
+        }
+        for (lane, value) in self.0.iter().take(width).enumerate() {
+            // SAFETY: the caller's contract, lane < width.
+            unsafe { *dst.add(lane) = *value };
+        }
+    }
+
+    #[inline(always)]
+    fn zip(self, other: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+        let mut out = self.0;
+        for (o, b) in out.iter_mut().zip(other.0) {
+            *o = f(*o, b);
+        }
+        Lanes(out)
+    }
+
+    #[inline(always)]
+    fn map(self, f: impl Fn(f32) -> f32) -> Self {
+        let mut out = self.0;
+        for o in out.iter_mut() {
+            *o = f(*o);
+        }
+        Lanes(out)
+    }
+}
+
+impl Add for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn add(self, other: Lanes) -> Lanes {
+        self.zip(other, |a, b| a + b)
+    }
+}
+
+impl Sub for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn sub(self, other: Lanes) -> Lanes {
+        self.zip(other, |a, b| a - b)
+    }
+}
+
+impl Neg for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn neg(self) -> Lanes {
+        self.map(|a| -a)
+    }
+}
+
+impl Mul<Lanes> for f32 {
+    type Output = Lanes;
+    #[inline(always)]
+    fn mul(self, other: Lanes) -> Lanes {
+        let k = self;
+        other.map(|a| k * a)
+    }
+}
+
+impl Div<f32> for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn div(self, k: f32) -> Lanes {
+        self.map(|a| a / k)
+    }
+}
+
+/// What the 1D transforms compute on: one `f32`, or [`Lanes`] of them.
+trait Value:
+    Copy
+    + Default
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Neg<Output = Self>
+    + Div<f32, Output = Self>
+where
+    f32: Mul<Self, Output = Self>,
+{
+}
+
+impl Value for f32 {}
+impl Value for Lanes {}
 
 /// Runs `f(i)` for `i` in `0..n`, over rayon when the feature is on and `n > 1`.
 fn par_for(n: usize, f: impl Fn(usize) + Send + Sync) {
@@ -145,7 +277,10 @@ fn geometry(x_shape: &Shape, w_shape: &Shape, options: &ConvOptions<2>) -> Optio
 
 /// `B^T d`: a 6-sample input row into the transformed domain.
 #[inline(always)]
-fn input_1d(d: [f32; 6]) -> [f32; 6] {
+fn input_1d<T: Value>(d: [T; 6]) -> [T; 6]
+where
+    f32: Mul<T, Output = T>,
+{
     [
         4.0 * d[0] - 5.0 * d[2] + d[4],
         -4.0 * (d[1] + d[2]) + d[3] + d[4],
@@ -158,7 +293,10 @@ fn input_1d(d: [f32; 6]) -> [f32; 6] {
 
 /// `G g`: a 3-tap kernel row into the transformed domain.
 #[inline(always)]
-fn kernel_1d(g: [f32; 3]) -> [f32; 6] {
+fn kernel_1d<T: Value>(g: [T; 3]) -> [T; 6]
+where
+    f32: Mul<T, Output = T>,
+{
     let (odd, even) = (g[1], g[0] + g[2]);
     let (a, b) = (g[0] / 24.0 + g[2] / 6.0, g[1] / 12.0);
     [
@@ -173,7 +311,10 @@ fn kernel_1d(g: [f32; 3]) -> [f32; 6] {
 
 /// `A^T m`: a transformed row back to 4 outputs.
 #[inline(always)]
-fn output_1d(m: [f32; 6]) -> [f32; 4] {
+fn output_1d<T: Value>(m: [T; 6]) -> [T; 4]
+where
+    f32: Mul<T, Output = T>,
+{
     let (s12, d12) = (m[1] + m[2], m[1] - m[2]);
     let (s34, d34) = (m[3] + m[4], m[3] - m[4]);
     [
@@ -187,7 +328,10 @@ fn output_1d(m: [f32; 6]) -> [f32; 4] {
 /// `A y`: a 4-sample output-gradient row into the transformed domain (the
 /// transpose of [`output_1d`]).
 #[inline(always)]
-fn output_grad_1d(y: [f32; 4]) -> [f32; 6] {
+fn output_grad_1d<T: Value>(y: [T; 4]) -> [T; 6]
+where
+    f32: Mul<T, Output = T>,
+{
     let (even, odd) = (y[0] + y[2], y[1] + y[3]);
     let (even4, odd8) = (y[0] + 4.0 * y[2], 2.0 * y[1] + 8.0 * y[3]);
     [
@@ -203,7 +347,10 @@ fn output_grad_1d(y: [f32; 4]) -> [f32; 6] {
 /// `G^T s`: a transformed row back to 3 kernel taps (the transpose of
 /// [`kernel_1d`]).
 #[inline(always)]
-fn kernel_grad_1d(s: [f32; 6]) -> [f32; 3] {
+fn kernel_grad_1d<T: Value>(s: [T; 6]) -> [T; 3]
+where
+    f32: Mul<T, Output = T>,
+{
     let (s12, d12) = (s[1] + s[2], s[1] - s[2]);
     let (s34, d34) = (s[3] + s[4], s[3] - s[4]);
     [
@@ -216,20 +363,20 @@ fn kernel_grad_1d(s: [f32; 6]) -> [f32; 3] {
 /// Applies a row transform `f` to every row of an `R x C` tile, then to every
 /// column of the result: the 2D transform `T x T^T` of a tile `x`.
 #[inline(always)]
-fn transform_2d<const R: usize, const C: usize, const O: usize>(
-    x: &[[f32; C]; R],
-    f: impl Fn([f32; C]) -> [f32; O] + Copy,
-    g: impl Fn([f32; R]) -> [f32; O] + Copy,
-) -> [[f32; O]; O] {
+fn transform_2d<T: Copy + Default, const R: usize, const C: usize, const O: usize>(
+    x: &[[T; C]; R],
+    f: impl Fn([T; C]) -> [T; O] + Copy,
+    g: impl Fn([T; R]) -> [T; O] + Copy,
+) -> [[T; O]; O] {
     // Rows first: t[r] = f(x[r]), an R x O array.
-    let mut t = [[0.0f32; O]; R];
+    let mut t = [[T::default(); O]; R];
     for (row, out) in x.iter().zip(t.iter_mut()) {
         *out = f(*row);
     }
     // Then the columns: y[.][c] = g(t[.][c]).
-    let mut y = [[0.0f32; O]; O];
+    let mut y = [[T::default(); O]; O];
     for c in 0..O {
-        let mut column = [0.0f32; R];
+        let mut column = [T::default(); R];
         for r in 0..R {
             column[r] = t[r][c];
         }
@@ -251,23 +398,32 @@ fn weight_transform(w: &[f32], c_out: usize, c_in: usize, flip: bool) -> Vec<f32
     let mut u = unsafe { uninit_buffer::<f32>(rows * XI * cols) };
     let out = SendMutPtr::new(u.as_mut_ptr());
     par_for(rows, |row| {
-        for col in 0..cols {
-            let (co, ci) = if flip { (col, row) } else { (row, col) };
-            let k = &w[(co * c_in + ci) * 9..][..9];
-            let mut g = [[0.0f32; 3]; 3];
-            for (ky, taps) in g.iter_mut().enumerate() {
-                for (kx, tap) in taps.iter_mut().enumerate() {
-                    *tap = if flip {
-                        k[(2 - ky) * 3 + (2 - kx)]
-                    } else {
-                        k[ky * 3 + kx]
-                    };
+        // LANES kernels (consecutive cols) at a time; lanes past cols stay zero.
+        for col in (0..cols).step_by(LANES) {
+            let width = LANES.min(cols - col);
+            let mut g = [[Lanes::default(); 3]; 3];
+            for lane in 0..width {
+                let (co, ci) = if flip {
+                    (col + lane, row)
+                } else {
+                    (row, col + lane)
+                };
+                let k = &w[(co * c_in + ci) * 9..][..9];
+                for (ky, taps) in g.iter_mut().enumerate() {
+                    for (kx, tap) in taps.iter_mut().enumerate() {
+                        tap.0[lane] = if flip {
+                            k[(2 - ky) * 3 + (2 - kx)]
+                        } else {
+                            k[ky * 3 + kx]
+                        };
+                    }
                 }
             }
             let t = transform_2d(&g, kernel_1d, kernel_1d);
             for (xi, v) in t.iter().flatten().enumerate() {
-                // SAFETY: (row, xi, col) lies inside u; rows are disjoint between tasks.
-                unsafe { *out.ptr_add((row * XI + xi) * cols + col) = *v };
+                // SAFETY: (row, xi, col..col + width) lies inside u; rows are
+                // disjoint between tasks.
+                unsafe { v.store(out.ptr_add((row * XI + xi) * cols + col), width) };
             }
         }
     });
@@ -304,13 +460,6 @@ fn input_tile(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 6]; 6] {
     d
 }
 
-/// `B^T d B` of the input tile `tile` of one plane: what the forward and the
-/// weight gradient multiply.
-#[inline(always)]
-fn input_transform(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 6]; 6] {
-    transform_2d(&input_tile(plane, g, tile), input_1d, input_1d)
-}
-
 /// Reads the 4x4 output-gradient tile of tile `tile` from one plane, zero
 /// where the grid overhangs the map.
 #[inline(always)]
@@ -332,27 +481,39 @@ fn output_grad_tile(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 4]; 4] {
 }
 
 /// Transforms the tiles `t0..t0 + pc` (global tile indices, image-major) of
-/// every `channels`-channel plane of `data` into `v[channel][xi][p]`, by
-/// `tile_fn` (the 6x6 transform of one tile of one plane).
-fn transform_tiles(
+/// every `channels`-channel plane of `data` into `v[channel][xi][p]`: `read`
+/// takes one tile of one plane (an `R x R` tile), and `f` is the 1D transform
+/// applied to its rows, then its columns. [`LANES`] tiles are transformed side
+/// by side.
+fn transform_tiles<const R: usize>(
     data: &[f32],
     g: &Geom,
     channels: usize,
-    t0: usize,
-    pc: usize,
+    [t0, pc]: [usize; 2],
     v: &mut [f32],
-    tile_fn: impl Fn(&[f32], usize) -> [[f32; 6]; 6] + Send + Sync,
+    read: impl Fn(&[f32], usize) -> [[f32; R]; R] + Send + Sync,
+    f: impl Fn([Lanes; R]) -> [Lanes; 6] + Copy + Send + Sync,
 ) {
     let (hw, tiles) = (g.h * g.w, g.tiles());
     let out = SendMutPtr::new(v.as_mut_ptr());
     par_for(channels, |c| {
-        for p in 0..pc {
-            let (image, tile) = ((t0 + p) / tiles, (t0 + p) % tiles);
-            let plane = &data[(image * channels + c) * hw..][..hw];
-            let t = tile_fn(plane, tile);
+        for p in (0..pc).step_by(LANES) {
+            let width = LANES.min(pc - p);
+            let mut d = [[Lanes::default(); R]; R];
+            for lane in 0..width {
+                let (image, tile) = ((t0 + p + lane) / tiles, (t0 + p + lane) % tiles);
+                let plane = &data[(image * channels + c) * hw..][..hw];
+                for (row, values) in d.iter_mut().zip(read(plane, tile)) {
+                    for (value, x) in row.iter_mut().zip(values) {
+                        value.0[lane] = x;
+                    }
+                }
+            }
+            let t = transform_2d(&d, f, f);
             for (xi, value) in t.iter().flatten().enumerate() {
-                // SAFETY: (c, xi, p) lies inside v; channels are disjoint between tasks.
-                unsafe { *out.ptr_add((c * XI + xi) * pc + p) = *value };
+                // SAFETY: (c, xi, p..p + width) lies inside v; channels are
+                // disjoint between tasks.
+                unsafe { value.store(out.ptr_add((c * XI + xi) * pc + p), width) };
             }
         }
     });
@@ -426,9 +587,15 @@ fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
     for t0 in (0..total).step_by(chunk) {
         let pc = chunk.min(total - t0);
         let v = &mut v[..c_in * XI * pc];
-        transform_tiles(input, g, c_in, t0, pc, v, |plane, tile| {
-            input_transform(plane, g, tile)
-        });
+        transform_tiles(
+            input,
+            g,
+            c_in,
+            [t0, pc],
+            v,
+            |plane, tile| input_tile(plane, g, tile),
+            input_1d,
+        );
         let m = &mut m[..c_out * XI * pc];
         let step = (XI * pc) as isize;
         // SAFETY: m is c_out x 36 x pc, u c_out x 36 x c_in, v c_in x 36 x pc.
@@ -444,20 +611,25 @@ fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
         let m = &*m;
         par_for(c_out, |co| {
             let b = bias.map_or(0.0, |b| b[co]);
-            for p in 0..pc {
-                let mut t = [[0.0f32; 6]; 6];
+            for p in (0..pc).step_by(LANES) {
+                let width = LANES.min(pc - p);
+                let mut t = [[Lanes::default(); 6]; 6];
                 for (xi, value) in t.iter_mut().flatten().enumerate() {
-                    *value = m[(co * XI + xi) * pc + p];
+                    *value = Lanes::load(&m[(co * XI + xi) * pc..][..pc], p);
                 }
                 let y = transform_2d(&t, output_1d, output_1d);
-                let (image, tile) = ((t0 + p) / tiles, (t0 + p) % tiles);
-                let (y0, x0) = ((tile / g.tiles_w) * TILE, (tile % g.tiles_w) * TILE);
-                let plane = (image * c_out + co) * hw;
-                for (r, row) in y.iter().enumerate().take(g.h - y0) {
-                    for (c, value) in row.iter().enumerate().take(g.w - x0) {
-                        // SAFETY: (image, co, y0 + r, x0 + c) lies inside out; each
-                        // (co, tile) block is written by one task only.
-                        unsafe { *out_at.ptr_add(plane + (y0 + r) * g.w + x0 + c) = value + b };
+                for lane in 0..width {
+                    let (image, tile) = ((t0 + p + lane) / tiles, (t0 + p + lane) % tiles);
+                    let (y0, x0) = ((tile / g.tiles_w) * TILE, (tile % g.tiles_w) * TILE);
+                    let plane = (image * c_out + co) * hw;
+                    for (r, row) in y.iter().enumerate().take(g.h - y0) {
+                        for (c, value) in row.iter().enumerate().take(g.w - x0) {
+                            // SAFETY: (image, co, y0 + r, x0 + c) lies inside out; each
+                            // (co, tile) block is written by one task only.
+                            unsafe {
+                                *out_at.ptr_add(plane + (y0 + r) * g.w + x0 + c) = value.0[lane] + b
+                            };
+                        }
                     }
                 }
             }
@@ -561,17 +733,25 @@ pub fn conv2d_weight_backward_f32_winograd(
     for t0 in (0..total).step_by(chunk) {
         let pc = chunk.min(total - t0);
         let v = &mut v[..c_in * XI * pc];
-        transform_tiles(x_data, &g, c_in, t0, pc, v, |plane, tile| {
-            input_transform(plane, &g, tile)
-        });
+        transform_tiles(
+            x_data,
+            &g,
+            c_in,
+            [t0, pc],
+            v,
+            |plane, tile| input_tile(plane, &g, tile),
+            input_1d,
+        );
         let dy = &mut dy[..c_out * XI * pc];
-        transform_tiles(gy_data, &g, c_out, t0, pc, dy, |plane, tile| {
-            transform_2d(
-                &output_grad_tile(plane, &g, tile),
-                output_grad_1d,
-                output_grad_1d,
-            )
-        });
+        transform_tiles(
+            gy_data,
+            &g,
+            c_out,
+            [t0, pc],
+            dy,
+            |plane, tile| output_grad_tile(plane, &g, tile),
+            output_grad_1d,
+        );
         let step = (XI * pc) as isize;
         // s_xi[co, ci] (+)= dy_xi[co, p] x v_xi[ci, p]^T
         // SAFETY: s is c_out x 36 x c_in, dy c_out x 36 x pc, v c_in x 36 x pc
@@ -591,15 +771,19 @@ pub fn conv2d_weight_backward_f32_winograd(
     let dw_at = SendMutPtr::new(dw.as_mut_ptr());
     let s = &*s;
     par_for(c_out, |co| {
-        for ci in 0..c_in {
-            let mut t = [[0.0f32; 6]; 6];
+        for ci in (0..c_in).step_by(LANES) {
+            let width = LANES.min(c_in - ci);
+            let mut t = [[Lanes::default(); 6]; 6];
             for (xi, value) in t.iter_mut().flatten().enumerate() {
-                *value = s[(co * XI + xi) * c_in + ci];
+                *value = Lanes::load(&s[(co * XI + xi) * c_in..][..c_in], ci);
             }
             let k = transform_2d(&t, kernel_grad_1d, kernel_grad_1d);
-            for (tap, value) in k.iter().flatten().enumerate() {
-                // SAFETY: (co, ci, tap) lies inside dw; rows co are disjoint between tasks.
-                unsafe { *dw_at.ptr_add((co * c_in + ci) * 9 + tap) = *value };
+            for lane in 0..width {
+                for (tap, value) in k.iter().flatten().enumerate() {
+                    // SAFETY: (co, ci + lane, tap) lies inside dw; rows co are
+                    // disjoint between tasks.
+                    unsafe { *dw_at.ptr_add((co * c_in + ci + lane) * 9 + tap) = value.0[lane] };
+                }
             }
         }
     });
@@ -610,9 +794,92 @@ pub fn conv2d_weight_backward_f32_winograd(
     ))
 }
 
+/// synth's check of [`Lanes`]: each lane of the side-by-side 2D transforms
+/// (all five 1D transforms) is the scalar transform of that lane's values, bit
+/// for bit, on values of mixed sign and magnitude. `Err` names the first
+/// difference. Public so that synth's `tests/flex_winograd.rs` runs it (the
+/// vendored crate's own tests are not built by synth's `cargo test`).
+#[doc(hidden)]
+pub fn lanes_match_scalars() -> Result<(), String> {
+    // Values of mixed magnitude and sign, some not exactly representable
+    // after a division, from a small linear congruential sequence.
+    let mut state = 12345u32;
+    let mut next = move || {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        ((state >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 7.3
+    };
+    let mut tile = [[Lanes::default(); 6]; 6];
+    for v in tile.iter_mut().flatten() {
+        for x in v.0.iter_mut() {
+            *x = next();
+        }
+    }
+    let scalar_tile = |lane: usize| tile.map(|row| row.map(|v| v.0[lane]));
+    let check = |name: &str, got: &[Lanes], want: &dyn Fn(usize) -> Vec<f32>| {
+        for lane in 0..LANES {
+            let want = want(lane);
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                if g.0[lane].to_bits() != w.to_bits() {
+                    return Err(format!(
+                        "{name}[{i}] lane {lane}: {} against {w}",
+                        g.0[lane]
+                    ));
+                }
+            }
+        }
+        Ok(())
+    };
+    let input = transform_2d(&tile, input_1d, input_1d);
+    check("input", input.as_flattened(), &|l| {
+        transform_2d(&scalar_tile(l), input_1d, input_1d)
+            .as_flattened()
+            .to_vec()
+    })?;
+    let output = transform_2d(&tile, output_1d, output_1d);
+    check("output", output.as_flattened(), &|l| {
+        transform_2d(&scalar_tile(l), output_1d, output_1d)
+            .as_flattened()
+            .to_vec()
+    })?;
+    let kernel_grad = transform_2d(&tile, kernel_grad_1d, kernel_grad_1d);
+    check("kernel_grad", kernel_grad.as_flattened(), &|l| {
+        transform_2d(&scalar_tile(l), kernel_grad_1d, kernel_grad_1d)
+            .as_flattened()
+            .to_vec()
+    })?;
+    let kernel: [[Lanes; 3]; 3] = [
+        [tile[0][0], tile[0][1], tile[0][2]],
+        [tile[1][0], tile[1][1], tile[1][2]],
+        [tile[2][0], tile[2][1], tile[2][2]],
+    ];
+    let kernel_t = transform_2d(&kernel, kernel_1d, kernel_1d);
+    check("kernel", kernel_t.as_flattened(), &|l| {
+        let k = kernel.map(|row| row.map(|v| v.0[l]));
+        transform_2d(&k, kernel_1d, kernel_1d)
+            .as_flattened()
+            .to_vec()
+    })?;
+    let grad: [[Lanes; 4]; 4] = core::array::from_fn(|r| core::array::from_fn(|c| tile[r][c]));
+    let grad_t = transform_2d(&grad, output_grad_1d, output_grad_1d);
+    check("output_grad", grad_t.as_flattened(), &|l| {
+        let y = grad.map(|row| row.map(|v| v.0[l]));
+        transform_2d(&y, output_grad_1d, output_grad_1d)
+            .as_flattened()
+            .to_vec()
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each lane of the side-by-side transforms is the scalar transform of
+    /// that lane's values, bit for bit.
+    #[test]
+    fn lanes_transform_as_scalars_bit_for_bit() {
+        assert_eq!(lanes_match_scalars(), Ok(()));
+    }
 
     /// The 1D transforms compute a 3-tap correlation of 6 samples, and the
     /// two gradient transforms are its gradients.
