@@ -6,7 +6,8 @@
 //! largest magnitude, and report the largest error seen. The shapes: VGG16's block 5 at 64 px (one tile per image),
 //! maps whose 4x4 tile grid overhangs them (5x7, 9x4, 1x1; at least 64 tiles in all), channels that are no multiple of
 //! the 16 kernels, tiles or sums its transforms take side by side (change 15), and a batch over the kernel's chunk bound, whose chunks
-//! split an image's tiles; and the shapes it must leave to the other paths.
+//! split an image's tiles; and the shapes it must leave to the other paths. Its kept transforms (change 16) serve
+//! only the weights they came from.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -135,6 +136,49 @@ fn autodiff_takes_winograd_and_matches() {
         .expect("f32");
     let want_w = conv_backward_generic::conv2d_weight_backward::<Flex>(fx, fw, fr, padding_one());
     assert_close("weight gradient", shape, &gw, &floats(want_w));
+}
+
+/// Change 16 keeps each thread's transformed weights for the weights they came from. A kept transform must serve
+/// only those bytes: the same weights give the same bits on every call, and weights changed in place after a call,
+/// or dropped and replaced by others (which may take the freed memory), give exactly what a fresh copy of their
+/// values gives (a storage the cache has never seen), forward and input gradient.
+#[test]
+fn kept_transforms_serve_only_their_own_weights() {
+    let shape = [64, 64, 64, 4, 4];
+    let [n, c_in, c_out, h, w] = shape;
+    let (xs, ws, ys) = ([n, c_in, h, w], [c_out, c_in, 3, 3], [n, c_out, h, w]);
+    let [x, wt, _, gy] = draw(&mut Lcg(61), shape);
+    let (x, gy) = (flex(&x, xs), flex(&gy, ys));
+    let forward =
+        |weight: &FlexTensor| floats(winograd::conv2d_f32_winograd(&x, weight, None, &padding_one()).expect("taken"));
+    let backward = |weight: &FlexTensor| {
+        floats(
+            winograd::conv2d_x_backward_f32_winograd(&[n, c_in, h, w].into(), weight, &gy, &padding_one())
+                .expect("taken"),
+        )
+    };
+    let mut weight = flex(&wt, ws);
+    let (first, first_gx) = (forward(&weight), backward(&weight));
+    assert_eq!(forward(&weight), first, "the same weights, called again");
+    assert_eq!(backward(&weight), first_gx, "the same weights, called again");
+
+    // In place: the only strong owner writes to its storage.
+    weight.storage_mut::<f32>()[5] += 1.0;
+    let changed = weight.clone().into_data().try_into_vec::<f32>().expect("f32");
+    let (y, gx) = (forward(&weight), backward(&weight));
+    assert_ne!(y, first, "a changed weight must not get the old transform");
+    assert_eq!(y, forward(&flex(&changed, ws)));
+    assert_eq!(gx, backward(&flex(&changed, ws)));
+
+    // Dropped and replaced, many times over.
+    let mut rng = Lcg(67);
+    for round in 0..12 {
+        drop(weight);
+        let values = rng.values(c_out * c_in * 9, None);
+        weight = flex(&values, ws);
+        assert_eq!(forward(&weight), forward(&flex(&values, ws)), "round {round}");
+        assert_eq!(backward(&weight), backward(&flex(&values, ws)), "round {round}");
+    }
 }
 
 /// Strides, padding other than 1, dilation, groups, other kernels, few channels, few tiles, asymmetric padding and

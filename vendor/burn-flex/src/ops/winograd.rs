@@ -392,10 +392,23 @@ fn transform_2d<T: Copy + Default, const R: usize, const C: usize, const O: usiz
 /// `w` the `[c_out, c_in, 3, 3]` weight. With `flip` set, rows are the input
 /// channels and each kernel is flipped in both axes (`w'[ci, co] = w[co, ci]`
 /// mirrored): the weight of the input gradient as a forward convolution.
-fn weight_transform(w: &[f32], c_out: usize, c_in: usize, flip: bool) -> Vec<f32> {
+///
+/// `buffer`, when given, is reused for `U` (it must hold `rows * 36 * cols`
+/// values; its contents are overwritten).
+fn weight_transform(
+    w: &[f32],
+    c_out: usize,
+    c_in: usize,
+    flip: bool,
+    buffer: Option<Vec<f32>>,
+) -> Vec<f32> {
     let (rows, cols) = if flip { (c_in, c_out) } else { (c_out, c_in) };
+    let len = rows * XI * cols;
     // SAFETY: every row's 36 x cols block is written below.
-    let mut u = unsafe { uninit_buffer::<f32>(rows * XI * cols) };
+    let mut u = match buffer {
+        Some(buffer) if buffer.len() == len => buffer,
+        _ => unsafe { uninit_buffer::<f32>(len) },
+    };
     let out = SendMutPtr::new(u.as_mut_ptr());
     par_for(rows, |row| {
         // LANES kernels (consecutive cols) at a time; lanes past cols stay zero.
@@ -566,6 +579,151 @@ unsafe fn products(
     });
 }
 
+/// synth change 16: transformed weights kept for the weights they came from,
+/// per thread, so calls with the same weights transform them once: inference
+/// over many batches (eval-gain's scoring, VGG16 feature extraction) and every
+/// iteration of Gatys's frozen VGG16, forward and input gradient. On block 5's
+/// 512 channels a transform writes 38 MB, as long as the batch's products.
+///
+/// An entry is found by the identity of the weight's storage (`Arc`), never by
+/// its address alone: it holds a `Weak` to that storage, which keeps the
+/// allocation from being reused and its bytes from being changed in place
+/// (`Arc::get_mut` fails and `Arc::make_mut` moves the bytes out while a
+/// `Weak` exists), so a live storage with the entry's pointer has the entry's
+/// bytes. Entries of dropped weights (a training step's) lend their buffer to
+/// the next transform of that size; beyond [`kept::KEPT_BYTES`] the least
+/// recently used go.
+#[cfg(feature = "std")]
+mod kept {
+    use super::{FlexTensor, weight_transform};
+    use alloc::sync::{Arc, Weak};
+    use alloc::vec::Vec;
+    use burn_std::Bytes;
+    use core::cell::RefCell;
+
+    /// Bytes of transformed weights one thread keeps: VGG16's forward
+    /// transforms at 64 px (13 layers, 235 MB) fit, with room for a few more.
+    pub(super) const KEPT_BYTES: usize = 256 << 20;
+
+    struct Entry {
+        source: Weak<Bytes>,
+        dims: (usize, usize, bool),
+        u: Arc<Vec<f32>>,
+        used: u64,
+    }
+
+    #[derive(Default)]
+    struct Kept {
+        entries: Vec<Entry>,
+        clock: u64,
+    }
+
+    std::thread_local! {
+        static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
+    }
+
+    /// `weight_transform` of the contiguous `weight`, kept or computed.
+    pub(super) fn transformed(
+        weight: &FlexTensor,
+        c_out: usize,
+        c_in: usize,
+        flip: bool,
+    ) -> Arc<Vec<f32>> {
+        let source = weight.data_arc();
+        let dims = (c_out, c_in, flip);
+        let len = c_out * c_in * super::XI;
+        // The borrow ends before the transform: its rayon loop may run another
+        // convolution on this thread while it waits.
+        let spare = match KEPT.with(|kept| kept.borrow_mut().find(&source, dims, len)) {
+            Ok(u) => return u,
+            Err(spare) => spare,
+        };
+        let u = Arc::new(weight_transform(weight.storage(), c_out, c_in, flip, spare));
+        if len * size_of::<f32>() <= KEPT_BYTES {
+            KEPT.with(|kept| kept.borrow_mut().insert(&source, dims, Arc::clone(&u)));
+        }
+        u
+    }
+
+    impl Kept {
+        /// The kept transform of `source`, or a spare buffer of `len` values
+        /// from an entry whose weights are gone (dropping the other such entries).
+        fn find(
+            &mut self,
+            source: &Arc<Bytes>,
+            dims: (usize, usize, bool),
+            len: usize,
+        ) -> Result<Arc<Vec<f32>>, Option<Vec<f32>>> {
+            self.clock += 1;
+            let clock = self.clock;
+            if let Some(entry) = self
+                .entries
+                .iter_mut()
+                .find(|e| e.dims == dims && core::ptr::eq(e.source.as_ptr(), Arc::as_ptr(source)))
+            {
+                entry.used = clock;
+                return Ok(Arc::clone(&entry.u));
+            }
+            let mut spare = None;
+            self.entries.retain_mut(|e| {
+                if e.source.strong_count() > 0 {
+                    return true;
+                }
+                if spare.is_none() && e.u.len() == len {
+                    let u = core::mem::replace(&mut e.u, Arc::new(Vec::new()));
+                    spare = Arc::try_unwrap(u).ok();
+                }
+                false
+            });
+            Err(spare)
+        }
+
+        fn insert(&mut self, source: &Arc<Bytes>, dims: (usize, usize, bool), u: Arc<Vec<f32>>) {
+            self.entries.push(Entry {
+                source: Arc::downgrade(source),
+                dims,
+                u,
+                used: self.clock,
+            });
+            let bytes = |entries: &[Entry]| {
+                entries
+                    .iter()
+                    .map(|e| e.u.len() * size_of::<f32>())
+                    .sum::<usize>()
+            };
+            while bytes(&self.entries) > KEPT_BYTES {
+                let oldest = self
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, e)| e.used)
+                    .map(|(i, _)| i);
+                match oldest {
+                    Some(i) => drop(self.entries.swap_remove(i)),
+                    None => break,
+                }
+            }
+        }
+    }
+}
+
+/// Without `std` (no thread-local storage) every call transforms.
+#[cfg(not(feature = "std"))]
+mod kept {
+    use super::{FlexTensor, weight_transform};
+    use alloc::sync::Arc;
+    use alloc::vec::Vec;
+
+    pub(super) fn transformed(
+        weight: &FlexTensor,
+        c_out: usize,
+        c_in: usize,
+        flip: bool,
+    ) -> Arc<Vec<f32>> {
+        Arc::new(weight_transform(weight.storage(), c_out, c_in, flip, None))
+    }
+}
+
 /// The convolution `out = conv(input, w) + bias` by F(4x4, 3x3), with `u` the
 /// transformed weight `[c_out][xi][c_in]` of [`weight_transform`]; `g.c_in` and
 /// `g.c_out` are the input's and the output's channels.
@@ -661,7 +819,7 @@ pub fn conv2d_f32_winograd(
         None => None,
     };
     let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
-    let u = weight_transform(weight.storage(), g.c_out, g.c_in, false);
+    let u = kept::transformed(&weight, g.c_out, g.c_in, false);
     let out = convolve(x.storage(), &u, bias.as_ref().map(|b| b.storage()), &g);
     Some(FlexTensor::new(
         Bytes::from_elems(out),
@@ -687,7 +845,7 @@ pub fn conv2d_x_backward_f32_winograd(
         return None;
     }
     let (weight, gy) = (weight.to_contiguous(), output_grad.to_contiguous());
-    let u = weight_transform(weight.storage(), g.c_out, g.c_in, true);
+    let u = kept::transformed(&weight, g.c_out, g.c_in, true);
     let swapped = Geom {
         c_in: g.c_out,
         c_out: g.c_in,
