@@ -76,7 +76,7 @@ const LANES: usize = 16;
 /// runs; each lane still computes exactly the scalar expression (the same
 /// operations in the same order, no fused multiply-add), so every result is
 /// bit for bit the scalar one's.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Lanes([f32; LANES]);
 
 impl Lanes {
@@ -176,12 +176,7 @@ impl Div<f32> for Lanes {
 
 /// What the 1D transforms compute on: one `f32`, or [`Lanes`] of them.
 trait Value:
-    Copy
-    + Default
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Neg<Output = Self>
-    + Div<f32, Output = Self>
+    Copy + Add<Output = Self> + Sub<Output = Self> + Neg<Output = Self> + Div<f32, Output = Self>
 where
     f32: Mul<Self, Output = Self>,
 {
@@ -972,59 +967,35 @@ pub fn lanes_match_scalars() -> Result<(), String> {
             *x = next();
         }
     }
-    let scalar_tile = |lane: usize| tile.map(|row| row.map(|v| v.0[lane]));
-    let check = |name: &str, got: &[Lanes], want: &dyn Fn(usize) -> Vec<f32>| {
-        for lane in 0..LANES {
-            let want = want(lane);
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                if g.0[lane].to_bits() != w.to_bits() {
-                    return Err(format!(
-                        "{name}[{i}] lane {lane}: {} against {w}",
-                        g.0[lane]
-                    ));
-                }
+    lanes_match("input", &tile, input_1d, input_1d)?;
+    lanes_match("output", &tile, output_1d, output_1d)?;
+    lanes_match("kernel_grad", &tile, kernel_grad_1d, kernel_grad_1d)?;
+    lanes_match("kernel", &tile, kernel_1d, kernel_1d)?;
+    lanes_match("output_grad", &tile, output_grad_1d, output_grad_1d)
+}
+
+/// Checks every lane of the 2D transform by `side_by_side` of the top-left
+/// `R x R` of `tile` against the 2D transform by `scalar` of that lane's values.
+fn lanes_match<const R: usize, const O: usize>(
+    name: &str,
+    tile: &[[Lanes; 6]; 6],
+    side_by_side: fn([Lanes; R]) -> [Lanes; O],
+    scalar: fn([f32; R]) -> [f32; O],
+) -> Result<(), String> {
+    let sub: [[Lanes; R]; R] = core::array::from_fn(|r| core::array::from_fn(|c| tile[r][c]));
+    let got = transform_2d(&sub, side_by_side, side_by_side);
+    for lane in 0..LANES {
+        let want = transform_2d(&sub.map(|row| row.map(|v| v.0[lane])), scalar, scalar);
+        let pairs = got.as_flattened().iter().zip(want.as_flattened());
+        for (i, (g, w)) in pairs.enumerate() {
+            if g.0[lane].to_bits() != w.to_bits() {
+                return Err(format!(
+                    "{name}[{i}] lane {lane}: {} against {w}",
+                    g.0[lane]
+                ));
             }
         }
-        Ok(())
-    };
-    let input = transform_2d(&tile, input_1d, input_1d);
-    check("input", input.as_flattened(), &|l| {
-        transform_2d(&scalar_tile(l), input_1d, input_1d)
-            .as_flattened()
-            .to_vec()
-    })?;
-    let output = transform_2d(&tile, output_1d, output_1d);
-    check("output", output.as_flattened(), &|l| {
-        transform_2d(&scalar_tile(l), output_1d, output_1d)
-            .as_flattened()
-            .to_vec()
-    })?;
-    let kernel_grad = transform_2d(&tile, kernel_grad_1d, kernel_grad_1d);
-    check("kernel_grad", kernel_grad.as_flattened(), &|l| {
-        transform_2d(&scalar_tile(l), kernel_grad_1d, kernel_grad_1d)
-            .as_flattened()
-            .to_vec()
-    })?;
-    let kernel: [[Lanes; 3]; 3] = [
-        [tile[0][0], tile[0][1], tile[0][2]],
-        [tile[1][0], tile[1][1], tile[1][2]],
-        [tile[2][0], tile[2][1], tile[2][2]],
-    ];
-    let kernel_t = transform_2d(&kernel, kernel_1d, kernel_1d);
-    check("kernel", kernel_t.as_flattened(), &|l| {
-        let k = kernel.map(|row| row.map(|v| v.0[l]));
-        transform_2d(&k, kernel_1d, kernel_1d)
-            .as_flattened()
-            .to_vec()
-    })?;
-    let grad: [[Lanes; 4]; 4] = core::array::from_fn(|r| core::array::from_fn(|c| tile[r][c]));
-    let grad_t = transform_2d(&grad, output_grad_1d, output_grad_1d);
-    check("output_grad", grad_t.as_flattened(), &|l| {
-        let y = grad.map(|row| row.map(|v| v.0[l]));
-        transform_2d(&y, output_grad_1d, output_grad_1d)
-            .as_flattened()
-            .to_vec()
-    })?;
+    }
     Ok(())
 }
 
