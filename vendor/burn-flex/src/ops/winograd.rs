@@ -575,7 +575,7 @@ unsafe fn products(
 }
 
 /// synth change 16: transformed weights kept for the weights they came from,
-/// per thread, so calls with the same weights transform them once: inference
+/// so calls with the same weights transform them once: inference
 /// over many batches (eval-gain's scoring, VGG16 feature extraction) and every
 /// iteration of Gatys's frozen VGG16, forward and input gradient. On block 5's
 /// 512 channels a transform writes 38 MB, as long as the batch's products.
@@ -585,20 +585,22 @@ unsafe fn products(
 /// allocation from being reused and its bytes from being changed in place
 /// (`Arc::get_mut` fails and `Arc::make_mut` moves the bytes out while a
 /// `Weak` exists), so a live storage with the entry's pointer has the entry's
-/// bytes. Entries of dropped weights (a training step's) lend their buffer to
-/// the next transform of that size; beyond [`kept::KEPT_BYTES`] the least
-/// recently used go.
+/// bytes. One store serves every thread, so any thread's miss drops the
+/// entries of dropped weights (a training step's), one of which lends its
+/// buffer to that transform; beyond [`kept::KEPT_BYTES`] the least recently
+/// used go.
 #[cfg(feature = "std")]
 mod kept {
     use super::{FlexTensor, weight_transform};
     use alloc::sync::{Arc, Weak};
     use alloc::vec::Vec;
     use burn_std::Bytes;
-    use core::cell::RefCell;
+    use std::sync::Mutex;
 
-    /// Bytes of transformed weights one thread keeps: VGG16's forward
-    /// transforms at 64 px (13 layers, 235 MB) fit, with room for a few more.
-    pub(super) const KEPT_BYTES: usize = 256 << 20;
+    /// Bytes of transformed weights kept, all threads together: VGG16's
+    /// forward transforms at 64 px (13 layers, 235 MB) fit, and so do
+    /// eval-gain's two lanes fine-tuning block 5 (three 38 MB transforms each).
+    pub(super) const KEPT_BYTES: usize = 320 << 20;
 
     struct Entry {
         source: Weak<Bytes>,
@@ -607,14 +609,22 @@ mod kept {
         used: u64,
     }
 
-    #[derive(Default)]
     struct Kept {
         entries: Vec<Entry>,
         clock: u64,
     }
 
-    std::thread_local! {
-        static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
+    static KEPT: Mutex<Kept> = Mutex::new(Kept {
+        entries: Vec::new(),
+        clock: 0,
+    });
+
+    /// Runs `f` on the store. A panic elsewhere while it was held leaves
+    /// nothing half-updated that a lookup could misread, so a poisoned lock is
+    /// taken as it is.
+    fn with_kept<R>(f: impl FnOnce(&mut Kept) -> R) -> R {
+        let mut kept = KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut kept)
     }
 
     /// `weight_transform` of the contiguous `weight`, kept or computed.
@@ -627,15 +637,15 @@ mod kept {
         let source = weight.data_arc();
         let dims = (c_out, c_in, flip);
         let len = c_out * c_in * super::XI;
-        // The borrow ends before the transform: its rayon loop may run another
-        // convolution on this thread while it waits.
-        let spare = match KEPT.with(|kept| kept.borrow_mut().find(&source, dims, len)) {
+        // The lock is not held across the transform: its rayon loop may run
+        // another convolution on this thread while it waits.
+        let spare = match with_kept(|kept| kept.find(&source, dims, len)) {
             Ok(u) => return u,
             Err(spare) => spare,
         };
         let u = Arc::new(weight_transform(weight.storage(), c_out, c_in, flip, spare));
         if len * size_of::<f32>() <= KEPT_BYTES {
-            KEPT.with(|kept| kept.borrow_mut().insert(&source, dims, Arc::clone(&u)));
+            with_kept(|kept| kept.insert(&source, dims, Arc::clone(&u)));
         }
         u
     }
@@ -674,6 +684,14 @@ mod kept {
         }
 
         fn insert(&mut self, source: &Arc<Bytes>, dims: (usize, usize, bool), u: Arc<Vec<f32>>) {
+            // Another thread may have transformed the same weights meanwhile.
+            if self
+                .entries
+                .iter()
+                .any(|e| e.dims == dims && core::ptr::eq(e.source.as_ptr(), Arc::as_ptr(source)))
+            {
+                return;
+            }
             self.entries.push(Entry {
                 source: Arc::downgrade(source),
                 dims,
@@ -702,7 +720,7 @@ mod kept {
     }
 }
 
-/// Without `std` (no thread-local storage) every call transforms.
+/// Without `std` every call transforms.
 #[cfg(not(feature = "std"))]
 mod kept {
     use super::{FlexTensor, weight_transform};
