@@ -54,6 +54,11 @@ fn assert_close(what: &str, shape: [usize; 5], got: &[f32], want: &[f32]) -> f32
     worst
 }
 
+/// The input, weight and output shapes of a `[batch, c_in, c_out, height, width]` convolution with 3x3 kernels.
+fn shapes([n, c_in, c_out, h, w]: [usize; 5]) -> [[usize; 4]; 3] {
+    [[n, c_in, h, w], [c_out, c_in, 3, 3], [n, c_out, h, w]]
+}
+
 /// An input, weight, bias and output gradient for one shape.
 fn draw(rng: &mut Lcg, [n, c_in, c_out, h, w]: [usize; 5]) -> [Vec<f32>; 4] {
     [
@@ -69,11 +74,10 @@ fn winograd_matches_im2col_and_the_generic_gradients() {
     let mut rng = Lcg(47);
     let mut worst = 0f32;
     for shape in TAKEN {
-        let [n, c_in, c_out, h, w] = shape;
-        let (xs, ws, ys) = ([n, c_in, h, w], [c_out, c_in, 3, 3], [n, c_out, h, w]);
+        let [xs, ws, ys] = shapes(shape);
         let [x, wt, bias, gy] = draw(&mut rng, shape);
         let (x, wt, gy) = (flex(&x, xs), flex(&wt, ws), flex(&gy, ys));
-        let bias = FlexTensor::from_data(TensorData::new(bias, [c_out]));
+        let bias = FlexTensor::from_data(TensorData::new(bias, [ws[0]]));
 
         let y = winograd::conv2d_f32_winograd(&x, &wt, Some(&bias), &padding_one()).expect("taken");
         assert_eq!(y.layout().shape().to_vec(), ys.to_vec());
@@ -107,8 +111,7 @@ fn side_by_side_transforms_are_the_scalar_ones_bit_for_bit() {
 #[test]
 fn autodiff_takes_winograd_and_matches() {
     let shape = [16, 64, 128, 6, 5];
-    let [n, c_in, c_out, h, w] = shape;
-    let (xs, ws, ys) = ([n, c_in, h, w], [c_out, c_in, 3, 3], [n, c_out, h, w]);
+    let [xs, ws, ys] = shapes(shape);
     let [x, wt, _, r] = draw(&mut Lcg(53), shape);
     let device = Device::flex().autodiff();
     let xt = Tensor::<4>::from_data(TensorData::new(x.clone(), xs), &device).require_grad();
@@ -138,24 +141,20 @@ fn autodiff_takes_winograd_and_matches() {
     assert_close("weight gradient", shape, &gw, &floats(want_w));
 }
 
-/// Change 16 keeps each thread's transformed weights for the weights they came from. A kept transform must serve
+/// Change 16 keeps transformed weights for the weights they came from. A kept transform must serve
 /// only those bytes: the same weights give the same bits on every call, and weights changed in place after a call,
 /// or dropped and replaced by others (which may take the freed memory), give exactly what a fresh copy of their
 /// values gives (a storage the cache has never seen), forward and input gradient.
 #[test]
 fn kept_transforms_serve_only_their_own_weights() {
     let shape = [64, 64, 64, 4, 4];
-    let [n, c_in, c_out, h, w] = shape;
-    let (xs, ws, ys) = ([n, c_in, h, w], [c_out, c_in, 3, 3], [n, c_out, h, w]);
+    let [xs, ws, ys] = shapes(shape);
     let [x, wt, _, gy] = draw(&mut Lcg(61), shape);
     let (x, gy) = (flex(&x, xs), flex(&gy, ys));
     let forward =
         |weight: &FlexTensor| floats(winograd::conv2d_f32_winograd(&x, weight, None, &padding_one()).expect("taken"));
     let backward = |weight: &FlexTensor| {
-        floats(
-            winograd::conv2d_x_backward_f32_winograd(&[n, c_in, h, w].into(), weight, &gy, &padding_one())
-                .expect("taken"),
-        )
+        floats(winograd::conv2d_x_backward_f32_winograd(&xs.into(), weight, &gy, &padding_one()).expect("taken"))
     };
     let mut weight = flex(&wt, ws);
     let (first, first_gx) = (forward(&weight), backward(&weight));
@@ -174,7 +173,7 @@ fn kept_transforms_serve_only_their_own_weights() {
     let mut rng = Lcg(67);
     for round in 0..12 {
         drop(weight);
-        let values = rng.values(c_out * c_in * 9, None);
+        let values = rng.values(ws.iter().product(), None);
         weight = flex(&values, ws);
         assert_eq!(forward(&weight), forward(&flex(&values, ws)), "round {round}");
         assert_eq!(backward(&weight), backward(&flex(&values, ws)), "round {round}");
