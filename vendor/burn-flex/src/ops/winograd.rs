@@ -609,6 +609,14 @@ mod kept {
         used: u64,
     }
 
+    impl Entry {
+        /// Whether this is the transform of `source` with `dims` (see the
+        /// module's doc for why the pointer identifies the bytes).
+        fn is_of(&self, source: &Arc<Bytes>, dims: (usize, usize, bool)) -> bool {
+            self.dims == dims && core::ptr::eq(self.source.as_ptr(), Arc::as_ptr(source))
+        }
+    }
+
     struct Kept {
         entries: Vec<Entry>,
         clock: u64,
@@ -661,11 +669,7 @@ mod kept {
         ) -> Result<Arc<Vec<f32>>, Option<Vec<f32>>> {
             self.clock += 1;
             let clock = self.clock;
-            if let Some(entry) = self
-                .entries
-                .iter_mut()
-                .find(|e| e.dims == dims && core::ptr::eq(e.source.as_ptr(), Arc::as_ptr(source)))
-            {
+            if let Some(entry) = self.entries.iter_mut().find(|e| e.is_of(source, dims)) {
                 entry.used = clock;
                 return Ok(Arc::clone(&entry.u));
             }
@@ -685,11 +689,7 @@ mod kept {
 
         fn insert(&mut self, source: &Arc<Bytes>, dims: (usize, usize, bool), u: Arc<Vec<f32>>) {
             // Another thread may have transformed the same weights meanwhile.
-            if self
-                .entries
-                .iter()
-                .any(|e| e.dims == dims && core::ptr::eq(e.source.as_ptr(), Arc::as_ptr(source)))
-            {
+            if self.entries.iter().any(|e| e.is_of(source, dims)) {
                 return;
             }
             self.entries.push(Entry {
