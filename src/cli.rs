@@ -647,6 +647,11 @@ pub struct EvalGainArgs {
     /// (every set's own draw, the images of its real + X) [default: each]
     #[arg(long, value_enum)]
     pub all_share: Option<synth::eval::config::AllShare>,
+    /// The least share of each training batch taken from the real images, in [0, 1], where the synthetic images
+    /// outnumber them that much (real + all, real + augment + X); 0 draws batches from all images alike
+    /// [default: 0.5]
+    #[arg(long)]
+    pub real_share: Option<f64>,
     /// Also fit each set alone, without real images (its classification accuracy score; four more fits per seed) [default: false]
     #[arg(long)]
     pub synthetic_only: Option<bool>,
@@ -672,6 +677,11 @@ pub struct EvalGainArgs {
     /// validation images) [default: test]
     #[arg(long, value_enum)]
     pub score_split: Option<synth::eval::config::ScoreSplit>,
+    /// With --score-split test, also count the train split's images outside the subset (seen by no source and no
+    /// fit) in the clean accuracy: more held-out images, so a gain depends less on which few images the test split
+    /// drew (robust and shifted accuracies stay on the test split) [default: true]
+    #[arg(long)]
+    pub unused_train: Option<bool>,
     /// Robust accuracy: transfer (PGD crafted once against a surrogate cnn fitted on the subset, every model scored
     /// on those images) or white-box (against each model; minutes per VGG16 model on a CPU) [default: transfer]
     #[arg(long, value_enum)]
@@ -961,12 +971,14 @@ impl EvalGainArgs {
         set(&mut c.sources, &self.sources);
         set(&mut c.mix, &self.mix);
         set(&mut c.all_share, &self.all_share);
+        set(&mut c.classifier.real_share, &self.real_share);
         set(&mut c.synthetic_only, &self.synthetic_only);
         set(&mut c.jobs, &self.jobs);
         set(&mut c.equal_steps, &self.equal_steps);
         set(&mut c.adversarial_attack.eps, &self.adversarial_eps);
         set(&mut c.adversarial_attack.steps, &self.adversarial_steps);
         set(&mut c.score_split, &self.score_split);
+        set(&mut c.unused_train, &self.unused_train);
         set(&mut c.robust_mode, &self.robust_mode);
         set(&mut c.robust_attack.attack, &self.robust_attack);
         set(&mut c.robust_attack.eps, &self.eps);

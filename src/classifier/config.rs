@@ -70,6 +70,15 @@ pub struct ClassifierConfig {
     #[serde(default, skip_serializing_if = "WeightChoice::is_best")]
     pub weights: WeightChoice,
     pub batch_size: usize,
+    /// The least share of each fixed-budget step's batch taken from the real images of a training part that marks
+    /// them (eval-gain's conditions: the real subset, then synthetic images); 0 = off. Where the real images are a
+    /// smaller share of the part than this, each batch takes `round(real_share * batch_size)` rows from seeded
+    /// shuffles of the real rows and the rest from shuffles of the synthetic ones, so adding many synthetic images
+    /// does not leave the real ones a sliver of the gradient; where they already are at least this share, batches
+    /// draw from the whole part as with 0. Epoch-based phases pass over every image once per epoch and ignore it.
+    /// Left out of a saved config when 0, so the configs and cache keys from before it read the same.
+    #[serde(default, skip_serializing_if = "is_zero_share")]
+    pub real_share: f64,
     /// Dropout before the last linear layer.
     pub dropout: f64,
     /// Hidden units of the cnn head.
@@ -111,6 +120,7 @@ impl Default for ClassifierConfig {
             finetune_steps: 0,
             weights: WeightChoice::Best,
             batch_size: 64,
+            real_share: 0.0,
             dropout: 0.5,
             cnn_hidden: 256,
             cnn_standardize: false,
@@ -160,6 +170,9 @@ impl ClassifierConfig {
         let bad = |m: String| Err(SynthError::bad_input(m));
         if self.batch_size == 0 {
             return bad("batch_size must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.real_share) {
+            return bad(format!("real_share {} must be in [0, 1]", self.real_share));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout {} must be in [0, 1)", self.dropout));
@@ -216,6 +229,10 @@ impl ClassifierConfig {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+fn is_zero_share(x: &f64) -> bool {
+    *x == 0.0
 }
 
 #[cfg(test)]

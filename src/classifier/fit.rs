@@ -203,11 +203,13 @@ pub fn frozen_prefix_features(model: &Classifier, images: &Tensor<4>, to: usize,
 }
 
 /// A fit's training or validation part as features after the cache block, with labels; `images` (the pixels) is
-/// needed only by adversarial training, which crafts new inputs from them.
+/// needed only by adversarial training, which crafts new inputs from them. Its first `real` rows are real images
+/// and the rest synthetic (`real` = every row where the part makes no such distinction): what `real_share` reads.
 pub struct CachedPart<'a> {
     pub features: &'a Tensor<4>,
     pub labels: &'a [usize],
     pub images: Option<&'a Tensor<4>>,
+    pub real: usize,
 }
 
 /// Fits `model` (on the autodiff device) to `train`, validating on `val`. `pretrained` selects the two-phase
@@ -231,11 +233,13 @@ pub fn fit(
         features: &train_cache,
         labels: &train.labels,
         images: Some(&train.images),
+        real: train.len(),
     };
     let val_part = CachedPart {
         features: &val_cache,
         labels: &val.labels,
         images: None,
+        real: val.len(),
     };
     let (model, mut report) = fit_cached(model, &train_part, &val_part, config, pretrained, monitor)?;
     report.frozen_passes = if cut > 0 { train.len() + val.len() } else { 0 };
@@ -402,9 +406,8 @@ fn starting_accuracy(
 pub const STEP_EVALS: usize = 10;
 
 /// A phase with a fixed budget of `phase.steps` optimiser steps (`steps` for phase 1, `finetune_steps` for phase 2):
-/// every step takes exactly `batch_size` images, read in order from a stream of seeded shuffles of the training part
-/// (a batch may straddle two passes; a part smaller than a batch repeats within one), so the compute is the same
-/// whatever the number of images. No early stopping; validation points at [`STEP_EVALS`] evenly spaced steps; the
+/// every step takes exactly `batch_size` images from a [`BatchStream`] (seeded shuffles of the training part, or of
+/// its real and synthetic rows apart with `real_share`), so the compute is the same whatever the number of images. No early stopping; validation points at [`STEP_EVALS`] evenly spaced steps; the
 /// weights `config.weights` names are returned: the best validated ones (the initial ones when no measurement improved
 /// on them), the last, or the mean of those at the validation points of the phase's second half. Accuracy is measured
 /// only where the choice reads it (every point for best, the last for last, only the average for swa): the 10 passes
@@ -436,16 +439,11 @@ fn run_steps(
         config,
         bar: &bar,
     };
-    let mut queue = std::collections::VecDeque::new();
+    let mut batches = BatchStream::new(train.labels.len(), train.real, config, phase.index);
     let mut average = WeightAverage::default();
-    let mut passes = 0usize;
     let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
     for step in 0..total {
-        while queue.len() < config.batch_size {
-            queue.extend(pass.order(passes));
-            passes += 1;
-        }
-        let batch: Vec<usize> = queue.drain(..config.batch_size).collect();
+        let batch = batches.next_batch();
         // The step, not the pass, seeds on-the-fly draws: an image twice in one batch gets two draws.
         let (trained, loss, right) = pass.step(model, &mut optim, step, &batch)?;
         model = trained;
@@ -507,6 +505,96 @@ fn run_steps(
     Ok(returned)
 }
 
+/// The rows of each fixed-budget step: read in order from streams of seeded shuffles of the training part (a batch
+/// may straddle two passes; a stream smaller than its share of a batch repeats within one). One stream over every
+/// row, or, where `real_share` asks for more real images than the part holds in proportion, a stream of the real
+/// rows giving `round(real_share * batch_size)` of each batch and one of the synthetic rows giving the rest.
+struct BatchStream {
+    streams: Vec<RowStream>,
+}
+
+impl BatchStream {
+    /// The batches of phase `phase` over a training part of `rows` rows whose first `real` are real images.
+    fn new(rows: usize, real: usize, config: &ClassifierConfig, phase: usize) -> BatchStream {
+        let real = real.min(rows);
+        let seed = config.seed;
+        let mixed = 0 < real && real < rows && (real as f64) < config.real_share * rows as f64;
+        let from_real = (config.real_share * config.batch_size as f64).round() as usize;
+        let streams = if mixed && from_real > 0 {
+            let take_synthetic = config.batch_size.saturating_sub(from_real);
+            vec![
+                RowStream::new((0..real).collect(), from_real, seed, &[phase as u64, REAL_STREAM]),
+                RowStream::new(
+                    (real..rows).collect(),
+                    take_synthetic,
+                    seed,
+                    &[phase as u64, SYNTHETIC_STREAM],
+                ),
+            ]
+        } else {
+            vec![RowStream::new(
+                (0..rows).collect(),
+                config.batch_size,
+                seed,
+                &[phase as u64],
+            )]
+        };
+        BatchStream { streams }
+    }
+
+    /// The next batch's rows: each stream's share, real rows first.
+    fn next_batch(&mut self) -> Vec<usize> {
+        self.streams.iter_mut().flat_map(RowStream::take).collect()
+    }
+}
+
+/// Seed-derivation tags of the two streams of a batch with a real share (the one-stream order keeps the key it
+/// had before real shares existed, so fits without one draw exactly as they did).
+const REAL_STREAM: u64 = 0x4EA1;
+const SYNTHETIC_STREAM: u64 = 0x5EC7;
+
+/// One stream of rows: pass after pass of `rows` in an order seeded by (seed, key, pass), `per_batch` at a time.
+struct RowStream {
+    rows: Vec<usize>,
+    per_batch: usize,
+    seed: u64,
+    key: Vec<u64>,
+    queue: std::collections::VecDeque<usize>,
+    passes: u64,
+}
+
+impl RowStream {
+    fn new(rows: Vec<usize>, per_batch: usize, seed: u64, key: &[u64]) -> RowStream {
+        RowStream {
+            rows,
+            per_batch,
+            seed,
+            key: key.to_vec(),
+            queue: Default::default(),
+            passes: 0,
+        }
+    }
+
+    fn take(&mut self) -> Vec<usize> {
+        if self.rows.is_empty() {
+            return Vec::new();
+        }
+        while self.queue.len() < self.per_batch {
+            let mut key = self.key.clone();
+            key.push(self.passes);
+            self.queue.extend(shuffled(self.rows.clone(), self.seed, &key));
+            self.passes += 1;
+        }
+        self.queue.drain(..self.per_batch).collect()
+    }
+}
+
+/// `rows` in the order seeded by (seed, key).
+fn shuffled(mut rows: Vec<usize>, seed: u64, key: &[u64]) -> Vec<usize> {
+    rows.shuffle(&mut crate::seed::rng(crate::seed::derive(seed, key)));
+    rows
+}
+
 /// What one epoch of a phase trains on.
 struct TrainingPass<'a> {
     phase: &'a Phase<'a>,
@@ -537,12 +625,8 @@ impl TrainingPass<'_> {
 
     /// The training part's indices in the order of pass `pass`, seeded by (seed, phase, pass).
     fn order(&self, pass: usize) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.train.labels.len()).collect();
-        order.shuffle(&mut crate::seed::rng(crate::seed::derive(
-            self.config.seed,
-            &[self.phase.index as u64, pass as u64],
-        )));
-        order
+        let rows = (0..self.train.labels.len()).collect();
+        shuffled(rows, self.config.seed, &[self.phase.index as u64, pass as u64])
     }
 
     /// One optimiser step on `batch` (rows of the training part); `draw` seeds on-the-fly pixel changes. Returns the
@@ -969,6 +1053,49 @@ mod tests {
                 "{weights:?}: the reported accuracy is the returned weights'"
             );
         }
+    }
+
+    /// With a real share, every batch holds exactly its share of real rows, drawn in passes over them; off, or
+    /// where the real rows are already that share (or all or none of the part), the batches are the one stream's,
+    /// the same rows in the same order as before real shares existed.
+    #[test]
+    fn real_share_fixes_each_batchs_real_rows_only_where_they_fall_short() {
+        let batches = |rows: usize, real: usize, real_share: f64| {
+            let config = ClassifierConfig {
+                batch_size: 10,
+                real_share,
+                seed: 3,
+                ..Default::default()
+            };
+            let mut stream = BatchStream::new(rows, real, &config, 2);
+            (0..8).map(|_| stream.next_batch()).collect::<Vec<_>>()
+        };
+        // 20 real rows of 100: each batch takes 5 of them, every real row once per 4 batches, and 5 synthetic rows.
+        let mixed = batches(100, 20, 0.5);
+        for (b, batch) in mixed.iter().enumerate() {
+            assert_eq!(batch.len(), 10);
+            assert!(
+                batch[..5].iter().all(|&r| r < 20) && batch[5..].iter().all(|&r| (20..100).contains(&r)),
+                "{b}"
+            );
+        }
+        let mut first_pass: Vec<usize> = mixed[..4].iter().flat_map(|b| b[..5].to_vec()).collect();
+        first_pass.sort_unstable();
+        assert_eq!(first_pass, (0..20).collect::<Vec<_>>());
+        // Off, or real rows already at the share, or no synthetic rows: one stream, the batches of before.
+        let one_stream = batches(100, 20, 0.0);
+        assert_eq!(batches(100, 50, 0.5), one_stream);
+        assert_eq!(batches(100, 100, 0.5), one_stream);
+        assert_eq!(batches(100, 0, 0.5), one_stream);
+        let config = ClassifierConfig {
+            seed: 3,
+            ..Default::default()
+        };
+        let before: Vec<usize> = (0..10)
+            .flat_map(|pass| shuffled((0..100).collect(), config.seed, &[2, pass]))
+            .collect();
+        assert_eq!(one_stream.concat(), before[..80]);
+        assert_ne!(mixed, one_stream);
     }
 
     /// An image's frozen features are the same bits in a full batch and in a short set, which is padded to a full

@@ -59,6 +59,7 @@ pub fn run(
     out: OutDir,
     progress: &ProgressBar,
 ) -> Result<(Curve, PathBuf)> {
+    let config = &super::run::held_out_config(config, synthetic);
     config.validate()?;
     if config.curve.is_empty() {
         return Err(SynthError::bad_input(

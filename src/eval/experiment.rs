@@ -302,8 +302,10 @@ impl Experiment {
         let config = &self.config;
         let device = crate::backend::device();
         let (_, test) = early_stopping_and_scored(config, &self.dataset, &self.split)?;
-        let test_set = prepared_real(&self.dataset, &test, self.input, &device)?;
-        let keys: Vec<String> = test
+        // The clean images: the test split first (robust rows index into it), then any unused train images.
+        let clean = [test.clone(), self.unused_train()?].concat();
+        let test_set = prepared_real(&self.dataset, &clean, self.input, &device)?;
+        let keys: Vec<String> = clean
             .iter()
             .map(|&i| format!("real:{}", self.dataset.samples[i].id))
             .collect();
@@ -323,6 +325,18 @@ impl Experiment {
             self.bank_transfer_attack(&robust_test)?;
         }
         Ok(())
+    }
+
+    /// The train split's images outside the subset that the clean accuracy also counts (`unused_train` with
+    /// `score_split = "test"`; none otherwise), in dataset order.
+    pub fn unused_train(&self) -> Result<Vec<usize>> {
+        if !(self.config.unused_train && self.config.score_split == ScoreSplit::Test) {
+            return Ok(Vec::new());
+        }
+        let mut subset = self.subset.clone();
+        subset.sort_unstable();
+        let train = self.split.indices(&self.dataset, SplitName::Train)?;
+        Ok(train.into_iter().filter(|i| subset.binary_search(i).is_err()).collect())
     }
 
     /// The experiment as far as the default pipeline's sources need it (the subset, the classifier settings that
@@ -499,11 +513,13 @@ impl Experiment {
             features: &features,
             labels: &labels,
             images: None,
+            real: leading_real_rows(parts),
         };
         let val_part = CachedPart {
             features: &val.features,
             labels: &val.labels,
             images: None,
+            real: val.labels.len(),
         };
         let mut monitor = FitMonitor { quiet: true, log: None };
         let (model, report) = fit_cached(model, &train, &val_part, &config, pretrained, &mut monitor)?;
@@ -946,6 +962,16 @@ pub fn equal_step_config(config: ClassifierConfig, images: usize, largest: usize
     }
 }
 
+/// The rows a fit's gathered training part starts with from the real subset (the parts of [`Experiment::fit`] are
+/// gathered in order, real first): what the classifier's `real_share` tells apart from the synthetic rows.
+fn leading_real_rows(parts: &[(&str, &[usize])]) -> usize {
+    parts
+        .iter()
+        .take_while(|(group, _)| *group == REAL)
+        .map(|(_, rows)| rows.len())
+        .sum()
+}
+
 /// Synthetic images per class for `real + X` (`mix * per_class`, at least 1) and each of `sources` sets' exact share
 /// of the same number in `real + all`.
 pub fn synthetic_shares(mix: f64, per_class: usize, sources: usize) -> (usize, Vec<usize>) {
@@ -1086,8 +1112,37 @@ mod tests {
         assert_eq!(super::equal_step_config(base.clone(), 600, 600), base);
     }
 
-    /// The defaults at `per_class` images per class and `seeds` seeds, with 2% validation and test splits and no
-    /// attack: an experiment small enough for a unit test.
+    /// The unused train images the clean accuracy also counts are the train split less the subset (held out from
+    /// every fit and scored nowhere else), and none when sweeping on validation images or when switched off.
+    #[test]
+    fn unused_train_images_are_the_train_split_outside_the_subset() {
+        let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
+        let config = small_config(3, 1);
+        let split = Split::stratified(&mnist, &config.split).unwrap();
+        let on = EvalGainConfig {
+            unused_train: true,
+            ..config.clone()
+        };
+        let exp = Experiment::for_sources(&on, mnist.clone(), split.clone()).unwrap();
+        let unused = exp.unused_train().unwrap();
+        let train = split.indices(&mnist, SplitName::Train).unwrap();
+        assert_eq!(unused.len() + exp.subset.len(), train.len());
+        assert!(unused.iter().all(|i| train.contains(i) && !exp.subset.contains(i)));
+        for off in [
+            EvalGainConfig {
+                score_split: ScoreSplit::Val,
+                shifts: vec![],
+                ..on.clone()
+            },
+            config,
+        ] {
+            let exp = Experiment::for_sources(&off, mnist.clone(), split.clone()).unwrap();
+            assert!(exp.unused_train().unwrap().is_empty(), "{:?}", off.score_split);
+        }
+    }
+
+    /// The defaults at `per_class` images per class and `seeds` seeds, with 2% validation and test splits, no
+    /// attack and the test split alone scored: an experiment small enough for a unit test.
     fn small_config(per_class: usize, seeds: usize) -> EvalGainConfig {
         let mut config = EvalGainConfig {
             per_class,
@@ -1097,6 +1152,7 @@ mod tests {
                 test: 0.02,
                 seed: 0,
             },
+            unused_train: false,
             ..Default::default()
         };
         config.robust_attack.eps = 0.0;

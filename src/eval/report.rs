@@ -37,6 +37,8 @@ pub struct Report {
     pub real_train_images: usize,
     pub val_images: usize,
     pub test_images: usize,
+    /// Train-split images outside the subset that the clean accuracy also counts (`unused_train`; 0 = none).
+    pub unused_train_images: usize,
     pub robust_images: usize,
     /// Images scored of each shift, by name.
     pub shift_images: BTreeMap<String, usize>,
@@ -414,6 +416,37 @@ fn validation_role(c: &crate::classifier::ClassifierConfig) -> &'static str {
     }
 }
 
+/// How a fit's synthetic images are composed, for report.md's first line.
+fn mix_text(c: &EvalGainConfig) -> String {
+    let all = match c.all_share {
+        super::config::AllShare::Equal => "real + all shares it equally between the sets",
+        super::config::AllShare::Each => "real + all takes each set's own draw, the images of its real + X",
+    };
+    match c.classifier.real_share {
+        0.0 => all.to_string(),
+        share => format!(
+            "{all}; at least {:.0}% of every batch are real images (real_share)",
+            100.0 * share
+        ),
+    }
+}
+
+/// Which images the accuracies are measured on, for report.md's first line.
+fn scored_images_text(report: &Report) -> String {
+    let (split, n) = (report.config.score_split, report.test_images);
+    match (split, report.unused_train_images) {
+        (super::config::ScoreSplit::Val, _) => {
+            format!("held-out validation (score_split val: a sweep's numbers, not the verdict) {n} images")
+        }
+        (super::config::ScoreSplit::Test, 0) => format!("test {n} images"),
+        (super::config::ScoreSplit::Test, unused) => format!(
+            "test {n} images, and for the clean accuracy also the train split's {unused} images outside the subset \
+             ({} in all)",
+            n + unused
+        ),
+    }
+}
+
 /// report.md.
 pub fn markdown(report: &Report, run_dir: &Path) -> String {
     let c = &report.config;
@@ -421,7 +454,7 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
     let _ = writeln!(
         out,
         "Real data: **{}**, {} labelled images per class ({} images, subset seed {}), validation {} images ({}), {} \
-         {} images (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} fine-tuned{}). {} seeds \
+         (every accuracy below). Classifier: {} (input {} px, {} frozen blocks, {} fine-tuned{}). {} seeds \
          per condition; synthetic:real mix {} ({}).\n",
         report.dataset,
         c.per_class,
@@ -429,12 +462,7 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
         c.subset_seed,
         report.val_images,
         validation_role(&c.classifier),
-        match c.score_split {
-            super::config::ScoreSplit::Test => "test",
-            super::config::ScoreSplit::Val =>
-                "held-out validation (score_split val: a sweep's numbers, not the verdict)",
-        },
-        report.test_images,
+        scored_images_text(report),
         c.classifier.backbone,
         c.classifier.input_size,
         c.classifier.freeze_blocks,
@@ -445,14 +473,11 @@ pub fn markdown(report: &Report, run_dir: &Path) -> String {
         },
         c.seeds,
         c.mix,
-        match c.all_share {
-            super::config::AllShare::Equal => "real + all shares it equally between the sets",
-            super::config::AllShare::Each => "real + all takes each set's own draw, the images of its real + X",
-        }
+        mix_text(c)
     );
     let _ = writeln!(
         out,
-        "Accuracies are % on the real test split, mean over seeds with the 95% Student-t interval, clamped to \
+        "Accuracies are % on those images, mean over seeds with the 95% Student-t interval, clamped to \
          [0, 100] (with few seeds the t-interval can reach past what an accuracy can be). Gains are in percentage \
          points over `real`, paired by seed, with their 95% interval (not clamped: a gain is a difference) and paired \
          t-test p-value; bold = the interval excludes 0. `real + augment + X` trains on the real subset, the same \

@@ -27,6 +27,7 @@ pub fn run(
     progress: &ProgressBar,
 ) -> Result<(Report, PathBuf)> {
     let final_dir = out.root().to_path_buf();
+    let config = &held_out_config(config, synthetic);
     let report = run_into(config, synthetic, policy, out.path(), &final_dir, progress)?;
     let config_path = out.path().join("config.toml");
     std::fs::write(&config_path, crate::config::to_toml(config)?).at(&config_path, "writing")?;
@@ -45,6 +46,7 @@ pub fn run_into(
     progress: &ProgressBar,
 ) -> Result<Report> {
     let started = Instant::now();
+    let config = &held_out_config(config, synthetic);
     config.validate()?;
     let lanes = crate::backend::Lanes::new(config.jobs)?;
     let dataset = crate::dataset::load_named(&config.dataset, &config.resize)?;
@@ -157,7 +159,8 @@ pub fn run_into(
         dataset: exp.dataset.name.clone(),
         real_train_images: exp.subset.len(),
         val_images: exp.scored_images(VAL),
-        test_images: exp.scored_images(TEST),
+        test_images: exp.scored_images(TEST) - exp.unused_train()?.len(),
+        unused_train_images: exp.unused_train()?.len(),
         robust_images: exp.robust_images(),
         shift_images: exp
             .shifts
@@ -174,6 +177,16 @@ pub fn run_into(
     };
     super::report::write(&report, dir, final_dir)?;
     Ok(report)
+}
+
+/// `config` as this run can honour it: the train split's images outside the subset are held out (`unused_train`)
+/// only while every set comes from the default pipeline, which sees the subset alone; a given set's generator may
+/// have trained on any train image, so with `--synthetic` sets the clean accuracy is the test split's alone.
+pub fn held_out_config(config: &EvalGainConfig, synthetic: &[SetSpec]) -> EvalGainConfig {
+    EvalGainConfig {
+        unused_train: config.unused_train && synthetic.is_empty(),
+        ..config.clone()
+    }
 }
 
 /// The leakage guard, before any long work: every given set must come from this dataset's train split under this
