@@ -679,7 +679,7 @@ pub struct EvalGainArgs {
     pub score_split: Option<synth::eval::config::ScoreSplit>,
     /// With --score-split test, also count the train split's images outside the subset (seen by no source and no
     /// fit) in the clean accuracy: more held-out images, so a gain depends less on which few images the test split
-    /// drew (robust and shifted accuracies stay on the test split) [default: true]
+    /// drew; mnist-m blends them too (robust accuracy and other shifts stay on the test split) [default: true]
     #[arg(long)]
     pub unused_train: Option<bool>,
     /// Robust accuracy: transfer (PGD crafted once against a surrogate cnn fitted on the subset, every model scored

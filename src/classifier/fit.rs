@@ -407,12 +407,12 @@ pub const STEP_EVALS: usize = 10;
 
 /// A phase with a fixed budget of `phase.steps` optimiser steps (`steps` for phase 1, `finetune_steps` for phase 2):
 /// every step takes exactly `batch_size` images from a [`BatchStream`] (seeded shuffles of the training part, or of
-/// its real and synthetic rows apart with `real_share`), so the compute is the same whatever the number of images. No early stopping; validation points at [`STEP_EVALS`] evenly spaced steps; the
-/// weights `config.weights` names are returned: the best validated ones (the initial ones when no measurement improved
-/// on them), the last, or the mean of those at the validation points of the phase's second half. Accuracy is measured
-/// only where the choice reads it (every point for best, the last for last, only the average for swa): the 10 passes
-/// through the fine-tuned convs were about a fifth of an eval-gain fit. Each history entry covers the steps since the
-/// previous one.
+/// its real and synthetic rows apart with `real_share`), so the compute is the same whatever the number of images.
+/// No early stopping; validation points at [`STEP_EVALS`] evenly spaced steps; the weights `config.weights` names are
+/// returned: the best validated ones (the initial ones when no measurement improved on them), the last, or the mean
+/// of those at the validation points of the phase's second half. Accuracy is measured only where the choice reads it
+/// (every point for best, the last for last, only the average for swa): the 10 passes through the fine-tuned convs
+/// were about a fifth of an eval-gain fit. Each history entry covers the steps since the previous one.
 fn run_steps(
     mut model: Classifier,
     phase: &Phase,

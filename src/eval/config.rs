@@ -101,8 +101,9 @@ pub struct EvalGainConfig {
     /// source and no fit ever sees them, so they are held out as the test split is, and they are most of the
     /// dataset. Every seed's fits are scored on the same images, so the seeds' interval leaves out how far those
     /// images' own draw moves a gain: on 750 test images that error is about as large as the clean gains themselves
-    /// (README, "Power"); on the bundled mnist these images make 4,050 with the test split. Robust and shifted
-    /// accuracies stay on the test split; validation sweeps (`score_split = "val"`) never read these images.
+    /// (README, "Power"); on the bundled mnist these images make 4,050 with the test split. `mnist-m` blends them
+    /// too, beside its `shift_images` of the test split; robust accuracy and other shifts stay on the test split;
+    /// validation sweeps (`score_split = "val"`) never read these images.
     pub unused_train: bool,
     /// The test domains of the shifted accuracy, each its own column: [`MNIST_M`] (the real test split blended with
     /// the bundled photographs, see [`crate::dataset::mnist_m`]) or a second real dataset with the same classes
@@ -110,7 +111,8 @@ pub struct EvalGainConfig {
     /// none) is read as an alias.
     #[serde(alias = "shift", deserialize_with = "shift_list")]
     pub shifts: Vec<String>,
-    /// Images of each shift used (evenly spread over the set; 0 = all).
+    /// Images of each shift used (evenly spread over the set; 0 = all); `mnist-m` adds every blend of an unused
+    /// train image (`unused_train`) to its share of the test split.
     pub shift_images: usize,
     /// A shift dataset's images are resized to the real images' side minus twice this margin, then padded with
     /// black to that side: MNIST centres its digits in a 20x20 box of a 28x28 frame, so the UCI digits (which

@@ -207,7 +207,7 @@ fn prepared_real(dataset: &Dataset, idx: &[usize], input: (usize, usize), device
     PreparedSet::new(&refs, labels, None, device)
 }
 
-/// A shift (`shift_images` of it, evenly spread), framed like the real images when it is another dataset and
+/// A shift (`shift_images` of it, evenly spread, and every held-out image at its end), framed like the real images when it is another dataset and
 /// conformed to the input (`mnist-m`'s RGB blends become luminance for a grey classifier); refused when its classes
 /// are not the real dataset's.
 fn prepared_shift(
@@ -217,7 +217,7 @@ fn prepared_shift(
     input: (usize, usize),
     device: &Device,
 ) -> Result<(Vec<String>, PreparedSet)> {
-    let (name, framing) = (&shift.name, shift.framed);
+    let (name, framing, held_out) = (&shift.name, shift.framed, shift.held_out);
     let shift = &shift.dataset;
     if shift.classes != dataset.classes {
         return Err(SynthError::bad_input(format!(
@@ -227,7 +227,9 @@ fn prepared_shift(
         )));
     }
     let side = dataset.require_uniform_shape()?.1;
-    let chosen = crate::dataset::split::spread(shift.len(), config.shift_images);
+    let spread_over = shift.len().saturating_sub(held_out);
+    let mut chosen = crate::dataset::split::spread(spread_over, config.shift_images);
+    chosen.extend(spread_over..shift.len());
     let images: Vec<Image> = chosen
         .iter()
         .map(|&i| &shift.samples[i])
@@ -248,6 +250,19 @@ fn prepared_shift(
         .map(|&i| format!("shift:{name}:{}", shift.samples[i].id))
         .collect();
     Ok((keys, set))
+}
+
+/// The train split's images outside the subset that `config` scores beside the test split (`unused_train` with
+/// `score_split = "test"`; none otherwise), in dataset order: held out as the test split is, since every set of the
+/// default pipeline is made from the subset alone.
+pub(super) fn unused_train_images(config: &EvalGainConfig, dataset: &Dataset, split: &Split) -> Result<Vec<usize>> {
+    if !(config.unused_train && config.score_split == ScoreSplit::Test) {
+        return Ok(Vec::new());
+    }
+    let train = split.indices(dataset, SplitName::Train)?;
+    let mut subset = crate::classifier::run::per_class_subset(dataset, &train, config.per_class, config.subset_seed);
+    subset.sort_unstable();
+    Ok(train.into_iter().filter(|i| subset.binary_search(i).is_err()).collect())
 }
 
 /// The validation images that early-stop every fit, and the images every accuracy is measured on: the test split,
@@ -330,13 +345,7 @@ impl Experiment {
     /// The train split's images outside the subset that the clean accuracy also counts (`unused_train` with
     /// `score_split = "test"`; none otherwise), in dataset order.
     pub fn unused_train(&self) -> Result<Vec<usize>> {
-        if !(self.config.unused_train && self.config.score_split == ScoreSplit::Test) {
-            return Ok(Vec::new());
-        }
-        let mut subset = self.subset.clone();
-        subset.sort_unstable();
-        let train = self.split.indices(&self.dataset, SplitName::Train)?;
-        Ok(train.into_iter().filter(|i| subset.binary_search(i).is_err()).collect())
+        unused_train_images(&self.config, &self.dataset, &self.split)
     }
 
     /// The experiment as far as the default pipeline's sources need it (the subset, the classifier settings that
@@ -1185,11 +1194,13 @@ mod tests {
                 name: "digits".into(),
                 dataset: digits.subset(&(0..40).collect::<Vec<_>>()),
                 framed: true,
+                held_out: 0,
             },
             Shift {
                 name: "mnist-m".into(),
                 dataset: crate::dataset::mnist_m::mnist_m(&mnist, &split, &photos, 0).unwrap(),
                 framed: false,
+                held_out: 0,
             },
         ];
         let mnist_m = shifts[1].dataset.len().min(config.shift_images);

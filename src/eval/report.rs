@@ -396,9 +396,10 @@ fn shift_text(report: &Report) -> String {
     if names.is_empty() {
         return "none".into();
     }
-    let split = match report.config.score_split {
-        super::config::ScoreSplit::Test => "test",
-        super::config::ScoreSplit::Val => "held-out validation",
+    let split = match (report.config.score_split, report.unused_train_images) {
+        (super::config::ScoreSplit::Test, 0) => "test",
+        (super::config::ScoreSplit::Test, _) => "test-split and unused train-split",
+        (super::config::ScoreSplit::Val, _) => "held-out validation",
     };
     names
         .iter()

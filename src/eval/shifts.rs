@@ -14,6 +14,9 @@ pub struct Shift {
     /// Whether its images are framed like the real ones (another dataset: resized into the real side minus
     /// `shift_margin`, padded with black) or already in the real images' frame (`mnist-m`, made from them).
     pub framed: bool,
+    /// Images at the end of `dataset` scored whatever `shift_images` says: `mnist-m`'s blends of the unused train
+    /// images (`unused_train`), which no source or fit saw. `shift_images` spreads over the images before them.
+    pub held_out: usize,
 }
 
 /// The bank group of a shift.
@@ -28,27 +31,32 @@ pub fn mnist_m_seed(config: &EvalGainConfig) -> u64 {
 }
 
 /// Loads every shift of `config` for the real `dataset` under `split`. `mnist-m` blends the images the run scores:
-/// the test split, or with `score_split = "val"` the held-out validation images (a sweep's shifted accuracy, so
-/// no default is chosen on the test split; config validation allows only `mnist-m` there).
+/// the test split and any unused train images (`unused_train`), or with `score_split = "val"` the held-out
+/// validation images (a sweep's shifted accuracy, so no default is chosen on the test split; config validation
+/// allows only `mnist-m` there).
 pub fn load(config: &EvalGainConfig, dataset: &Dataset, split: &Split) -> Result<Vec<Shift>> {
     config
         .shifts
         .iter()
         .map(|name| {
-            let (dataset, framed) = if name == MNIST_M {
+            let (dataset, framed, held_out) = if name == MNIST_M {
                 let photos = crate::dataset::mnist_m::photos()?;
                 let (_, scored) = super::experiment::early_stopping_and_scored(config, dataset, split)?;
+                let unused = super::experiment::unused_train_images(config, dataset, split)?;
+                let blended = [scored, unused.clone()].concat();
                 (
-                    crate::dataset::mnist_m::mnist_m_of(dataset, &scored, &photos, mnist_m_seed(config))?,
+                    crate::dataset::mnist_m::mnist_m_of(dataset, &blended, &photos, mnist_m_seed(config))?,
                     false,
+                    unused.len(),
                 )
             } else {
-                (crate::dataset::load_named(name, "keep")?, true)
+                (crate::dataset::load_named(name, "keep")?, true, 0)
             };
             Ok(Shift {
                 name: name.clone(),
                 dataset,
                 framed,
+                held_out,
             })
         })
         .collect()
@@ -81,7 +89,11 @@ mod tests {
     #[test]
     fn mnist_m_digits_stay_recognisable_by_the_real_only_classifier() {
         let mnist = load_dataset("mnist", &LoadOptions::default()).unwrap();
-        let config = EvalGainConfig::default();
+        // The test split alone: this cnn trains on 100 per class, train images the 20-per-class default leaves unused.
+        let config = EvalGainConfig {
+            unused_train: false,
+            ..EvalGainConfig::default()
+        };
         let split = Split::stratified(&mnist, &config.split).unwrap();
         let shifts = load(&config, &mnist, &split).unwrap();
         let m = shifts.iter().find(|s| s.name == MNIST_M).unwrap();
@@ -130,7 +142,8 @@ mod tests {
     }
 
     /// Under `score_split = "val"` mnist-m blends exactly the held-out validation images the run scores: none of
-    /// the test split, none of the images that pick the fits' weights; with the test split, exactly the test split.
+    /// the test split, none of the images that pick the fits' weights; with the test split, exactly the test split,
+    /// and with `unused_train` also every train image outside the subset (none of the subset, none of validation).
     #[test]
     fn mnist_m_blends_the_scored_split() {
         use super::super::config::ScoreSplit;
@@ -156,9 +169,29 @@ mod tests {
         assert!(blended.is_disjoint(&test));
         let test_config = EvalGainConfig {
             shifts: vec![MNIST_M.into()],
+            unused_train: false,
             ..EvalGainConfig::default()
         };
         assert_eq!(ids(&test_config), test);
+        let unused_config = EvalGainConfig {
+            unused_train: true,
+            ..test_config
+        };
+        let shifts = load(&unused_config, &mnist, &split).unwrap();
+        let unused = super::super::experiment::unused_train_images(&unused_config, &mnist, &split).unwrap();
+        assert_eq!(shifts[0].held_out, unused.len());
+        let blended = ids(&unused_config);
+        assert_eq!(blended, test.union(&id_set(&unused)).cloned().collect());
+        let train = split.indices(&mnist, SplitName::Train).unwrap();
+        let subset = crate::classifier::run::per_class_subset(
+            &mnist,
+            &train,
+            unused_config.per_class,
+            unused_config.subset_seed,
+        );
+        assert_eq!(unused.len() + subset.len(), train.len());
+        assert!(blended.is_disjoint(&id_set(&subset)));
+        assert!(blended.is_disjoint(&id_set(&split.indices(&mnist, SplitName::Val).unwrap())));
     }
 
     /// The floor the recognisability test asserts (chance is 0.10).
