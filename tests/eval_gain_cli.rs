@@ -41,9 +41,15 @@ fn same_seeds_same_report() {
     assert_eq!(ra["conditions"], rb["conditions"]);
     // The default pipeline's sets see the subset alone, so the clean accuracy also counts the train split's other
     // images: 3,500 train images less the 50 of the subset, beside the 750 of the test split.
-    assert_eq!((ra["test_images"].as_u64(), ra["unused_train_images"].as_u64()), (Some(750), Some(3450)));
+    assert_eq!(
+        (ra["test_images"].as_u64(), ra["unused_train_images"].as_u64()),
+        (Some(750), Some(3450))
+    );
     let md = std::fs::read_to_string(a.join("report.md")).unwrap();
-    assert!(md.contains("the train split's 3450 images outside the subset (4200 in all)"), "{md}");
+    assert!(
+        md.contains("the train split's 3450 images outside the subset (4200 in all)"),
+        "{md}"
+    );
     let names: Vec<&str> = ra["conditions"]
         .as_array()
         .unwrap()
@@ -231,7 +237,10 @@ fn set_names_mix_shortfall_and_clamped_intervals() {
     assert!(!stderr(&o).contains("warning:"), "{}", stderr(&o));
     // Given sets may come from generators that saw any train image: the clean accuracy is the test split's alone.
     let (r, config) = (report(&out), std::fs::read_to_string(out.join("config.toml")).unwrap());
-    assert_eq!((r["test_images"].as_u64(), r["unused_train_images"].as_u64()), (Some(750), Some(0)));
+    assert_eq!(
+        (r["test_images"].as_u64(), r["unused_train_images"].as_u64()),
+        (Some(750), Some(0))
+    );
     assert!(config.contains("unused_train = false"), "{config}");
     let names: Vec<String> = r["conditions"]
         .as_array()
