@@ -207,9 +207,9 @@ fn prepared_real(dataset: &Dataset, idx: &[usize], input: (usize, usize), device
     PreparedSet::new(&refs, labels, None, device)
 }
 
-/// A shift (`shift_images` of it, evenly spread, and every held-out image at its end), framed like the real images when it is another dataset and
-/// conformed to the input (`mnist-m`'s RGB blends become luminance for a grey classifier); refused when its classes
-/// are not the real dataset's.
+/// A shift (`shift_images` of it, evenly spread, and every held-out image at its end), framed like the real images
+/// when it is another dataset and conformed to the input (`mnist-m`'s RGB blends become luminance for a grey
+/// classifier); refused when its classes are not the real dataset's.
 fn prepared_shift(
     config: &EvalGainConfig,
     dataset: &Dataset,
