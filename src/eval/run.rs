@@ -154,13 +154,14 @@ pub fn run_into(
     )?;
     let results = exp.summarise(plan)?;
     let (frozen_passes, max_passes_per_image) = exp.bank.pass_counts();
+    let unused_train_images = exp.unused_train()?.len();
     let report = Report {
         config: config.clone(),
         dataset: exp.dataset.name.clone(),
         real_train_images: exp.subset.len(),
         val_images: exp.scored_images(VAL),
-        test_images: exp.scored_images(TEST) - exp.unused_train()?.len(),
-        unused_train_images: exp.unused_train()?.len(),
+        test_images: exp.scored_images(TEST) - unused_train_images,
+        unused_train_images,
         robust_images: exp.robust_images(),
         shift_images: exp
             .shifts
