@@ -10,7 +10,7 @@ use burn::tensor::TensorData;
 use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn_flex::FlexTensor;
-use burn_flex::ops::conv;
+use burn_flex::ops::{conv, conv_transpose};
 
 mod common;
 use common::Lcg;
@@ -172,4 +172,79 @@ fn autodiff_through_the_generators_layer_matches_per_image_products() {
     let per_channel = per_image_forward(&r_swapped, [c_out, n, out, out], &x_swapped, None, &dilated);
     let want_w = swap(&per_channel, [c_in, c_out, k * k]);
     assert_eq!(differing_bits(&gw, &want_w), 0, "weight gradient");
+}
+
+/// A transposed case: batch, input channels, output channels, map height and width, kernel side, stride, padding,
+/// output padding, dilation.
+type Transposed = (usize, usize, usize, [usize; 2], usize, usize, usize, usize, usize);
+
+/// The batched transposed convolution (burn-flex change 17) against Flex's own path one image at a time (a batch of
+/// one is never batched), bit for bit: the generator's 128 -> 64 layer (which is also the discriminator's 64 -> 128
+/// layer's input gradient), batches that leave a partial product of images, stride 1, output padding, dilation, a
+/// non-square map and one position per image.
+#[test]
+fn batched_transposed_convolution_is_bit_identical_to_per_image_calls() {
+    let cases: [Transposed; 7] = [
+        (64, 128, 64, [7, 7], 4, 2, 1, 0, 1),
+        (3, 128, 64, [7, 7], 4, 2, 1, 0, 1),
+        (17, 96, 40, [8, 8], 3, 1, 1, 0, 1),
+        (9, 64, 33, [5, 7], 4, 2, 1, 1, 1),
+        (4, 32, 24, [6, 6], 3, 2, 0, 1, 2),
+        (10, 48, 16, [1, 1], 4, 1, 0, 0, 1),
+        (2, 16, 8, [8, 8], 2, 2, 0, 0, 1),
+    ];
+    let mut rng = Lcg(61);
+    for (n, c_in, c_out, [h, w], k, stride, padding, padding_out, dilation) in cases {
+        let xs = [n, c_in, h, w];
+        let x = rng.values(xs.iter().product(), None);
+        let weight = flex(&rng.values(c_in * c_out * k * k, None), [c_in, c_out, k, k]);
+        let b = FlexTensor::from_data(TensorData::new(rng.values(c_out, None), [c_out]));
+        let o = ConvTransposeOptions::new([stride; 2], [padding; 2], [padding_out; 2], [dilation; 2], 1);
+        for bias in [None, Some(&b)] {
+            let got = conv_transpose::conv_transpose2d_f32_batched(&flex(&x, xs), &weight, bias, &o)
+                .unwrap_or_else(|| panic!("taken: {xs:?} -> {c_out}"));
+            let image = c_in * h * w;
+            let want: Vec<f32> = x
+                .chunks(image)
+                .flat_map(|img| {
+                    floats(conv_transpose::conv_transpose2d_f32(
+                        flex(img, [1, c_in, h, w]),
+                        weight.clone(),
+                        bias.cloned(),
+                        &o,
+                    ))
+                })
+                .collect();
+            assert_eq!(
+                differing_bits(&floats(got), &want),
+                0,
+                "{xs:?} -> {c_out}, bias {}",
+                bias.is_some()
+            );
+        }
+    }
+}
+
+/// What the batched transposed convolution leaves to Flex: one image, maps of more than 64 positions (the
+/// generator's 14x14 -> 28x28 layer), groups, f64.
+#[test]
+fn batched_transposed_convolution_leaves_other_shapes_to_flex() {
+    let mut rng = Lcg(67);
+    let mut taken = |xs: [usize; 4], ws: [usize; 4], o: &ConvTransposeOptions<2>| {
+        let x = flex(&rng.values(xs.iter().product(), None), xs);
+        let w = flex(&rng.values(ws.iter().product(), None), ws);
+        conv_transpose::conv_transpose2d_f32_batched(&x, &w, None, o).is_some()
+    };
+    let s2 = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+    assert!(taken([4, 128, 7, 7], [128, 64, 4, 4], &s2), "the GAN's layer");
+    assert!(!taken([1, 128, 7, 7], [128, 64, 4, 4], &s2), "one image");
+    assert!(!taken([4, 64, 14, 14], [64, 1, 4, 4], &s2), "196 positions");
+    let grouped = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 2);
+    assert!(!taken([4, 128, 7, 7], [128, 32, 4, 4], &grouped), "groups");
+    let x64 = FlexTensor::from_data(TensorData::new(vec![0.5f64; 4 * 128 * 49], [4, 128, 7, 7]));
+    let w = flex(&rng.values(128 * 64 * 16, None), [128, 64, 4, 4]);
+    assert!(
+        conv_transpose::conv_transpose2d_f32_batched(&x64, &w, None, &s2).is_none(),
+        "f64"
+    );
 }

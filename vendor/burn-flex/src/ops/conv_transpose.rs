@@ -564,6 +564,231 @@ fn conv_transpose3d_impl<
 }
 
 // ============================================================================
+// synth change 17: batched f32 conv_transpose2d over small maps
+// ============================================================================
+
+/// Input positions per image up to which [`conv_transpose2d_f32_batched`]
+/// runs: on such maps Flex's per-image product is a thin one (the cDCGAN's
+/// 7x7 maps: 49 columns against a 1024 x 128 weight), and packing the whole
+/// weight again for every image was most of gemm's packing time in the GAN
+/// step's profile.
+pub const BATCHED_MAX_POSITIONS: usize = 64;
+
+/// Images per product in [`conv_transpose2d_f32_batched`]: each task packs the
+/// weight once for this many images, and the tasks still outnumber the threads
+/// at a batch of 64.
+const BATCHED_IMAGES: usize = 8;
+
+/// synth change 17: the f32 2D transposed convolution of a batch of small maps
+/// with one product per [`BATCHED_IMAGES`] images instead of one per image, or
+/// `None` where Flex's own path runs (other dtypes, groups, a single image,
+/// maps over [`BATCHED_MAX_POSITIONS`] positions).
+///
+/// Every output is Flex's to the bit: each column of the product is the same
+/// dot product over the input channels that Flex's per-image product computes
+/// (gemm's sums run over `k` in one order whatever the number of columns), and
+/// the col2im adds each image's columns to its output in Flex's order (kernel
+/// row, kernel column, input row, input column), from zero, with the bias
+/// added last. `tests/flex_gan_convs.rs` checks it against per-image calls.
+pub fn conv_transpose2d_f32_batched(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    options: &ConvTransposeOptions<2>,
+) -> Option<FlexTensor> {
+    if x.dtype() != DType::F32 || weight.dtype() != DType::F32 || options.groups != 1 {
+        return None;
+    }
+    let (xs, ws) = (x.layout().shape(), weight.layout().shape());
+    if xs.num_dims() != 4 || ws.num_dims() != 4 {
+        return None;
+    }
+    let (n, c_in, in_h, in_w) = (xs[0], xs[1], xs[2], xs[3]);
+    let (c_out, k_h, k_w) = (ws[1], ws[2], ws[3]);
+    let positions = in_h * in_w;
+    if ws[0] != c_in || n < 2 || c_in == 0 || c_out == 0 || positions == 0 {
+        return None;
+    }
+    if positions > BATCHED_MAX_POSITIONS || k_h == 0 || k_w == 0 {
+        return None;
+    }
+    if options.stride.contains(&0) || options.dilation.contains(&0) {
+        return None;
+    }
+    let bias = match bias {
+        Some(b) => {
+            let bs = b.layout().shape();
+            if b.dtype() != DType::F32 || bs.num_dims() != 1 || bs[0] != c_out {
+                return None;
+            }
+            Some(b.to_contiguous())
+        }
+        None => None,
+    };
+    let size = |axis: usize, k: usize, input: usize| {
+        calculate_conv_transpose_output_size(
+            k,
+            options.stride[axis],
+            options.padding[axis],
+            options.padding_out[axis],
+            options.dilation[axis],
+            input,
+        )
+    };
+    let geom = TransposeGeom {
+        c_out,
+        k: [k_h, k_w],
+        input: [in_h, in_w],
+        output: [size(0, k_h, in_h), size(1, k_w, in_w)],
+        stride: options.stride,
+        padding: options.padding,
+        dilation: options.dilation,
+    };
+    let out_spatial = geom.output[0] * geom.output[1];
+    if out_spatial == 0 {
+        return None;
+    }
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+    let (x_data, w_data): (&[f32], &[f32]) = (x.storage(), weight.storage());
+    // The inputs channel-major, [c_in][n * positions]: one product's columns
+    // are then consecutive images.
+    let columns_all = n * positions;
+    // SAFETY: every element is written below.
+    let mut xt = unsafe { super::conv::uninit_buffer::<f32>(c_in * columns_all) };
+    for (c, row) in xt.chunks_mut(columns_all).enumerate() {
+        for (b, image) in row.chunks_mut(positions).enumerate() {
+            image.copy_from_slice(&x_data[(b * c_in + c) * positions..][..positions]);
+        }
+    }
+    let col_ch = c_out * k_h * k_w;
+    let per_image = c_out * out_spatial;
+    let mut output = crate::ops::par::filled(n * per_image, 0.0f32);
+    let task = |index: usize, out: &mut [f32]| {
+        let (b0, images) = (index * BATCHED_IMAGES, out.len() / per_image);
+        let columns_len = images * positions;
+        let mut columns = alloc::vec![0.0f32; col_ch * columns_len];
+        // SAFETY: columns is col_ch x columns_len; the weight [c_in][col_ch]
+        // read transposed; xt's rows from image b0 on, columns_len of them
+        // inside each row of columns_all.
+        unsafe {
+            gemm::gemm(
+                col_ch,
+                columns_len,
+                c_in,
+                columns.as_mut_ptr(),
+                1,
+                columns_len as isize,
+                false,
+                w_data.as_ptr(),
+                col_ch as isize,
+                1,
+                xt.as_ptr().add(b0 * positions),
+                1,
+                columns_all as isize,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        for (j, image_out) in out.chunks_mut(per_image).enumerate() {
+            col2im_image(&columns, columns_len, j * positions, image_out, &geom);
+        }
+    };
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        output
+            .par_chunks_mut(BATCHED_IMAGES * per_image)
+            .enumerate()
+            .for_each(|(index, out)| task(index, out));
+    }
+    #[cfg(not(feature = "rayon"))]
+    for (index, out) in output.chunks_mut(BATCHED_IMAGES * per_image).enumerate() {
+        task(index, out);
+    }
+    if let Some(bias) = bias {
+        let bias: &[f32] = bias.storage();
+        for image in output.chunks_mut(per_image) {
+            for (channel, &b) in image.chunks_mut(out_spatial).zip(bias) {
+                for value in channel.iter_mut() {
+                    *value += b;
+                }
+            }
+        }
+    }
+    Some(FlexTensor::new(
+        Bytes::from_elems(output),
+        Layout::contiguous(Shape::from(alloc::vec![
+            n,
+            c_out,
+            geom.output[0],
+            geom.output[1]
+        ])),
+        DType::F32,
+    ))
+}
+
+/// The 2D geometry [`col2im_image`] scatters with.
+struct TransposeGeom {
+    c_out: usize,
+    k: [usize; 2],
+    input: [usize; 2],
+    output: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+}
+
+/// Adds one image's columns (those from `offset` in each row of `columns`,
+/// rows `row_len` long) to its output `[c_out][out_h][out_w]`, in the order of
+/// [`conv_transpose3d_impl`]'s untiled col2im.
+fn col2im_image(
+    columns: &[f32],
+    row_len: usize,
+    offset: usize,
+    out: &mut [f32],
+    g: &TransposeGeom,
+) {
+    let ([k_h, k_w], [in_h, in_w], [out_h, out_w]) = (g.k, g.input, g.output);
+    let out_spatial = out_h * out_w;
+    for (oc, channel) in out.chunks_mut(out_spatial).enumerate().take(g.c_out) {
+        for kh in 0..k_h {
+            let (ih_start, ih_end) =
+                valid_in_range(kh, g.dilation[0], g.padding[0], g.stride[0], in_h, out_h);
+            if ih_start >= ih_end {
+                continue;
+            }
+            for kw in 0..k_w {
+                let (iw_start, iw_end) =
+                    valid_in_range(kw, g.dilation[1], g.padding[1], g.stride[1], in_w, out_w);
+                if iw_start >= iw_end {
+                    continue;
+                }
+                let row = (oc * k_h * k_w + kh * k_w + kw) * row_len + offset;
+                let len = iw_end - iw_start;
+                let ow = iw_start * g.stride[1] + kw * g.dilation[1] - g.padding[1];
+                for ih in ih_start..ih_end {
+                    let oh = ih * g.stride[0] + kh * g.dilation[0] - g.padding[0];
+                    let src = &columns[row + ih * in_w + iw_start..][..len];
+                    let o = oh * out_w + ow;
+                    let span = (len - 1) * g.stride[1] + 1;
+                    for (value, &add) in channel[o..o + span]
+                        .iter_mut()
+                        .step_by(g.stride[1])
+                        .zip(src)
+                    {
+                        *value += add;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ============================================================================
 // gemm for conv_transpose: C[m,n] = A[k,m]^T @ B[k,n]
 // ============================================================================
 
