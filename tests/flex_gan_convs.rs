@@ -35,6 +35,11 @@ fn differing_bits(a: &[f32], b: &[f32]) -> usize {
     a.iter().zip(b).filter(|(p, q)| p.to_bits() != q.to_bits()).count()
 }
 
+/// Asserts that a kernel's output is `want` bit for bit.
+fn assert_same_bits(got: FlexTensor, want: &[f32], case: &str) {
+    assert_eq!(differing_bits(&floats(got), want), 0, "{case}");
+}
+
 /// A forward case: batch, input channels, output channels, map side, kernel side, stride, padding, dilation.
 type Forward = (usize, usize, usize, usize, usize, usize, usize, usize);
 
@@ -83,12 +88,7 @@ fn batched_forward_is_bit_identical_to_per_image_products() {
             let got = conv::conv2d_f32_batched_images(&flex(&x, xs), &w, bias, &o)
                 .unwrap_or_else(|| panic!("taken: {xs:?} -> {c_out}"));
             let want = per_image_forward(&x, xs, &w, bias, &o);
-            assert_eq!(
-                differing_bits(&floats(got), &want),
-                0,
-                "{xs:?} -> {c_out}, bias {}",
-                bias.is_some()
-            );
+            assert_same_bits(got, &want, &format!("{xs:?} -> {c_out}, bias {}", bias.is_some()));
         }
     }
 }
@@ -215,12 +215,7 @@ fn batched_transposed_convolution_is_bit_identical_to_per_image_calls() {
                     ))
                 })
                 .collect();
-            assert_eq!(
-                differing_bits(&floats(got), &want),
-                0,
-                "{xs:?} -> {c_out}, bias {}",
-                bias.is_some()
-            );
+            assert_same_bits(got, &want, &format!("{xs:?} -> {c_out}, bias {}", bias.is_some()));
         }
     }
 }
