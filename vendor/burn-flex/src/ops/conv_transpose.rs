@@ -648,18 +648,11 @@ pub fn conv_transpose2d_f32_batched(
     if out_spatial == 0 {
         return None;
     }
-    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
-    let (x_data, w_data): (&[f32], &[f32]) = (x.storage(), weight.storage());
-    // The inputs channel-major, [c_in][n * positions]: one product's columns
-    // are then consecutive images.
+    // The inputs channel-major, [c_in][n * positions] (Flex's tiled copy of
+    // the transposed view): one product's columns are then consecutive images.
+    let (xt, weight) = (x.transpose(0, 1).to_contiguous(), weight.to_contiguous());
+    let (xt, w_data): (&[f32], &[f32]) = (xt.storage(), weight.storage());
     let columns_all = n * positions;
-    // SAFETY: every element is written below.
-    let mut xt = unsafe { super::conv::uninit_buffer::<f32>(c_in * columns_all) };
-    for (c, row) in xt.chunks_mut(columns_all).enumerate() {
-        for (b, image) in row.chunks_mut(positions).enumerate() {
-            image.copy_from_slice(&x_data[(b * c_in + c) * positions..][..positions]);
-        }
-    }
     let col_ch = c_out * k_h * k_w;
     let per_image = c_out * out_spatial;
     let mut output = crate::ops::par::filled(n * per_image, 0.0f32);
@@ -710,14 +703,7 @@ pub fn conv_transpose2d_f32_batched(
         task(index, out);
     }
     if let Some(bias) = bias {
-        let bias: &[f32] = bias.storage();
-        for image in output.chunks_mut(per_image) {
-            for (channel, &b) in image.chunks_mut(out_spatial).zip(bias) {
-                for value in channel.iter_mut() {
-                    *value += b;
-                }
-            }
-        }
+        add_bias(&mut output, bias.storage(), n, c_out, out_spatial);
     }
     Some(FlexTensor::new(
         Bytes::from_elems(output),
