@@ -156,6 +156,50 @@ fn winograd_rows() {
     winograd_against_im2col("3x3 512->512 b1 16x16", 1, [512, 512], 16);
 }
 
+/// Eval-gain's fine-tuning step, call by call: the Winograd forward, input gradient and weight gradient of VGG16's
+/// block 5 (512 -> 512 on 4x4 maps, batch 64), each alone, with a weight changed since the last call (as after an
+/// optimizer step: a new storage, so nothing kept applies) or the same weight (as when scoring). Run it on one
+/// thread (`RAYON_NUM_THREADS=1`) to see one eval-gain lane: `cargo bench --profile dev --bench conv -- fit-step`.
+fn fit_step_rows() {
+    // The allocator policy every synth program runs with (set by the first device).
+    synth::backend::device();
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let x = random([64, 512, 4, 4], 1);
+    let w = random([512, 512, 3, 3], 2);
+    let gy = random([64, 512, 4, 4], 3);
+    let changed = |seed: u64| (0..12).map(|i| random([512, 512, 3, 3], seed + i)).collect::<Vec<_>>();
+    let mut weights = changed(10);
+    let times = harness::time_ms(2, 9, || {
+        let w = weights.pop().expect("a weight per run");
+        std::hint::black_box(winograd::conv2d_f32_winograd(&x, &w, None, &options));
+    });
+    harness::report("block 5 forward, changed weight", &times, None);
+    let times = harness::time_ms(2, 9, || {
+        std::hint::black_box(winograd::conv2d_f32_winograd(&x, &w, None, &options));
+    });
+    harness::report("block 5 forward, same weight", &times, None);
+    let mut weights = changed(30);
+    let times = harness::time_ms(2, 9, || {
+        let w = weights.pop().expect("a weight per run");
+        std::hint::black_box(winograd::conv2d_x_backward_f32_winograd(
+            x.layout().shape(),
+            &w,
+            &gy,
+            &options,
+        ));
+    });
+    harness::report("block 5 input grad, changed weight", &times, None);
+    let times = harness::time_ms(2, 9, || {
+        std::hint::black_box(winograd::conv2d_weight_backward_f32_winograd(
+            &x,
+            w.layout().shape(),
+            &gy,
+            &options,
+        ));
+    });
+    harness::report("block 5 weight grad", &times, None);
+}
+
 /// Times one op on fixed random inputs and prints its row, if the words after `gan` on the command line (none: all)
 /// name it (`cargo bench --bench conv -- gan "weight grad"`).
 fn op_row(name: &str, mut op: impl FnMut() -> FlexTensor) {
@@ -227,6 +271,10 @@ fn main() {
     println!("device: {}", synth::backend::device_name());
     if std::env::args().any(|a| a == "winograd") {
         winograd_rows();
+        return;
+    }
+    if std::env::args().any(|a| a == "fit-step") {
+        fit_step_rows();
         return;
     }
     if std::env::args().any(|a| a == "gan") {

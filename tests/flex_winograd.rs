@@ -20,8 +20,11 @@ mod common;
 use common::Lcg;
 
 /// `[batch, c_in, c_out, height, width]` of a 3x3, stride-1, padding-1 convolution the Winograd path takes.
-const TAKEN: [[usize; 5]; 7] = [
+const TAKEN: [[usize; 5]; 8] = [
     [64, 512, 512, 4, 4],
+    // One chunk of 70 tiles whose weight gradient is summed and transformed back in two blocks of input channels
+    // (change 18: 128 + 8).
+    [70, 136, 200, 4, 4],
     // Channels that are no multiple of the 16 kernels or sums the transforms take side by side.
     [16, 70, 75, 6, 6],
     [17, 64, 96, 5, 7],

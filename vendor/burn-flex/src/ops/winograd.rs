@@ -64,6 +64,12 @@ pub const WINOGRAD_MIN_TILES: usize = 64;
 /// Bound on one chunk's transformed tiles, in f32 elements per buffer (8 MiB).
 const CHUNK_ELEMS: usize = 2 * 1024 * 1024;
 
+/// Input channels whose weight-gradient sums are made and transformed back at
+/// a time when one chunk holds every tile: 512 -> 512 sums are 38 MB at once,
+/// beyond the 32 MB of the development VM's last-level cache, which sends them
+/// to memory and back; 128 channels at a time are 9.4 MB.
+const SUM_BLOCK_COLS: usize = 128;
+
 /// Kernels, tiles or sums transformed side by side: one per lane.
 const LANES: usize = 16;
 
@@ -184,6 +190,85 @@ where
 
 impl Value for f32 {}
 impl Value for Lanes {}
+
+/// `$f(args)`, or where the CPU has AVX2 its twin `wide::$f(args)`, the same
+/// code compiled for 256-bit registers. synth builds for the baseline x86-64
+/// (SSE2), which splits each 16-lane step of the transforms into four
+/// instructions; AVX2 takes two. The arithmetic is the same IEEE operations
+/// in the same order (no fused multiply-add), so the results are bit for bit
+/// the same on either path.
+macro_rules! vectorized {
+    ($f:ident($($arg:expr),* $(,)?)) => {{
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2; `$f`'s own contract is the caller's.
+                #[allow(unused_unsafe)]
+                unsafe {
+                    wide::$f($($arg),*)
+                }
+            } else {
+                $f($($arg),*)
+            }
+        }
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        {
+            $f($($arg),*)
+        }
+    }};
+}
+
+/// The AVX2 twins of the transforms' per-row functions (see [`vectorized`]):
+/// each inlines its `#[inline(always)]` original, so that code is compiled
+/// with AVX2 enabled.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod wide {
+    use super::{Geom, Lanes, SendMutPtr};
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn weight_row(
+        w: &[f32],
+        dims: [usize; 2],
+        flip: bool,
+        row: usize,
+        u_row: &mut [f32],
+    ) {
+        super::weight_row(w, dims, flip, row, u_row)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn tile_row<const R: usize>(
+        data: &[f32],
+        g: &Geom,
+        channel: [usize; 2],
+        chunk: [usize; 2],
+        v_row: &mut [f32],
+        read: &impl Fn(&[f32], usize) -> [[f32; R]; R],
+        f: impl Fn([Lanes; R]) -> [Lanes; 6] + Copy,
+    ) {
+        super::tile_row(data, g, channel, chunk, v_row, read, f)
+    }
+
+    /// # Safety
+    /// As for [`super::output_row`].
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn output_row(
+        m_row: &[f32],
+        g: &Geom,
+        chunk: [usize; 2],
+        co: usize,
+        b: f32,
+        out: &SendMutPtr<f32>,
+    ) {
+        // SAFETY: the caller's contract.
+        unsafe { super::output_row(m_row, g, chunk, co, b, out) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) fn kernel_grad_row(s_row: &[f32], block: [usize; 2], dw_row: &mut [f32]) {
+        super::kernel_grad_row(s_row, block, dw_row)
+    }
+}
 
 /// Runs `f(i)` for `i` in `0..n`, over rayon when the feature is on and `n > 1`.
 fn par_for(n: usize, f: impl Fn(usize) + Send + Sync) {
@@ -404,38 +489,49 @@ fn weight_transform(
         Some(buffer) if buffer.len() == len => buffer,
         _ => unsafe { uninit_buffer::<f32>(len) },
     };
+    let row_len = XI * cols;
     let out = SendMutPtr::new(u.as_mut_ptr());
     par_for(rows, |row| {
-        // LANES kernels (consecutive cols) at a time; lanes past cols stay zero.
-        for col in (0..cols).step_by(LANES) {
-            let width = LANES.min(cols - col);
-            let mut g = [[Lanes::default(); 3]; 3];
-            for lane in 0..width {
-                let (co, ci) = if flip {
-                    (col + lane, row)
-                } else {
-                    (row, col + lane)
-                };
-                let k = &w[(co * c_in + ci) * 9..][..9];
-                for (ky, taps) in g.iter_mut().enumerate() {
-                    for (kx, tap) in taps.iter_mut().enumerate() {
-                        tap.0[lane] = if flip {
-                            k[(2 - ky) * 3 + (2 - kx)]
-                        } else {
-                            k[ky * 3 + kx]
-                        };
-                    }
-                }
-            }
-            let t = transform_2d(&g, kernel_1d, kernel_1d);
-            for (xi, v) in t.iter().flatten().enumerate() {
-                // SAFETY: (row, xi, col..col + width) lies inside u; rows are
-                // disjoint between tasks.
-                unsafe { v.store(out.ptr_add((row * XI + xi) * cols + col), width) };
-            }
-        }
+        // SAFETY: row's 36 x cols values lie inside u; rows are disjoint
+        // between tasks.
+        let u_row = unsafe { core::slice::from_raw_parts_mut(out.ptr_add(row * row_len), row_len) };
+        vectorized!(weight_row(w, [c_out, c_in], flip, row, u_row));
     });
     u
+}
+
+/// Row `row` of [`weight_transform`]'s `U` (`[36][cols]`) into `u_row`.
+#[inline(always)]
+fn weight_row(w: &[f32], [c_out, c_in]: [usize; 2], flip: bool, row: usize, u_row: &mut [f32]) {
+    let cols = if flip { c_out } else { c_in };
+    assert!(u_row.len() >= XI * cols, "room for the row");
+    // LANES kernels (consecutive cols) at a time; lanes past cols stay zero.
+    for col in (0..cols).step_by(LANES) {
+        let width = LANES.min(cols - col);
+        let mut g = [[Lanes::default(); 3]; 3];
+        for lane in 0..width {
+            let (co, ci) = if flip {
+                (col + lane, row)
+            } else {
+                (row, col + lane)
+            };
+            let k = &w[(co * c_in + ci) * 9..][..9];
+            for (ky, taps) in g.iter_mut().enumerate() {
+                for (kx, tap) in taps.iter_mut().enumerate() {
+                    tap.0[lane] = if flip {
+                        k[(2 - ky) * 3 + (2 - kx)]
+                    } else {
+                        k[ky * 3 + kx]
+                    };
+                }
+            }
+        }
+        let t = transform_2d(&g, kernel_1d, kernel_1d);
+        for (xi, v) in t.iter().flatten().enumerate() {
+            // SAFETY: (xi, col..col + width) lies inside u_row (checked above).
+            unsafe { v.store(u_row.as_mut_ptr().add(xi * cols + col), width) };
+        }
+    }
 }
 
 /// Reads the 6x6 input tile of tile `tile` (row-major over the tile grid) from
@@ -453,16 +549,15 @@ fn input_tile(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 6]; 6] {
         }
         return d;
     }
-    for (r, row) in d.iter_mut().enumerate() {
-        let y = y0 + r as isize;
-        if y < 0 || y as usize >= g.h {
-            continue;
-        }
-        for (c, v) in row.iter_mut().enumerate() {
-            let x = x0 + c as isize;
-            if x >= 0 && (x as usize) < g.w {
-                *v = plane[y as usize * g.w + x as usize];
-            }
+    // The rows and columns of the tile inside the map (every tile of a 4x4
+    // map, VGG16's block 5 at 64 px, comes here): copied without a test per
+    // value.
+    let rows = (-y0).max(0) as usize..(g.h as isize - y0).clamp(0, 6) as usize;
+    let cols = (-x0).max(0) as usize..(g.w as isize - x0).clamp(0, 6) as usize;
+    for r in rows {
+        let start = (y0 + r as isize) as usize * g.w;
+        for c in cols.clone() {
+            d[r][c] = plane[start + (x0 + c as isize) as usize];
         }
     }
     d
@@ -502,29 +597,48 @@ fn transform_tiles<const R: usize>(
     read: impl Fn(&[f32], usize) -> [[f32; R]; R] + Send + Sync,
     f: impl Fn([Lanes; R]) -> [Lanes; 6] + Copy + Send + Sync,
 ) {
-    let (hw, tiles) = (g.h * g.w, g.tiles());
+    let len = XI * pc;
+    assert!(v.len() >= channels * len, "room for the transformed tiles");
     let out = SendMutPtr::new(v.as_mut_ptr());
     par_for(channels, |c| {
-        for p in (0..pc).step_by(LANES) {
-            let width = LANES.min(pc - p);
-            let mut d = [[Lanes::default(); R]; R];
-            for lane in 0..width {
-                let (image, tile) = ((t0 + p + lane) / tiles, (t0 + p + lane) % tiles);
-                let plane = &data[(image * channels + c) * hw..][..hw];
-                for (row, values) in d.iter_mut().zip(read(plane, tile)) {
-                    for (value, x) in row.iter_mut().zip(values) {
-                        value.0[lane] = x;
-                    }
+        // SAFETY: channel c's 36 x pc values lie inside v (checked above);
+        // channels are disjoint between tasks.
+        let v_row = unsafe { core::slice::from_raw_parts_mut(out.ptr_add(c * len), len) };
+        vectorized!(tile_row(data, g, [channels, c], [t0, pc], v_row, &read, f));
+    });
+}
+
+/// Channel `c` of [`transform_tiles`] into `v_row` (`[36][pc]`).
+#[inline(always)]
+fn tile_row<const R: usize>(
+    data: &[f32],
+    g: &Geom,
+    [channels, c]: [usize; 2],
+    [t0, pc]: [usize; 2],
+    v_row: &mut [f32],
+    read: &impl Fn(&[f32], usize) -> [[f32; R]; R],
+    f: impl Fn([Lanes; R]) -> [Lanes; 6] + Copy,
+) {
+    let (hw, tiles) = (g.h * g.w, g.tiles());
+    assert!(v_row.len() >= XI * pc, "room for the channel's tiles");
+    for p in (0..pc).step_by(LANES) {
+        let width = LANES.min(pc - p);
+        let mut d = [[Lanes::default(); R]; R];
+        for lane in 0..width {
+            let (image, tile) = ((t0 + p + lane) / tiles, (t0 + p + lane) % tiles);
+            let plane = &data[(image * channels + c) * hw..][..hw];
+            for (row, values) in d.iter_mut().zip(read(plane, tile)) {
+                for (value, x) in row.iter_mut().zip(values) {
+                    value.0[lane] = x;
                 }
             }
-            let t = transform_2d(&d, f, f);
-            for (xi, value) in t.iter().flatten().enumerate() {
-                // SAFETY: (c, xi, p..p + width) lies inside v; channels are
-                // disjoint between tasks.
-                unsafe { value.store(out.ptr_add((c * XI + xi) * pc + p), width) };
-            }
         }
-    });
+        let t = transform_2d(&d, f, f);
+        for (xi, value) in t.iter().flatten().enumerate() {
+            // SAFETY: (xi, p..p + width) lies inside v_row (checked above).
+            unsafe { value.store(v_row.as_mut_ptr().add(xi * pc + p), width) };
+        }
+    }
 }
 
 /// `dst_xi[m, n] (+)= lhs_xi[m, k] x rhs_xi[k, n]` for each of the 36
@@ -741,8 +855,8 @@ mod kept {
 /// transformed weight `[c_out][xi][c_in]` of [`weight_transform`]; `g.c_in` and
 /// `g.c_out` are the input's and the output's channels.
 fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
-    let (c_in, c_out, hw, tiles) = (g.c_in, g.c_out, g.h * g.w, g.tiles());
-    let total = g.n * tiles;
+    let (c_in, c_out, hw) = (g.c_in, g.c_out, g.h * g.w);
+    let total = g.n * g.tiles();
     let chunk = g.chunk();
     // SAFETY: every output element lies in exactly one tile, and each tile's
     // 4x4 block (cropped to the map) is written by the output transform; each
@@ -782,31 +896,50 @@ fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
         let m = &*m;
         par_for(c_out, |co| {
             let b = bias.map_or(0.0, |b| b[co]);
-            for p in (0..pc).step_by(LANES) {
-                let width = LANES.min(pc - p);
-                let mut t = [[Lanes::default(); 6]; 6];
-                for (xi, value) in t.iter_mut().flatten().enumerate() {
-                    *value = Lanes::load(&m[(co * XI + xi) * pc..][..pc], p);
-                }
-                let y = transform_2d(&t, output_1d, output_1d);
-                for lane in 0..width {
-                    let (image, tile) = ((t0 + p + lane) / tiles, (t0 + p + lane) % tiles);
-                    let (y0, x0) = ((tile / g.tiles_w) * TILE, (tile % g.tiles_w) * TILE);
-                    let plane = (image * c_out + co) * hw;
-                    for (r, row) in y.iter().enumerate().take(g.h - y0) {
-                        for (c, value) in row.iter().enumerate().take(g.w - x0) {
-                            // SAFETY: (image, co, y0 + r, x0 + c) lies inside out; each
-                            // (co, tile) block is written by one task only.
-                            unsafe {
-                                *out_at.ptr_add(plane + (y0 + r) * g.w + x0 + c) = value.0[lane] + b
-                            };
-                        }
-                    }
-                }
-            }
+            let m_row = &m[co * XI * pc..][..XI * pc];
+            // SAFETY: this task writes only output channel co.
+            unsafe { vectorized!(output_row(m_row, g, [t0, pc], co, b, &out_at)) };
         });
     }
     out
+}
+
+/// Output channel `co` of [`convolve`]'s chunk `t0..t0 + pc`: the products
+/// `m_row` (`[36][pc]`) transformed back, plus `b`, into the output at `out`.
+///
+/// # Safety
+/// `out` must hold the `[n, c_out, h, w]` output, and no other thread may
+/// write channel `co` of it meanwhile.
+#[inline(always)]
+unsafe fn output_row(
+    m_row: &[f32],
+    g: &Geom,
+    [t0, pc]: [usize; 2],
+    co: usize,
+    b: f32,
+    out: &SendMutPtr<f32>,
+) {
+    let (hw, tiles) = (g.h * g.w, g.tiles());
+    for p in (0..pc).step_by(LANES) {
+        let width = LANES.min(pc - p);
+        let mut t = [[Lanes::default(); 6]; 6];
+        for (xi, value) in t.iter_mut().flatten().enumerate() {
+            *value = Lanes::load(&m_row[xi * pc..][..pc], p);
+        }
+        let y = transform_2d(&t, output_1d, output_1d);
+        for lane in 0..width {
+            let (image, tile) = ((t0 + p + lane) / tiles, (t0 + p + lane) % tiles);
+            let (y0, x0) = ((tile / g.tiles_w) * TILE, (tile % g.tiles_w) * TILE);
+            let plane = (image * g.c_out + co) * hw;
+            for (r, row) in y.iter().enumerate().take(g.h - y0) {
+                for (c, value) in row.iter().enumerate().take(g.w - x0) {
+                    // SAFETY: (image, co, y0 + r, x0 + c) lies inside out (the
+                    // caller's contract), in channel co.
+                    unsafe { *out.ptr_add(plane + (y0 + r) * g.w + x0 + c) = value.0[lane] + b };
+                }
+            }
+        }
+    }
 }
 
 /// The f32 forward convolution by F(4x4, 3x3), or `None` where another path
@@ -872,6 +1005,42 @@ pub fn conv2d_x_backward_f32_winograd(
     ))
 }
 
+/// Transforms the sums `s[co][xi][ci - ci0]` of input channels `ci0..ci0 +
+/// width` back to their kernels' taps in `dw`, the `[c_out, c_in, 3, 3]`
+/// weight gradient.
+fn kernel_grads(s: &[f32], [c_out, c_in]: [usize; 2], [ci0, width]: [usize; 2], dw: &mut [f32]) {
+    let len = c_in * 9;
+    assert!(dw.len() >= c_out * len, "room for the weight gradient");
+    let dw_at = SendMutPtr::new(dw.as_mut_ptr());
+    par_for(c_out, |co| {
+        let s_row = &s[co * XI * width..][..XI * width];
+        // SAFETY: output channel co's kernels lie inside dw (checked above);
+        // channels are disjoint between tasks.
+        let dw_row = unsafe { core::slice::from_raw_parts_mut(dw_at.ptr_add(co * len), len) };
+        vectorized!(kernel_grad_row(s_row, [ci0, width], dw_row));
+    });
+}
+
+/// One output channel of [`kernel_grads`]: its sums `s_row` (`[36][width]`)
+/// back to the taps of its kernels `ci0..ci0 + width` in `dw_row`.
+#[inline(always)]
+fn kernel_grad_row(s_row: &[f32], [ci0, width]: [usize; 2], dw_row: &mut [f32]) {
+    for ci in (0..width).step_by(LANES) {
+        let lanes = LANES.min(width - ci);
+        let mut t = [[Lanes::default(); 6]; 6];
+        for (xi, value) in t.iter_mut().flatten().enumerate() {
+            *value = Lanes::load(&s_row[xi * width..][..width], ci);
+        }
+        let k = transform_2d(&t, kernel_grad_1d, kernel_grad_1d);
+        for lane in 0..lanes {
+            let taps = &mut dw_row[(ci0 + ci + lane) * 9..][..9];
+            for (tap, value) in taps.iter_mut().zip(k.iter().flatten()) {
+                *tap = value.0[lane];
+            }
+        }
+    }
+}
+
 /// The f32 weight gradient by F(4x4, 3x3), or `None` where another path must
 /// run.
 pub fn conv2d_weight_backward_f32_winograd(
@@ -892,72 +1061,71 @@ pub fn conv2d_weight_backward_f32_winograd(
     let (c_in, c_out) = (g.c_in, g.c_out);
     let total = g.n * g.tiles();
     let chunk = g.chunk();
-    // SAFETY: the first chunk's products write all of s (no accumulation);
-    // each chunk writes its rows of v and dy before reading them.
-    let (mut s, mut v, mut dy) = unsafe {
+    // With one chunk its transformed tiles serve every block of input
+    // channels: the sums are made and transformed back a block at a time.
+    let cols = if total <= chunk {
+        SUM_BLOCK_COLS.min(c_in)
+    } else {
+        c_in
+    };
+    // SAFETY: each block's first chunk writes all of its s (no accumulation);
+    // each chunk writes its rows of v and dy before reading them; every
+    // (co, ci) kernel's 9 taps of dw are written by its block's back transform.
+    let (mut s, mut v, mut dy, mut dw) = unsafe {
         (
-            uninit_buffer::<f32>(c_out * XI * c_in),
+            uninit_buffer::<f32>(c_out * XI * cols),
             uninit_buffer::<f32>(c_in * XI * chunk),
             uninit_buffer::<f32>(c_out * XI * chunk),
+            uninit_buffer::<f32>(c_out * c_in * 9),
         )
     };
-    for t0 in (0..total).step_by(chunk) {
-        let pc = chunk.min(total - t0);
-        let v = &mut v[..c_in * XI * pc];
-        transform_tiles(
-            x_data,
-            &g,
-            c_in,
-            [t0, pc],
-            v,
-            |plane, tile| input_tile(plane, &g, tile),
-            input_1d,
-        );
-        let dy = &mut dy[..c_out * XI * pc];
-        transform_tiles(
-            gy_data,
-            &g,
-            c_out,
-            [t0, pc],
-            dy,
-            |plane, tile| output_grad_tile(plane, &g, tile),
-            output_grad_1d,
-        );
-        let step = (XI * pc) as isize;
-        // s_xi[co, ci] (+)= dy_xi[co, p] x v_xi[ci, p]^T
-        // SAFETY: s is c_out x 36 x c_in, dy c_out x 36 x pc, v c_in x 36 x pc
-        // (read transposed).
-        unsafe {
-            products(
-                [c_out, c_in, pc],
-                (SendMutPtr::new(s.as_mut_ptr()), c_in, (XI * c_in) as isize),
-                (dy.as_ptr(), pc, [step, 1]),
-                (v.as_ptr(), pc, [1, step]),
-                t0 > 0,
-            );
+    for ci0 in (0..c_in).step_by(cols) {
+        let width = cols.min(c_in - ci0);
+        let s = &mut s[..c_out * XI * width];
+        for t0 in (0..total).step_by(chunk) {
+            let pc = chunk.min(total - t0);
+            let v = &mut v[..c_in * XI * pc];
+            let dy = &mut dy[..c_out * XI * pc];
+            if ci0 == 0 {
+                transform_tiles(
+                    x_data,
+                    &g,
+                    c_in,
+                    [t0, pc],
+                    v,
+                    |plane, tile| input_tile(plane, &g, tile),
+                    input_1d,
+                );
+                transform_tiles(
+                    gy_data,
+                    &g,
+                    c_out,
+                    [t0, pc],
+                    dy,
+                    |plane, tile| output_grad_tile(plane, &g, tile),
+                    output_grad_1d,
+                );
+            }
+            let step = (XI * pc) as isize;
+            // s_xi[co, ci - ci0] (+)= dy_xi[co, p] x v_xi[ci, p]^T
+            // SAFETY: s is c_out x 36 x width, dy c_out x 36 x pc, v c_in x 36
+            // x pc (read transposed, from channel ci0 on).
+            unsafe {
+                products(
+                    [c_out, width, pc],
+                    (
+                        SendMutPtr::new(s.as_mut_ptr()),
+                        width,
+                        (XI * width) as isize,
+                    ),
+                    (dy.as_ptr(), pc, [step, 1]),
+                    (v.as_ptr().add(ci0 * XI * pc), pc, [1, step]),
+                    t0 > 0,
+                );
+            }
         }
+        kernel_grads(s, [c_out, c_in], [ci0, width], &mut dw);
     }
-    // SAFETY: every (co, ci) kernel's 9 taps are written below.
-    let mut dw = unsafe { uninit_buffer::<f32>(c_out * c_in * 9) };
-    let dw_at = SendMutPtr::new(dw.as_mut_ptr());
-    let s = &*s;
-    par_for(c_out, |co| {
-        for ci in (0..c_in).step_by(LANES) {
-            let width = LANES.min(c_in - ci);
-            let mut t = [[Lanes::default(); 6]; 6];
-            for (xi, value) in t.iter_mut().flatten().enumerate() {
-                *value = Lanes::load(&s[(co * XI + xi) * c_in..][..c_in], ci);
-            }
-            let k = transform_2d(&t, kernel_grad_1d, kernel_grad_1d);
-            for lane in 0..width {
-                for (tap, value) in k.iter().flatten().enumerate() {
-                    // SAFETY: (co, ci + lane, tap) lies inside dw; rows co are
-                    // disjoint between tasks.
-                    unsafe { *dw_at.ptr_add((co * c_in + ci + lane) * 9 + tap) = value.0[lane] };
-                }
-            }
-        }
-    });
     Some(FlexTensor::new(
         Bytes::from_elems(dw),
         Layout::contiguous(w_shape.clone()),
