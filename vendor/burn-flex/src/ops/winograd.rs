@@ -40,6 +40,7 @@ use crate::{FlexTensor, Layout};
 
 use super::SendMutPtr;
 use super::conv::uninit_buffer;
+use super::par::for_each_row;
 use core::ops::{Add, Div, Mul, Neg, Sub};
 
 /// Transformed positions per tile (6 x 6).
@@ -489,12 +490,7 @@ fn weight_transform(
         Some(buffer) if buffer.len() == len => buffer,
         _ => unsafe { uninit_buffer::<f32>(len) },
     };
-    let row_len = XI * cols;
-    let out = SendMutPtr::new(u.as_mut_ptr());
-    par_for(rows, |row| {
-        // SAFETY: row's 36 x cols values lie inside u; rows are disjoint
-        // between tasks.
-        let u_row = unsafe { core::slice::from_raw_parts_mut(out.ptr_add(row * row_len), row_len) };
+    for_each_row(&mut u, XI * cols, true, |row, u_row| {
         vectorized!(weight_row(w, [c_out, c_in], flip, row, u_row));
     });
     u
@@ -598,12 +594,7 @@ fn transform_tiles<const R: usize>(
     f: impl Fn([Lanes; R]) -> [Lanes; 6] + Copy + Send + Sync,
 ) {
     let len = XI * pc;
-    assert!(v.len() >= channels * len, "room for the transformed tiles");
-    let out = SendMutPtr::new(v.as_mut_ptr());
-    par_for(channels, |c| {
-        // SAFETY: channel c's 36 x pc values lie inside v (checked above);
-        // channels are disjoint between tasks.
-        let v_row = unsafe { core::slice::from_raw_parts_mut(out.ptr_add(c * len), len) };
+    for_each_row(&mut v[..channels * len], len, true, |c, v_row| {
         vectorized!(tile_row(data, g, [channels, c], [t0, pc], v_row, &read, f));
     });
 }
@@ -1009,14 +1000,8 @@ pub fn conv2d_x_backward_f32_winograd(
 /// width` back to their kernels' taps in `dw`, the `[c_out, c_in, 3, 3]`
 /// weight gradient.
 fn kernel_grads(s: &[f32], [c_out, c_in]: [usize; 2], [ci0, width]: [usize; 2], dw: &mut [f32]) {
-    let len = c_in * 9;
-    assert!(dw.len() >= c_out * len, "room for the weight gradient");
-    let dw_at = SendMutPtr::new(dw.as_mut_ptr());
-    par_for(c_out, |co| {
+    for_each_row(&mut dw[..c_out * c_in * 9], c_in * 9, true, |co, dw_row| {
         let s_row = &s[co * XI * width..][..XI * width];
-        // SAFETY: output channel co's kernels lie inside dw (checked above);
-        // channels are disjoint between tasks.
-        let dw_row = unsafe { core::slice::from_raw_parts_mut(dw_at.ptr_add(co * len), len) };
         vectorized!(kernel_grad_row(s_row, [ci0, width], dw_row));
     });
 }
