@@ -3,14 +3,15 @@
 //! bit: it promises the same sums in the same order, so the default run's GAN set does not move by a bit. The cases
 //! cover the cDCGAN's layers (directly and through autodiff, where the generator's transposed layer's input and
 //! weight gradients run on it), padding, dilation, bias, several chunks of images, and the shapes it must leave to
-//! Flex (where gemm would sum in another order, or Flex runs a path of its own).
+//! Flex (where gemm would sum in another order, or Flex runs a path of its own). The transposed convolution's weight
+//! gradient without burn-backend's axis swaps (burn-flex change 19) is checked against that default, bit for bit.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn_flex::FlexTensor;
-use burn_flex::ops::{conv, conv_transpose};
+use burn_flex::ops::{conv, conv_backward_generic, conv_transpose};
+use burn_flex::{Flex, FlexTensor};
 
 mod common;
 use common::Lcg;
@@ -240,6 +241,71 @@ fn batched_transposed_convolution_leaves_other_shapes_to_flex() {
     let w = flex(&rng.values(128 * 64 * 16, None), [128, 64, 4, 4]);
     assert!(
         conv_transpose::conv_transpose2d_f32_batched(&x64, &w, None, &s2).is_none(),
+        "f64"
+    );
+}
+
+/// The transposed convolution's weight gradient read in place (burn-flex change 19) against burn-backend's default
+/// (axis swaps, then Flex's conv2d, which takes the batched forward on these shapes), bit for bit: the generator's
+/// 128 -> 64 layer at batch 64, a batch of 8, several chunks of output channels, dilation, stride 1 on a non-square
+/// map.
+#[test]
+fn transposed_weight_gradient_is_bit_identical_to_the_default() {
+    let cases: [Transposed; 5] = [
+        (64, 128, 64, [7, 7], 4, 2, 1, 0, 1),
+        (8, 128, 64, [8, 8], 4, 2, 1, 0, 1),
+        (64, 128, 100, [7, 7], 4, 2, 1, 0, 1),
+        (16, 96, 80, [7, 7], 3, 2, 1, 0, 2),
+        (32, 80, 24, [5, 9], 3, 1, 1, 0, 1),
+    ];
+    let mut rng = Lcg(71);
+    for (n, c_in, c_out, [h, w], k, stride, padding, padding_out, dilation) in cases {
+        let o = ConvTransposeOptions::new([stride; 2], [padding; 2], [padding_out; 2], [dilation; 2], 1);
+        let xs = [n, c_in, h, w];
+        let ws = [c_in, c_out, k, k];
+        let oh = (h - 1) * stride + dilation * (k - 1) + 1 + padding_out - 2 * padding;
+        let ow = (w - 1) * stride + dilation * (k - 1) + 1 + padding_out - 2 * padding;
+        let x = flex(&rng.values(xs.iter().product(), None), xs);
+        let weight = flex(&rng.values(ws.iter().product(), None), ws);
+        let gy = flex(&rng.values(n * c_out * oh * ow, None), [n, c_out, oh, ow]);
+        let got = conv::conv_transpose2d_weight_backward_f32_batched(&x, &ws.into(), &gy, &o)
+            .unwrap_or_else(|| panic!("taken: {xs:?} -> {c_out}"));
+        let want = floats(conv_backward_generic::conv_transpose2d_weight_backward::<Flex>(
+            x, weight, gy, o,
+        ));
+        assert_eq!(got.layout().shape().to_vec(), ws.to_vec(), "{xs:?} -> {c_out}");
+        assert_same_bits(got, &want, &format!("{xs:?} -> {c_out}"));
+    }
+}
+
+/// What that weight gradient leaves to the default: the generator's last layer (one output channel), output
+/// padding, groups, a product too small for the batched forward, f64.
+#[test]
+fn transposed_weight_gradient_leaves_other_shapes_to_the_default() {
+    let mut rng = Lcg(73);
+    let mut taken = |xs: [usize; 4], ws: [usize; 4], o: &ConvTransposeOptions<2>| {
+        let [n, _, h, w] = xs;
+        let (oh, ow) = (
+            (h - 1) * o.stride[0] + o.dilation[0] * (ws[2] - 1) + 1 + o.padding_out[0] - 2 * o.padding[0],
+            (w - 1) * o.stride[1] + o.dilation[1] * (ws[3] - 1) + 1 + o.padding_out[1] - 2 * o.padding[1],
+        );
+        let gs = [n, ws[1] * o.groups, oh, ow];
+        let x = flex(&rng.values(xs.iter().product(), None), xs);
+        let gy = flex(&rng.values(gs.iter().product(), None), gs);
+        conv::conv_transpose2d_weight_backward_f32_batched(&x, &ws.into(), &gy, o).is_some()
+    };
+    let s2 = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 1);
+    assert!(taken([64, 128, 7, 7], [128, 64, 4, 4], &s2), "the GAN's layer");
+    assert!(!taken([64, 64, 14, 14], [64, 1, 4, 4], &s2), "one output channel");
+    let padded = ConvTransposeOptions::new([2, 2], [1, 1], [1, 1], [1, 1], 1);
+    assert!(!taken([64, 128, 7, 7], [128, 64, 4, 4], &padded), "output padding");
+    let grouped = ConvTransposeOptions::new([2, 2], [1, 1], [0, 0], [1, 1], 2);
+    assert!(!taken([64, 128, 7, 7], [128, 32, 4, 4], &grouped), "groups");
+    assert!(!taken([2, 128, 7, 7], [128, 64, 4, 4], &s2), "a small product");
+    let x64 = FlexTensor::from_data(TensorData::new(vec![0.5f64; 64 * 128 * 49], [64, 128, 7, 7]));
+    let gy = flex(&rng.values(64 * 64 * 196, None), [64, 64, 14, 14]);
+    assert!(
+        conv::conv_transpose2d_weight_backward_f32_batched(&x64, &[128, 64, 4, 4].into(), &gy, &s2).is_none(),
         "f64"
     );
 }

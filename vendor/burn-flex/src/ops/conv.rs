@@ -27,14 +27,14 @@
 use alloc::vec;
 use alloc::vec::Vec;
 use burn_backend::DType;
-use burn_backend::ops::ConvOptions;
 use burn_backend::ops::conv::calculate_conv_output_size;
+use burn_backend::ops::{ConvOptions, ConvTransposeOptions};
 use burn_std::{Bytes, Shape, f16};
 
 use crate::{FlexTensor, Layout};
 
 use super::conv_common::{add_bias, squeeze_3d_to_1d, squeeze_3d_to_2d};
-use super::par::for_each_row;
+use super::par::{for_each_item, for_each_row};
 
 // ============================================================================
 // Macros for forward conv
@@ -2148,7 +2148,7 @@ impl ConvGeom2d {
                 d[x1..].fill(0.0);
                 if x0 < x1 {
                     if sw == 1 {
-                        d[x0..x1].copy_from_slice(&src[first..first + (x1 - x0)]);
+                        copy_run(&mut d[x0..x1], &src[first..first + (x1 - x0)]);
                     } else {
                         let src = &src[first..=first + (x1 - x0 - 1) * sw];
                         for (j, dv) in d[x0..x1].iter_mut().enumerate() {
@@ -2214,6 +2214,34 @@ impl ConvGeom2d {
     }
 }
 
+/// `dst.copy_from_slice(src)`, with runs of at most 8 values copied by
+/// fixed-size moves.
+///
+/// synth: im2col rows of small maps are short runs (4 values on a 4x4 map),
+/// and a `copy_from_slice` of a length known only at run time is a `memmove`
+/// call: the call cost a quarter of the cDCGAN generator's weight-gradient
+/// time (`cargo bench --bench conv -- gan`).
+#[inline(always)]
+fn copy_run(dst: &mut [f32], src: &[f32]) {
+    #[inline(always)]
+    fn fixed<const N: usize>(dst: &mut [f32], src: &[f32]) {
+        let d: &mut [f32; N] = dst.try_into().expect("a run of N values");
+        let s: &[f32; N] = src.try_into().expect("a run of N values");
+        *d = *s;
+    }
+    match dst.len() {
+        1 => fixed::<1>(dst, src),
+        2 => fixed::<2>(dst, src),
+        3 => fixed::<3>(dst, src),
+        4 => fixed::<4>(dst, src),
+        5 => fixed::<5>(dst, src),
+        6 => fixed::<6>(dst, src),
+        7 => fixed::<7>(dst, src),
+        8 => fixed::<8>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 fn use_rayon_conv(elements: usize, rows: usize) -> bool {
     #[cfg(feature = "rayon")]
     {
@@ -2225,7 +2253,6 @@ fn use_rayon_conv(elements: usize, rows: usize) -> bool {
         false
     }
 }
-
 
 // ============================================================================
 // synth: batched f32 conv2d input gradient on small maps with large weights
@@ -2603,6 +2630,99 @@ pub fn conv2d_f32_batched_images(
     )
 }
 
+/// f32 transposed-convolution weight gradient on small kernels over a batch,
+/// bit-identical to burn-backend's default, or `None` where that default must
+/// run.
+///
+/// synth: the default swaps the batch and channel axes of `x` and of the
+/// output gradient, runs `conv2d(dY^T, x^T)` (stride and dilation swapped)
+/// and swaps the result back, so each call copied both inputs to contiguous
+/// tensors and left a strided result for the next reader to copy. On the
+/// cDCGAN generator's 128 -> 64 layer at batch 64 that conv2d is one
+/// [`conv2d_f32_batched_images`] takes; this runs the same products (the same
+/// chunks, K order, gemm shapes and operands, so every sum rounds the same)
+/// reading the planes and the weight rows where they lie, and writes the
+/// `[C_in, C_out, kh, kw]` gradient directly.
+pub fn conv_transpose2d_weight_backward_f32_batched(
+    x: &FlexTensor,
+    weight_shape: &Shape,
+    output_grad: &FlexTensor,
+    options: &ConvTransposeOptions<2>,
+) -> Option<FlexTensor> {
+    if x.dtype() != DType::F32 || output_grad.dtype() != DType::F32 {
+        return None;
+    }
+    if options.groups != 1 || options.padding_out != [0, 0] {
+        return None;
+    }
+    let (xs, gs) = (x.layout().shape(), output_grad.layout().shape());
+    if xs.num_dims() != 4 || gs.num_dims() != 4 || weight_shape.num_dims() != 4 {
+        return None;
+    }
+    let (n, c_in, h_in, w_in) = (xs[0], xs[1], xs[2], xs[3]);
+    let (c_out, h_out, w_out) = (gs[1], gs[2], gs[3]);
+    if gs[0] != n || weight_shape[0] != c_in || weight_shape[1] != c_out {
+        return None;
+    }
+    // The default's conv2d: images are the output-gradient channels, its
+    // channels the batch, its weight x^T ([C_in, N, h_in, w_in]).
+    let conv_options = ConvOptions::new(options.dilation, options.padding, options.stride, 1);
+    let swapped_x = Shape::from(vec![c_out, n, h_out, w_out]);
+    let swapped_w = Shape::from(vec![c_in, n, h_in, w_in]);
+    // Flex's conv2d tries Winograd and the block-5 batched forward first.
+    if super::winograd::takes(&swapped_x, &swapped_w, &conv_options)
+        || batched_geometry(
+            &swapped_x,
+            &swapped_w,
+            &conv_options,
+            small_maps_large_weight,
+        )
+        .is_some()
+    {
+        return None;
+    }
+    let (geom, images, rows, oh) =
+        batched_geometry(&swapped_x, &swapped_w, &conv_options, batched_images_takes)?;
+    let (kh, kw) = (weight_shape[2], weight_shape[3]);
+    if oh != kh || geom.ow != kw {
+        return None;
+    }
+    let (x, output_grad) = (x.to_contiguous(), output_grad.to_contiguous());
+    let (x_data, g_data): (&[f32], &[f32]) = (x.storage(), output_grad.storage());
+    let (taps, plane_len, p) = (geom.kh * geom.kw, h_out * w_out, kh * kw);
+    // lhs[ci, tap * N + b] = x[b, ci, tap]: x^T in Flex's im2col K order.
+    let lhs = tap_channel_rows(rows, [n, taps], |ci, b, tap| {
+        x_data[(b * c_in + ci) * taps + tap]
+    });
+    // SAFETY: every chunk's rows are written by `store` below.
+    let mut out = unsafe { uninit_buffer::<f32>(c_in * c_out * p) };
+    batched_products(
+        (&geom, oh),
+        [images, rows],
+        KOrder::TapChannel,
+        &lhs,
+        |co, b| &g_data[(b * c_out + co) * plane_len..][..plane_len],
+        |co0, count, y| {
+            // dW[ci, co0 + i, q] = Y[ci, i * P + q]: each input channel's
+            // chunk is one run of count * P values.
+            let cols = count * p;
+            for_each_row(
+                &mut out,
+                c_out * p,
+                use_rayon_conv(c_in * cols, c_in),
+                |ci, dst| {
+                    dst[co0 * p..(co0 + count) * p].copy_from_slice(&y[ci * cols..][..cols]);
+                },
+            );
+        },
+    );
+    Some(FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(Shape::from(vec![c_in, c_out, kh, kw])),
+        DType::F32,
+    ))
+}
+
 /// The order of the reduction axis K = C_in x taps in a batched forward.
 #[derive(Clone, Copy)]
 enum KOrder {
@@ -2650,7 +2770,6 @@ fn batched_forward(
     let (c_in, hw, taps) = (geom.c_in, geom.h * geom.w, geom.kh * geom.kw);
     let k = c_in * taps;
     let p = oh * geom.ow;
-    let chunk = balanced_chunk(n, k * p);
     // w_flat[co, tap * C_in + ci] = w[co, ci, tap], as Flex's forward reorders it.
     let w_flat: Vec<f32>;
     let lhs: &[f32] = match order {
@@ -2668,12 +2787,84 @@ fn batched_forward(
             &w_flat
         }
     };
+    // SAFETY: every chunk's planes are written by `store` below.
+    let mut out = unsafe { uninit_buffer::<f32>(n * c_out * p) };
+    batched_products(
+        (&geom, oh),
+        [n, c_out],
+        order,
+        lhs,
+        |image, ci| &x_data[(image * c_in + ci) * hw..][..hw],
+        |b0, bn, y| {
+            // out[b0 + i, co, q] = y[co, i * P + q] + bias[co]
+            let cols = bn * p;
+            let planes = &mut out[b0 * c_out * p..(b0 + bn) * c_out * p];
+            for_each_row(
+                planes,
+                p,
+                use_rayon_conv(c_out * cols, bn * c_out),
+                |r, dst| {
+                    let (i, co) = (r / c_out, r % c_out);
+                    dst.copy_from_slice(&y[co * cols + i * p..][..p]);
+                    if let Some(b) = bias_data {
+                        dst.iter_mut().for_each(|v| *v += b[co]);
+                    }
+                },
+            );
+        },
+    );
+    Some(FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(Shape::from(vec![n, c_out, oh, geom.ow])),
+        DType::F32,
+    ))
+}
+
+/// `rows x (taps * channels)` with row `r` holding `value(r, channel, tap)`
+/// at `tap * channels + channel`: a weight in Flex's im2col K order (kernel
+/// tap, then input channel).
+fn tap_channel_rows(
+    rows: usize,
+    [channels, taps]: [usize; 2],
+    value: impl Fn(usize, usize, usize) -> f32 + Send + Sync,
+) -> Vec<f32> {
+    let k = channels * taps;
+    // SAFETY: every row is written in full below.
+    let mut out = unsafe { uninit_buffer::<f32>(rows * k) };
+    for_each_row(&mut out, k, use_rayon_conv(rows * k, rows), |r, dst| {
+        for (tap, run) in dst.chunks_exact_mut(channels).enumerate() {
+            for (ci, v) in run.iter_mut().enumerate() {
+                *v = value(r, ci, tap);
+            }
+        }
+    });
+    out
+}
+
+/// The products of a batched forward: for each chunk of images (the columns
+/// bounded by [`BATCHED_COL_ELEMS`]), the chunk's planes unfolded into
+/// `col[K, cols]` with K in `order`, then `Y[C_out, cols] = lhs x col` (`lhs`
+/// the `[C_out, K]` weight in that order), handed to `store(b0, bn, Y)` for
+/// images `b0..b0 + bn`. `plane(image, channel)` is one input plane of
+/// `geom.h * geom.w` values, wherever the caller's layout keeps it.
+fn batched_products<'a>(
+    (geom, oh): (&ConvGeom2d, usize),
+    [n, c_out]: [usize; 2],
+    order: KOrder,
+    lhs: &[f32],
+    plane: impl Fn(usize, usize) -> &'a [f32] + Send + Sync,
+    mut store: impl FnMut(usize, usize, &[f32]),
+) {
+    let (c_in, taps) = (geom.c_in, geom.kh * geom.kw);
+    let k = c_in * taps;
+    let p = oh * geom.ow;
+    let chunk = balanced_chunk(n, k * p);
+    assert!(lhs.len() >= c_out * k, "a c_out x K weight");
     // SAFETY: each chunk writes its rows of col (unfold_planes writes padding
-    // zeros), of y (its product, read_dst false) and of out (the copies)
-    // before anything reads them.
-    let (mut out, mut col, mut y) = unsafe {
+    // zeros) and of y (its product, read_dst false) before anything reads
+    // them.
+    let (mut col, mut y) = unsafe {
         (
-            uninit_buffer::<f32>(n * c_out * p),
             uninit_buffer::<f32>(k * chunk * p),
             uninit_buffer::<f32>(c_out * chunk * p),
         )
@@ -2683,15 +2874,29 @@ fn batched_forward(
         let cols = bn * p;
         // col[r, i * P + q]: tap `tap` of plane (b0 + i, ci) under position
         // q, r = ci * taps + tap (ChannelTap) or tap * C_in + ci (TapChannel).
+        // Either way one task unfolds every tap of one input channel, so the
+        // chunk's planes of that channel stay in cache across its taps.
         let col = &mut col[..k * cols];
-        for_each_row(col, cols, use_rayon_conv(k * cols, k), |r, row| {
-            let (ci, tap) = match order {
-                KOrder::ChannelTap => (r / taps, r % taps),
-                KOrder::TapChannel => (r % c_in, r / c_in),
-            };
-            geom.unfold_planes(oh, tap, row, |i| {
-                &x_data[((b0 + i) * c_in + ci) * hw..][..hw]
-            });
+        let mut by_channel: Vec<Vec<&mut [f32]>> =
+            (0..c_in).map(|_| Vec::with_capacity(taps)).collect();
+        match order {
+            KOrder::ChannelTap => {
+                for (rows, channel) in col.chunks_exact_mut(taps * cols).zip(&mut by_channel) {
+                    channel.extend(rows.chunks_exact_mut(cols));
+                }
+            }
+            KOrder::TapChannel => {
+                for rows in col.chunks_exact_mut(c_in * cols) {
+                    for (row, channel) in rows.chunks_exact_mut(cols).zip(&mut by_channel) {
+                        channel.push(row);
+                    }
+                }
+            }
+        }
+        for_each_item(by_channel, use_rayon_conv(k * cols, c_in), |ci, rows| {
+            for (tap, row) in rows.into_iter().enumerate() {
+                geom.unfold_planes(oh, tap, row, |i| plane(b0 + i, ci));
+            }
         });
         let y = &mut y[..c_out * cols];
         // SAFETY: dst is c_out x cols (row stride cols), lhs the c_out x k
@@ -2720,27 +2925,8 @@ fn batched_forward(
                 gemm_parallelism(c_out, cols, k),
             );
         }
-        // out[b0 + i, co, q] = y[co, i * P + q] + bias[co]
-        let planes = &mut out[b0 * c_out * p..(b0 + bn) * c_out * p];
-        let y = &*y;
-        for_each_row(
-            planes,
-            p,
-            use_rayon_conv(c_out * cols, bn * c_out),
-            |r, dst| {
-                let (i, co) = (r / c_out, r % c_out);
-                dst.copy_from_slice(&y[co * cols + i * p..][..p]);
-                if let Some(b) = bias_data {
-                    dst.iter_mut().for_each(|v| *v += b[co]);
-                }
-            },
-        );
+        store(b0, bn, y);
     }
-    Some(FlexTensor::new(
-        Bytes::from_elems(out),
-        Layout::contiguous(Shape::from(vec![n, c_out, oh, geom.ow])),
-        DType::F32,
-    ))
 }
 
 // ============================================================================

@@ -404,6 +404,32 @@ impl ModuleOps<Flex> for Flex {
         }
     }
 
+    /// synth: f32 on small kernels over a batch (the cDCGAN generator's
+    /// 128 -> 64 layer) takes the default's own products without its axis
+    /// swaps and copies, bit for bit; everything else runs burn-backend's
+    /// default, copied into `conv_backward_generic`.
+    fn conv_transpose2d_weight_backward(
+        x: FloatTensor<Flex>,
+        weight: FloatTensor<Flex>,
+        output_grad: FloatTensor<Flex>,
+        options: ConvTransposeOptions<2>,
+    ) -> FloatTensor<Flex> {
+        if let Some(grad) = conv::conv_transpose2d_weight_backward_f32_batched(
+            &x,
+            weight.layout().shape(),
+            &output_grad,
+            &options,
+        ) {
+            return grad;
+        }
+        conv_backward_generic::conv_transpose2d_weight_backward::<Flex>(
+            x,
+            weight,
+            output_grad,
+            options,
+        )
+    }
+
     fn conv_transpose3d(
         x: FloatTensor<Flex>,
         weight: FloatTensor<Flex>,

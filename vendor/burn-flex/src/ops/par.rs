@@ -67,6 +67,28 @@ pub(crate) fn for_each_row<T: Send>(
         .for_each(|(r, row)| f(r, row));
 }
 
+/// Runs `f(index, item)` on every item, on rayon when asked.
+pub(crate) fn for_each_item<T: Send>(
+    items: Vec<T>,
+    parallel: bool,
+    f: impl Fn(usize, T) + Send + Sync,
+) {
+    #[cfg(feature = "rayon")]
+    if parallel {
+        use rayon::prelude::*;
+        items
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, item)| f(i, item));
+        return;
+    }
+    let _ = parallel;
+    items
+        .into_iter()
+        .enumerate()
+        .for_each(|(i, item)| f(i, item));
+}
+
 /// Runs `f(start, piece)` on the pieces of `dst` (`start`: the piece's first
 /// index), split over the threads when the pass is long.
 pub(crate) fn for_each_piece_mut<T, F>(dst: &mut [T], f: F)
