@@ -10,6 +10,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn_backend::ops::conv::calculate_conv_transpose_output_size;
 use burn_flex::ops::{conv, conv_backward_generic, conv_transpose};
 use burn_flex::{Flex, FlexTensor};
 
@@ -245,6 +246,21 @@ fn batched_transposed_convolution_leaves_other_shapes_to_flex() {
     );
 }
 
+/// The output (and output-gradient) shape of a transposed convolution of an `xs` input by a `ws` weight.
+fn output_grad_shape(xs: [usize; 4], ws: [usize; 4], o: &ConvTransposeOptions<2>) -> [usize; 4] {
+    let side = |axis: usize| {
+        calculate_conv_transpose_output_size(
+            ws[2 + axis],
+            o.stride[axis],
+            o.padding[axis],
+            o.padding_out[axis],
+            o.dilation[axis],
+            xs[2 + axis],
+        )
+    };
+    [xs[0], ws[1] * o.groups, side(0), side(1)]
+}
+
 /// The transposed convolution's weight gradient read in place (burn-flex change 19) against burn-backend's default
 /// (axis swaps, then Flex's conv2d, which takes the batched forward on these shapes), bit for bit: the generator's
 /// 128 -> 64 layer at batch 64, a batch of 8, several chunks of output channels, dilation, stride 1 on a non-square
@@ -263,11 +279,10 @@ fn transposed_weight_gradient_is_bit_identical_to_the_default() {
         let o = ConvTransposeOptions::new([stride; 2], [padding; 2], [padding_out; 2], [dilation; 2], 1);
         let xs = [n, c_in, h, w];
         let ws = [c_in, c_out, k, k];
-        let oh = (h - 1) * stride + dilation * (k - 1) + 1 + padding_out - 2 * padding;
-        let ow = (w - 1) * stride + dilation * (k - 1) + 1 + padding_out - 2 * padding;
+        let gs = output_grad_shape(xs, ws, &o);
         let x = flex(&rng.values(xs.iter().product(), None), xs);
         let weight = flex(&rng.values(ws.iter().product(), None), ws);
-        let gy = flex(&rng.values(n * c_out * oh * ow, None), [n, c_out, oh, ow]);
+        let gy = flex(&rng.values(gs.iter().product(), None), gs);
         let got = conv::conv_transpose2d_weight_backward_f32_batched(&x, &ws.into(), &gy, &o)
             .unwrap_or_else(|| panic!("taken: {xs:?} -> {c_out}"));
         let want = floats(conv_backward_generic::conv_transpose2d_weight_backward::<Flex>(
@@ -284,12 +299,7 @@ fn transposed_weight_gradient_is_bit_identical_to_the_default() {
 fn transposed_weight_gradient_leaves_other_shapes_to_the_default() {
     let mut rng = Lcg(73);
     let mut taken = |xs: [usize; 4], ws: [usize; 4], o: &ConvTransposeOptions<2>| {
-        let [n, _, h, w] = xs;
-        let (oh, ow) = (
-            (h - 1) * o.stride[0] + o.dilation[0] * (ws[2] - 1) + 1 + o.padding_out[0] - 2 * o.padding[0],
-            (w - 1) * o.stride[1] + o.dilation[1] * (ws[3] - 1) + 1 + o.padding_out[1] - 2 * o.padding[1],
-        );
-        let gs = [n, ws[1] * o.groups, oh, ow];
+        let gs = output_grad_shape(xs, ws, o);
         let x = flex(&rng.values(xs.iter().product(), None), xs);
         let gy = flex(&rng.values(gs.iter().product(), None), gs);
         conv::conv_transpose2d_weight_backward_f32_batched(&x, &ws.into(), &gy, o).is_some()

@@ -313,15 +313,15 @@ impl Geom {
     }
 }
 
-/// The geometry the Winograd path takes: f32-sized shapes of a 3x3 kernel,
-/// stride 1, padding 1 on every side, dilation 1, groups 1, at least
-/// [`WINOGRAD_MIN_CHANNELS`] input and output channels and at least
-/// [`WINOGRAD_MIN_TILES`] tiles.
 /// Whether a conv2d of these shapes takes the Winograd forward.
 pub(crate) fn takes(x_shape: &Shape, w_shape: &Shape, options: &ConvOptions<2>) -> bool {
     geometry(x_shape, w_shape, options).is_some()
 }
 
+/// The geometry the Winograd path takes: f32-sized shapes of a 3x3 kernel,
+/// stride 1, padding 1 on every side, dilation 1, groups 1, at least
+/// [`WINOGRAD_MIN_CHANNELS`] input and output channels and at least
+/// [`WINOGRAD_MIN_TILES`] tiles.
 fn geometry(x_shape: &Shape, w_shape: &Shape, options: &ConvOptions<2>) -> Option<Geom> {
     if options.groups != 1 || options.stride != [1, 1] || options.dilation != [1, 1] {
         return None;
