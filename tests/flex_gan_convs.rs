@@ -4,14 +4,15 @@
 //! cover the cDCGAN's layers (directly and through autodiff, where the generator's transposed layer's input and
 //! weight gradients run on it), padding, dilation, bias, several chunks of images, and the shapes it must leave to
 //! Flex (where gemm would sum in another order, or Flex runs a path of its own). The transposed convolution's weight
-//! gradient without burn-backend's axis swaps (burn-flex change 19) is checked against that default, bit for bit.
+//! gradient without burn-backend's axis swaps (burn-flex change 19) is checked against that default, bit for bit, and
+//! the 8x8 AVX transposes of the discriminator's weight gradient (change 20) against one-at-a-time ones.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::module::conv_transpose2d;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn_backend::ops::conv::calculate_conv_transpose_output_size;
-use burn_flex::ops::{conv, conv_backward_generic, conv_transpose};
+use burn_flex::ops::{conv, conv_backward_generic, conv_transpose, transpose};
 use burn_flex::{Flex, FlexTensor};
 
 mod common;
@@ -182,12 +183,16 @@ type Transposed = (usize, usize, usize, [usize; 2], usize, usize, usize, usize, 
 
 /// The batched transposed convolution (burn-flex change 17) against Flex's own path one image at a time (a batch of
 /// one is never batched), bit for bit: the generator's 128 -> 64 layer (which is also the discriminator's 64 -> 128
-/// layer's input gradient), batches that leave a partial product of images, stride 1, output padding, dilation, a
-/// non-square map and one position per image.
+/// layer's input gradient), other maps it doubles (change 20's one-pass col2im rows, one of them one position
+/// wide), batches that leave a partial product of images, stride 1, output padding, dilation, a non-square map and
+/// one position per image.
 #[test]
 fn batched_transposed_convolution_is_bit_identical_to_per_image_calls() {
-    let cases: [Transposed; 7] = [
+    let cases: [Transposed; 9] = [
         (64, 128, 64, [7, 7], 4, 2, 1, 0, 1),
+        // Doubling maps of other sizes, one of them one position wide (change 20's col2im rows).
+        (5, 32, 20, [3, 5], 4, 2, 1, 0, 1),
+        (4, 16, 8, [2, 1], 4, 2, 1, 0, 1),
         (3, 128, 64, [7, 7], 4, 2, 1, 0, 1),
         (17, 96, 40, [8, 8], 3, 1, 1, 0, 1),
         (9, 64, 33, [5, 7], 4, 2, 1, 1, 1),
@@ -318,4 +323,11 @@ fn transposed_weight_gradient_leaves_other_shapes_to_the_default() {
         conv::conv_transpose2d_weight_backward_f32_batched(&x64, &[128, 64, 4, 4].into(), &gy, &s2).is_none(),
         "f64"
     );
+}
+
+/// The layout transposes (8x8 blocks in AVX registers where the CPU has AVX) move every element where the
+/// one-at-a-time transpose puts it, bit for bit, on matrices with and without whole blocks and on bands of them.
+#[test]
+fn block_transposes_are_the_one_at_a_time_ones() {
+    assert_eq!(transpose::transposes_match_scalar(), Ok(()));
 }

@@ -35,6 +35,7 @@ use crate::{FlexTensor, Layout};
 
 use super::conv_common::{add_bias, squeeze_3d_to_1d, squeeze_3d_to_2d};
 use super::par::{for_each_item, for_each_row};
+use super::transpose::transpose_band;
 
 // ============================================================================
 // Macros for forward conv
@@ -2017,31 +2018,20 @@ fn weight_grad_small_c_in(
     dw
 }
 
-/// `dst[c * rows + r] = src[r * cols + c]`, in cache-sized blocks.
-fn transpose_into<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+/// `dst[c * rows + r] = src[r * cols + c]` ([`transpose_band`]: 8x8 AVX
+/// blocks where the elements are 4 bytes wide).
+fn transpose_into<T: bytemuck::Pod>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
     transpose_band(src, rows, cols, 0, dst);
-}
-
-/// The band of [`transpose_into`]'s destination that starts at its row
-/// `c_start` (`dst` holds whole rows of `rows` elements):
-/// `dst[(c - c_start) * rows + r] = src[r * cols + c]`.
-fn transpose_band<T: Copy>(src: &[T], rows: usize, cols: usize, c_start: usize, dst: &mut [T]) {
-    const BLOCK: usize = 16;
-    let c_end = c_start + dst.len() / rows.max(1);
-    for r0 in (0..rows).step_by(BLOCK) {
-        for c0 in (c_start..c_end).step_by(BLOCK) {
-            for r in r0..(r0 + BLOCK).min(rows) {
-                for c in c0..(c0 + BLOCK).min(c_end) {
-                    dst[(c - c_start) * rows + r] = src[r * cols + c];
-                }
-            }
-        }
-    }
 }
 
 /// [`transpose_into`] in bands of destination rows over rayon, for one
 /// large matrix that a per-image loop would leave to one thread.
-fn transpose_into_par<T: Copy + Send + Sync>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+fn transpose_into_par<T: bytemuck::Pod + Send + Sync>(
+    src: &[T],
+    rows: usize,
+    cols: usize,
+    dst: &mut [T],
+) {
     // Bands of a multiple of 16 destination rows, about eight of them.
     let band = cols.div_ceil(8).next_multiple_of(16).max(16);
     if rows == 0 {

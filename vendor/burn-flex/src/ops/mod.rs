@@ -121,6 +121,8 @@ pub mod repeat_dim;
 pub mod slice;
 pub mod sort;
 mod transaction;
+// synth: 8x8 AVX transposes of the convolutions' layouts (change 20).
+pub mod transpose;
 pub mod unary;
 pub mod unfold;
 pub mod winograd;
