@@ -9,8 +9,6 @@
 //! shuffles and eight stores. Transposing only moves bits (no arithmetic), so
 //! the results are the same on either path.
 
-use core::mem::{align_of, size_of};
-
 /// Elements per side of the blocks the scalar path walks (a cache-sized
 /// tile of source rows and destination rows).
 const BLOCK: usize = 16;
