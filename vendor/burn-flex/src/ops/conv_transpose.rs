@@ -781,8 +781,9 @@ fn col2im_image(
 }
 
 /// Whether the layer doubles the map's width with 4 taps (stride 2, padding
-/// 1, dilation 1, `out_w = 2 * in_w`): the cDCGAN generator's layers and its
-/// discriminator's input gradients.
+/// 1, dilation 1, `out_w = 2 * in_w`): of the cDCGAN's calls that the batched
+/// path takes, the generator's 128 -> 64 layer and the discriminator's
+/// 64 -> 128 input gradient.
 fn doubles_rows(g: &TransposeGeom) -> bool {
     g.k[1] == 4
         && g.stride[1] == 2
