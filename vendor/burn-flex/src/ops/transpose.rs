@@ -111,46 +111,44 @@ mod wide {
     }
 
     /// The transpose of the 8x8 block whose rows are `r`: its columns.
-    #[inline(always)]
+    #[target_feature(enable = "avx")]
+    #[inline]
     fn transpose_8x8(r: [__m256; 8]) -> [__m256; 8] {
-        // SAFETY: register shuffles only; this module's callers have AVX.
-        unsafe {
-            // Pairs of rows interleaved: (r0 r1) low and high halves, ...
-            let t = [
-                _mm256_unpacklo_ps(r[0], r[1]),
-                _mm256_unpackhi_ps(r[0], r[1]),
-                _mm256_unpacklo_ps(r[2], r[3]),
-                _mm256_unpackhi_ps(r[2], r[3]),
-                _mm256_unpacklo_ps(r[4], r[5]),
-                _mm256_unpackhi_ps(r[4], r[5]),
-                _mm256_unpacklo_ps(r[6], r[7]),
-                _mm256_unpackhi_ps(r[6], r[7]),
-            ];
-            // Then quadruples: column c of rows 0-3 (and of rows 4-7) in each
-            // 128-bit half.
-            let q = [
-                _mm256_shuffle_ps::<0x44>(t[0], t[2]),
-                _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
-                _mm256_shuffle_ps::<0x44>(t[1], t[3]),
-                _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
-                _mm256_shuffle_ps::<0x44>(t[4], t[6]),
-                _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
-                _mm256_shuffle_ps::<0x44>(t[5], t[7]),
-                _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
-            ];
-            // Then the halves joined: columns 0-3 from the low halves, 4-7 from
-            // the high ones.
-            [
-                _mm256_permute2f128_ps::<0x20>(q[0], q[4]),
-                _mm256_permute2f128_ps::<0x20>(q[1], q[5]),
-                _mm256_permute2f128_ps::<0x20>(q[2], q[6]),
-                _mm256_permute2f128_ps::<0x20>(q[3], q[7]),
-                _mm256_permute2f128_ps::<0x31>(q[0], q[4]),
-                _mm256_permute2f128_ps::<0x31>(q[1], q[5]),
-                _mm256_permute2f128_ps::<0x31>(q[2], q[6]),
-                _mm256_permute2f128_ps::<0x31>(q[3], q[7]),
-            ]
-        }
+        // Pairs of rows interleaved: (r0 r1) low and high halves, ...
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        // Then quadruples: column c of rows 0-3 (and of rows 4-7) in each
+        // 128-bit half.
+        let q = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        // Then the halves joined: columns 0-3 from the low halves, 4-7 from
+        // the high ones.
+        [
+            _mm256_permute2f128_ps::<0x20>(q[0], q[4]),
+            _mm256_permute2f128_ps::<0x20>(q[1], q[5]),
+            _mm256_permute2f128_ps::<0x20>(q[2], q[6]),
+            _mm256_permute2f128_ps::<0x20>(q[3], q[7]),
+            _mm256_permute2f128_ps::<0x31>(q[0], q[4]),
+            _mm256_permute2f128_ps::<0x31>(q[1], q[5]),
+            _mm256_permute2f128_ps::<0x31>(q[2], q[6]),
+            _mm256_permute2f128_ps::<0x31>(q[3], q[7]),
+        ]
     }
 }
 
