@@ -16,6 +16,7 @@ pub mod eval;
 pub mod gan;
 pub mod interrupt;
 pub mod limits;
+pub mod optim;
 pub mod policy;
 pub mod report;
 pub mod seed;

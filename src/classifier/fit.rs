@@ -3,7 +3,7 @@
 //! each with early stopping on validation accuracy that restores the best weights.
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use super::model::{Backbone, Classifier};
 use crate::dataset::Image;
 use crate::dataset::tensor::{images_to_tensor, tensor_values};
 use crate::error::{Result, SynthError};
+use crate::optim::FusedAdam;
 use crate::telemetry::{EventLog, progress_bar};
 
 /// Images ready for the network: resized, stacked on the inference device, with their labels.
@@ -332,7 +333,7 @@ fn run_phase(
     if phase.steps > 0 {
         return run_steps(model, phase, train, val, config, monitor, report);
     }
-    let mut optim = AdamConfig::new().init();
+    let mut optim = FusedAdam::new().init();
     let transforms = BatchTransforms::new(config)?;
     let n = train.labels.len();
     let mut best = (
@@ -422,7 +423,7 @@ fn run_steps(
     monitor: &mut FitMonitor,
     report: &mut FitReport,
 ) -> Result<Classifier> {
-    let mut optim = AdamConfig::new().init();
+    let mut optim = FusedAdam::new().init();
     let transforms = BatchTransforms::new(config)?;
     // Only the best-weights choice compares against the starting weights.
     let mut best = match config.weights {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::activation::{relu, softplus};
@@ -28,6 +28,7 @@ use crate::dataset::tensor::{images_to_tensor, labels_to_tensor, tensor_values};
 use crate::dataset::writer::{commit_dir, stage_dir};
 use crate::dataset::{Dataset, Image};
 use crate::error::{IoContext, Result, SynthError};
+use crate::optim::FusedAdam;
 use crate::seed::{derive, rng};
 use crate::telemetry::EventLog;
 
@@ -46,7 +47,7 @@ const STEP_STREAM: u64 = 0x57E9;
 /// Seed stream of the real images' classic augmentation (`real_augment`).
 const REAL_AUGMENT_STREAM: u64 = 0x2EA1;
 /// Adam's epsilon, PyTorch's default (burn's is 1e-5).
-const ADAM_EPSILON: f32 = 1e-8;
+pub(crate) const ADAM_EPSILON: f32 = 1e-8;
 
 /// What the trained models are: enough to rebuild them, sample them and know what data made them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -302,11 +303,7 @@ pub fn load_sampler(
 }
 
 fn adam(config: &GanConfig) -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(config.beta1)
-        .with_beta_2(config.beta2)
-        .with_epsilon(ADAM_EPSILON)
-        .init()
+    FusedAdam::with_settings(config.beta1, config.beta2, ADAM_EPSILON).init()
 }
 
 /// Collects a module's float tensors (flattened) by parameter id.

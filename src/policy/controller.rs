@@ -4,7 +4,7 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, softmax};
 use rand::RngExt;
@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::dataset::tensor::tensor_values;
 use crate::error::Result;
+use crate::optim::FusedAdam;
 
 /// Logit of a choice a decision does not have.
 const MASKED: f32 = -1e9;
@@ -79,7 +80,7 @@ impl Controller {
         });
         Controller {
             net,
-            optim: AdamConfig::new().init(),
+            optim: FusedAdam::new().init(),
             config,
             decisions,
             baseline: None,

@@ -2,7 +2,7 @@
 //! statistics (Gatys et al. 2016), one image or a batch at a time.
 
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, GradientsParams, LBFGSConfig};
+use burn::optim::{GradientsParams, LBFGSConfig};
 use burn::prelude::*;
 
 use super::config::{StyleConfig, StyleInit, StyleOptimizer};
@@ -11,6 +11,7 @@ use crate::classifier::vgg::{Tap, Vgg16, preprocess};
 use crate::dataset::Image;
 use crate::dataset::tensor::{images_to_tensor, tensor_to_images, tensor_values};
 use crate::error::{Result, SynthError};
+use crate::optim::FusedAdam;
 
 /// VGG16 with the taps a transfer reads: the style layers, then the content layer.
 pub struct StyleNet {
@@ -148,7 +149,7 @@ pub fn optimise(
     let mut failure: Option<SynthError> = None;
     match config.optimizer {
         StyleOptimizer::Adam => {
-            let mut optim = AdamConfig::new().init();
+            let mut optim = FusedAdam::new().init();
             for _ in 0..iterations {
                 let (loss, terms) = net.loss(canvas.pixels.val(), targets, config)?;
                 check_finite(&terms)?;

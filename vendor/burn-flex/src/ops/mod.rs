@@ -85,6 +85,8 @@ pub(crate) fn float_storage_as_f32(tensor: &FlexTensor) -> Cow<'_, [f32]> {
     }
 }
 
+// synth: Adam's update in one pass (change 21).
+pub mod adam;
 pub mod activation;
 pub mod attention;
 // synth: fused training-mode batch norm (change 13).
