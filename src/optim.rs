@@ -13,6 +13,9 @@ use burn::tensor::{DType, TensorData};
 use burn_flex::ops::adam::{AdamStep, adam_update};
 use rayon::prelude::*;
 
+use crate::dataset::tensor::tensor_values;
+use crate::error::Result;
+
 /// burn's default epsilon.
 const EPSILON: f32 = 1e-5;
 
@@ -56,22 +59,26 @@ impl FusedAdam {
         ModuleOptimizer::from(self)
     }
 
-    /// One fused step: the parameter's, the gradient's and the moments' values out of their tensors, updated in
-    /// place over rayon, and back into tensors.
+    /// One fused step: the parameter's, the gradient's and the moments' values out of their tensors (without a
+    /// copy where a tensor holds its buffer alone), updated in place over rayon, and back into tensors.
     fn fused_step<const D: usize>(
         &self,
         lr: LearningRate,
         tensor: Tensor<D>,
         grad: Tensor<D>,
         momentum: Option<AdaptiveMomentumState<D>>,
-    ) -> (Tensor<D>, AdamState<D>) {
+    ) -> Result<(Tensor<D>, AdamState<D>)> {
         let device = tensor.device();
         let shape = tensor.shape();
-        let mut weights = f32_values(tensor);
-        let grad = f32_values(grad);
+        let mut weights = tensor_values(tensor)?;
+        let grad = tensor_values(grad)?;
         let (time, mut moment_1, mut moment_2) = match momentum {
             // burn counts with a wrapping add (a resumed state's count is untrusted).
-            Some(m) => (m.time.wrapping_add(1), f32_values(m.moment_1), f32_values(m.moment_2)),
+            Some(m) => (
+                m.time.wrapping_add(1),
+                tensor_values(m.moment_1)?,
+                tensor_values(m.moment_2)?,
+            ),
             None => (1, vec![0.0; grad.len()], vec![0.0; grad.len()]),
         };
         let step = self.step_constants(time, lr);
@@ -83,7 +90,7 @@ impl FusedAdam {
             .for_each(|(((w, m), v), g)| adam_update(&step, w, m, v, g));
         let tensor = |values: Vec<f32>| Tensor::<D>::from_data(TensorData::new(values, shape.clone()), &device);
         let momentum = AdaptiveMomentumState::new(time, tensor(moment_1), tensor(moment_2));
-        (tensor(weights), AdamState::new(momentum))
+        Ok((tensor(weights), AdamState::new(momentum)))
     }
 
     /// The constants of step `time` (1 for the first), the bias corrections computed as burn's Adam does.
@@ -127,21 +134,17 @@ impl Optimizer for FusedAdam {
         if cfg!(feature = "cuda") || !fits(&tensor) || !fits(&grad) || !moments_fit {
             return self.fallback.step(lr, tensor, grad, state);
         }
-        let (tensor, state) = self.fused_step(lr, tensor, grad, state.map(|s| s.momentum));
-        (tensor, Some(state))
+        // Reading an f32 tensor's values cannot fail (the dtypes were checked above), and burn's `step` has no error
+        // to return.
+        match self.fused_step(lr, tensor, grad, state.map(|s| s.momentum)) {
+            Ok((tensor, state)) => (tensor, Some(state)),
+            Err(e) => panic!("Adam's step: {e}"),
+        }
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
         Adam::to_device(state, device)
     }
-}
-
-/// The values of an f32 tensor, without a copy where the tensor holds its buffer alone.
-fn f32_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .try_into_vec::<f32>()
-        .expect("an f32 tensor's values (the caller checked its dtype)")
 }
 
 #[cfg(test)]
@@ -152,7 +155,11 @@ mod tests {
     use burn::tensor::Distribution;
 
     fn bits<const D: usize>(t: Tensor<D>) -> Vec<u32> {
-        f32_values(t).into_iter().map(f32::to_bits).collect()
+        tensor_values(t)
+            .expect("values")
+            .into_iter()
+            .map(f32::to_bits)
+            .collect()
     }
 
     /// Trains one linear layer from the same start with burn's Adam and the fused one, on the same random batches,
