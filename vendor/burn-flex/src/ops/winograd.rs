@@ -199,22 +199,22 @@ impl Value for Lanes {}
 /// in the same order (no fused multiply-add), so the results are bit for bit
 /// the same on either path.
 macro_rules! vectorized {
-    ($f:ident($($arg:expr),* $(,)?)) => {{
+    ($f:ident $(::<$($g:tt),+>)? ($($arg:expr),* $(,)?)) => {{
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2; `$f`'s own contract is the caller's.
                 #[allow(unused_unsafe)]
                 unsafe {
-                    wide::$f($($arg),*)
+                    wide::$f $(::<$($g),+>)? ($($arg),*)
                 }
             } else {
-                $f($($arg),*)
+                $f $(::<$($g),+>)? ($($arg),*)
             }
         }
         #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
         {
-            $f($($arg),*)
+            $f $(::<$($g),+>)? ($($arg),*)
         }
     }};
 }
@@ -224,7 +224,7 @@ macro_rules! vectorized {
 /// with AVX2 enabled.
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod wide {
-    use super::{Geom, Lanes, SendMutPtr};
+    use super::{Geom, Lanes, SendMutPtr, Transform1d};
 
     #[target_feature(enable = "avx2")]
     pub(super) fn weight_row(
@@ -238,16 +238,15 @@ mod wide {
     }
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn tile_row<const R: usize>(
+    pub(super) fn tile_row<const R: usize, F: Transform1d<R, 6>>(
         data: &[f32],
         g: &Geom,
         channel: [usize; 2],
         chunk: [usize; 2],
         v_row: &mut [f32],
-        read: &impl Fn(&[f32], usize) -> [[f32; R]; R],
-        f: impl Fn([Lanes; R]) -> [Lanes; 6] + Copy,
+        read: &impl Fn(&[f32], usize, &mut [[Lanes; R]; R], usize),
     ) {
-        super::tile_row(data, g, channel, chunk, v_row, read, f)
+        super::tile_row::<R, F>(data, g, channel, chunk, v_row, read)
     }
 
     /// # Safety
@@ -446,27 +445,76 @@ where
     ]
 }
 
-/// Applies a row transform `f` to every row of an `R x C` tile, then to every
-/// column of the result: the 2D transform `T x T^T` of a tile `x`.
+/// One of the 1D transforms above, from `I` samples to `O`, named by a type.
+///
+/// synth change 22: the 2D transforms took them as function values (`impl
+/// Fn`), and the compiler called each through an out-of-line `Fn::call` shim
+/// compiled for the baseline x86-64, so the AVX2 twins of [`wide`] ran every
+/// 1D transform in 128-bit registers behind a call that passed its 16-lane
+/// rows through memory. A type's `apply` is a direct call, inlined into its
+/// caller and compiled with the caller's AVX2.
+trait Transform1d<const I: usize, const O: usize> {
+    fn apply<T: Value>(x: [T; I]) -> [T; O]
+    where
+        f32: Mul<T, Output = T>;
+}
+
+/// [`input_1d`].
+struct InputT;
+/// [`kernel_1d`].
+struct KernelT;
+/// [`output_1d`].
+struct OutputT;
+/// [`output_grad_1d`].
+struct OutputGradT;
+/// [`kernel_grad_1d`].
+struct KernelGradT;
+
+macro_rules! transform_1d {
+    ($name:ident, $f:ident, $i:literal, $o:literal) => {
+        impl Transform1d<$i, $o> for $name {
+            #[inline(always)]
+            fn apply<T: Value>(x: [T; $i]) -> [T; $o]
+            where
+                f32: Mul<T, Output = T>,
+            {
+                $f(x)
+            }
+        }
+    };
+}
+
+transform_1d!(InputT, input_1d, 6, 6);
+transform_1d!(KernelT, kernel_1d, 3, 6);
+transform_1d!(OutputT, output_1d, 6, 4);
+transform_1d!(OutputGradT, output_grad_1d, 4, 6);
+transform_1d!(KernelGradT, kernel_grad_1d, 6, 3);
+
+/// Applies the row transform `F` to every row of an `R x C` tile, then `G` to
+/// every column of the result: the 2D transform `T x T^T` of a tile `x`.
 #[inline(always)]
-fn transform_2d<T: Copy + Default, const R: usize, const C: usize, const O: usize>(
+fn transform_2d<T, F, G, const R: usize, const C: usize, const O: usize>(
     x: &[[T; C]; R],
-    f: impl Fn([T; C]) -> [T; O] + Copy,
-    g: impl Fn([T; R]) -> [T; O] + Copy,
-) -> [[T; O]; O] {
-    // Rows first: t[r] = f(x[r]), an R x O array.
+) -> [[T; O]; O]
+where
+    T: Value + Default,
+    f32: Mul<T, Output = T>,
+    F: Transform1d<C, O>,
+    G: Transform1d<R, O>,
+{
+    // Rows first: t[r] = F(x[r]), an R x O array.
     let mut t = [[T::default(); O]; R];
     for (row, out) in x.iter().zip(t.iter_mut()) {
-        *out = f(*row);
+        *out = F::apply(*row);
     }
-    // Then the columns: y[.][c] = g(t[.][c]).
+    // Then the columns: y[.][c] = G(t[.][c]).
     let mut y = [[T::default(); O]; O];
     for c in 0..O {
         let mut column = [T::default(); R];
         for r in 0..R {
             column[r] = t[r][c];
         }
-        let out = g(column);
+        let out = G::apply(column);
         for r in 0..O {
             y[r][c] = out[r];
         }
@@ -527,7 +575,7 @@ fn weight_row(w: &[f32], [c_out, c_in]: [usize; 2], flip: bool, row: usize, u_ro
                 }
             }
         }
-        let t = transform_2d(&g, kernel_1d, kernel_1d);
+        let t = transform_2d::<_, KernelT, KernelT, 3, 3, 6>(&g);
         for (xi, v) in t.iter().flatten().enumerate() {
             // SAFETY: (xi, col..col + width) lies inside u_row (checked above).
             unsafe { v.store(u_row.as_mut_ptr().add(xi * cols + col), width) };
@@ -535,20 +583,25 @@ fn weight_row(w: &[f32], [c_out, c_in]: [usize; 2], flip: bool, row: usize, u_ro
     }
 }
 
-/// Reads the 6x6 input tile of tile `tile` (row-major over the tile grid) from
-/// one `h x w` plane, zero outside it (the padding and the grid's overhang).
+/// Writes the 6x6 input tile of tile `tile` (row-major over the tile grid)
+/// from one `h x w` plane into lane `lane` of `d`, leaving the lane's zeros
+/// outside the plane (the padding and the grid's overhang).
+///
+/// synth change 22: the tile's values go straight into their lanes; they went
+/// through a zeroed 6x6 array per tile first, copied lane by lane after.
 #[inline(always)]
-fn input_tile(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 6]; 6] {
+fn input_tile(plane: &[f32], g: &Geom, tile: usize, d: &mut [[Lanes; 6]; 6], lane: usize) {
     let (ty, tx) = (tile / g.tiles_w, tile % g.tiles_w);
     let (y0, x0) = ((ty * TILE) as isize - 1, (tx * TILE) as isize - 1);
-    let mut d = [[0.0f32; 6]; 6];
     let inside = y0 >= 0 && x0 >= 0 && y0 as usize + 6 <= g.h && x0 as usize + 6 <= g.w;
     if inside {
         for (r, row) in d.iter_mut().enumerate() {
             let start = (y0 as usize + r) * g.w + x0 as usize;
-            row.copy_from_slice(&plane[start..start + 6]);
+            for (value, x) in row.iter_mut().zip(&plane[start..start + 6]) {
+                value.0[lane] = *x;
+            }
         }
-        return d;
+        return;
     }
     // The rows and columns of the tile inside the map (every tile of a 4x4
     // map, VGG16's block 5 at 64 px, comes here): copied without a test per
@@ -558,62 +611,65 @@ fn input_tile(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 6]; 6] {
     for r in rows {
         let start = (y0 + r as isize) as usize * g.w;
         for c in cols.clone() {
-            d[r][c] = plane[start + (x0 + c as isize) as usize];
+            d[r][c].0[lane] = plane[start + (x0 + c as isize) as usize];
         }
     }
-    d
 }
 
-/// Reads the 4x4 output-gradient tile of tile `tile` from one plane, zero
-/// where the grid overhangs the map.
+/// Writes the 4x4 output-gradient tile of tile `tile` from one plane into lane
+/// `lane` of `d`, leaving the lane's zeros where the grid overhangs the map.
 #[inline(always)]
-fn output_grad_tile(plane: &[f32], g: &Geom, tile: usize) -> [[f32; 4]; 4] {
+fn output_grad_tile(plane: &[f32], g: &Geom, tile: usize, d: &mut [[Lanes; 4]; 4], lane: usize) {
     let (ty, tx) = (tile / g.tiles_w, tile % g.tiles_w);
     let (y0, x0) = (ty * TILE, tx * TILE);
-    let mut d = [[0.0f32; 4]; 4];
     for (r, row) in d.iter_mut().enumerate() {
         if y0 + r >= g.h {
             break;
         }
         for (c, v) in row.iter_mut().enumerate() {
             if x0 + c < g.w {
-                *v = plane[(y0 + r) * g.w + x0 + c];
+                v.0[lane] = plane[(y0 + r) * g.w + x0 + c];
             }
         }
     }
-    d
 }
 
 /// Transforms the tiles `t0..t0 + pc` (global tile indices, image-major) of
 /// every `channels`-channel plane of `data` into `v[channel][xi][p]`: `read`
-/// takes one tile of one plane (an `R x R` tile), and `f` is the 1D transform
+/// writes one tile of one plane (an `R x R` tile) into one lane of zeroed
+/// [`Lanes`], and `F` is the 1D transform
 /// applied to its rows, then its columns. [`LANES`] tiles are transformed side
 /// by side.
-fn transform_tiles<const R: usize>(
+fn transform_tiles<const R: usize, F: Transform1d<R, 6>>(
     data: &[f32],
     g: &Geom,
     channels: usize,
     [t0, pc]: [usize; 2],
     v: &mut [f32],
-    read: impl Fn(&[f32], usize) -> [[f32; R]; R] + Send + Sync,
-    f: impl Fn([Lanes; R]) -> [Lanes; 6] + Copy + Send + Sync,
+    read: impl Fn(&[f32], usize, &mut [[Lanes; R]; R], usize) + Send + Sync,
 ) {
     let len = XI * pc;
     for_each_row(&mut v[..channels * len], len, true, |c, v_row| {
-        vectorized!(tile_row(data, g, [channels, c], [t0, pc], v_row, &read, f));
+        vectorized!(tile_row::<R, F>(
+            data,
+            g,
+            [channels, c],
+            [t0, pc],
+            v_row,
+            &read
+        ));
     });
 }
 
 /// Channel `c` of [`transform_tiles`] into `v_row` (`[36][pc]`).
 #[inline(always)]
-fn tile_row<const R: usize>(
+fn tile_row<const R: usize, F: Transform1d<R, 6>>(
     data: &[f32],
     g: &Geom,
     [channels, c]: [usize; 2],
     [t0, pc]: [usize; 2],
     v_row: &mut [f32],
-    read: &impl Fn(&[f32], usize) -> [[f32; R]; R],
-    f: impl Fn([Lanes; R]) -> [Lanes; 6] + Copy,
+    read: &impl Fn(&[f32], usize, &mut [[Lanes; R]; R], usize),
 ) {
     let (hw, tiles) = (g.h * g.w, g.tiles());
     assert!(v_row.len() >= XI * pc, "room for the channel's tiles");
@@ -623,13 +679,9 @@ fn tile_row<const R: usize>(
         for lane in 0..width {
             let (image, tile) = ((t0 + p + lane) / tiles, (t0 + p + lane) % tiles);
             let plane = &data[(image * channels + c) * hw..][..hw];
-            for (row, values) in d.iter_mut().zip(read(plane, tile)) {
-                for (value, x) in row.iter_mut().zip(values) {
-                    value.0[lane] = x;
-                }
-            }
+            read(plane, tile, &mut d, lane);
         }
-        let t = transform_2d(&d, f, f);
+        let t = transform_2d::<_, F, F, R, R, 6>(&d);
         for (xi, value) in t.iter().flatten().enumerate() {
             // SAFETY: (xi, p..p + width) lies inside v_row (checked above).
             unsafe { value.store(v_row.as_mut_ptr().add(xi * pc + p), width) };
@@ -868,15 +920,9 @@ fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
     for t0 in (0..total).step_by(chunk) {
         let pc = chunk.min(total - t0);
         let v = &mut v[..c_in * XI * pc];
-        transform_tiles(
-            input,
-            g,
-            c_in,
-            [t0, pc],
-            v,
-            |plane, tile| input_tile(plane, g, tile),
-            input_1d,
-        );
+        transform_tiles::<6, InputT>(input, g, c_in, [t0, pc], v, |plane, tile, d, lane| {
+            input_tile(plane, g, tile, d, lane)
+        });
         let m = &mut m[..c_out * XI * pc];
         let step = (XI * pc) as isize;
         // SAFETY: m is c_out x 36 x pc, u c_out x 36 x c_in, v c_in x 36 x pc.
@@ -922,7 +968,7 @@ unsafe fn output_row(
         for (xi, value) in t.iter_mut().flatten().enumerate() {
             *value = Lanes::load(&m_row[xi * pc..][..pc], p);
         }
-        let y = transform_2d(&t, output_1d, output_1d);
+        let y = transform_2d::<_, OutputT, OutputT, 6, 6, 4>(&t);
         for lane in 0..width {
             let (image, tile) = ((t0 + p + lane) / tiles, (t0 + p + lane) % tiles);
             let (y0, x0) = ((tile / g.tiles_w) * TILE, (tile % g.tiles_w) * TILE);
@@ -1021,7 +1067,7 @@ fn kernel_grad_row(s_row: &[f32], [ci0, width]: [usize; 2], dw_row: &mut [f32]) 
         for (xi, value) in t.iter_mut().flatten().enumerate() {
             *value = Lanes::load(&s_row[xi * width..][..width], ci);
         }
-        let k = transform_2d(&t, kernel_grad_1d, kernel_grad_1d);
+        let k = transform_2d::<_, KernelGradT, KernelGradT, 6, 6, 3>(&t);
         for lane in 0..lanes {
             let taps = &mut dw_row[(ci0 + ci + lane) * 9..][..9];
             for (tap, value) in taps.iter_mut().zip(k.iter().flatten()) {
@@ -1077,23 +1123,21 @@ pub fn conv2d_weight_backward_f32_winograd(
             let v = &mut v[..c_in * XI * pc];
             let dy = &mut dy[..c_out * XI * pc];
             if ci0 == 0 {
-                transform_tiles(
+                transform_tiles::<6, InputT>(
                     x_data,
                     &g,
                     c_in,
                     [t0, pc],
                     v,
-                    |plane, tile| input_tile(plane, &g, tile),
-                    input_1d,
+                    |plane, tile, d, lane| input_tile(plane, &g, tile, d, lane),
                 );
-                transform_tiles(
+                transform_tiles::<4, OutputGradT>(
                     gy_data,
                     &g,
                     c_out,
                     [t0, pc],
                     dy,
-                    |plane, tile| output_grad_tile(plane, &g, tile),
-                    output_grad_1d,
+                    |plane, tile, d, lane| output_grad_tile(plane, &g, tile, d, lane),
                 );
             }
             let step = (XI * pc) as isize;
@@ -1143,25 +1187,24 @@ pub fn lanes_match_scalars() -> Result<(), String> {
             *x = next();
         }
     }
-    lanes_match("input", &tile, input_1d, input_1d)?;
-    lanes_match("output", &tile, output_1d, output_1d)?;
-    lanes_match("kernel_grad", &tile, kernel_grad_1d, kernel_grad_1d)?;
-    lanes_match("kernel", &tile, kernel_1d, kernel_1d)?;
-    lanes_match("output_grad", &tile, output_grad_1d, output_grad_1d)
+    lanes_match::<6, 6, InputT>("input", &tile)?;
+    lanes_match::<6, 4, OutputT>("output", &tile)?;
+    lanes_match::<6, 3, KernelGradT>("kernel_grad", &tile)?;
+    lanes_match::<3, 6, KernelT>("kernel", &tile)?;
+    lanes_match::<4, 6, OutputGradT>("output_grad", &tile)
 }
 
-/// Checks every lane of the 2D transform by `side_by_side` of the top-left
-/// `R x R` of `tile` against the 2D transform by `scalar` of that lane's values.
-fn lanes_match<const R: usize, const O: usize>(
+/// Checks every lane of the 2D transform by `F` of the top-left `R x R` of
+/// `tile` against the 2D transform by `F` of that lane's values as scalars.
+fn lanes_match<const R: usize, const O: usize, F: Transform1d<R, O>>(
     name: &str,
     tile: &[[Lanes; 6]; 6],
-    side_by_side: fn([Lanes; R]) -> [Lanes; O],
-    scalar: fn([f32; R]) -> [f32; O],
 ) -> Result<(), String> {
     let sub: [[Lanes; R]; R] = core::array::from_fn(|r| core::array::from_fn(|c| tile[r][c]));
-    let got = transform_2d(&sub, side_by_side, side_by_side);
+    let got = transform_2d::<Lanes, F, F, R, R, O>(&sub);
     for lane in 0..LANES {
-        let want = transform_2d(&sub.map(|row| row.map(|v| v.0[lane])), scalar, scalar);
+        let scalars = sub.map(|row| row.map(|v| v.0[lane]));
+        let want = transform_2d::<f32, F, F, R, R, O>(&scalars);
         let pairs = got.as_flattened().iter().zip(want.as_flattened());
         for (i, (g, w)) in pairs.enumerate() {
             if g.0[lane].to_bits() != w.to_bits() {
