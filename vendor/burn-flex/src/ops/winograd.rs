@@ -221,7 +221,10 @@ macro_rules! vectorized {
 
 /// The AVX2 twins of the transforms' per-row functions (see [`vectorized`]):
 /// each inlines its `#[inline(always)]` original, so that code is compiled
-/// with AVX2 enabled.
+/// with AVX2 enabled. Only code reached by direct calls is: a function value
+/// or closure the originals hand to another function (`impl Fn`,
+/// `core::array::from_fn`) is compiled out of line for the baseline x86-64,
+/// which is why the 1D transforms are types ([`Transform1d`], synth change 22).
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod wide {
     use super::{Geom, Lanes, SendMutPtr, Transform1d};
