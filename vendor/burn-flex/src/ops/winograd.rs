@@ -493,31 +493,28 @@ transform_1d!(OutputT, output_1d, 6, 4);
 transform_1d!(OutputGradT, output_grad_1d, 4, 6);
 transform_1d!(KernelGradT, kernel_grad_1d, 6, 3);
 
-/// Applies the row transform `F` to every row of an `R x C` tile, then `G` to
-/// every column of the result: the 2D transform `T x T^T` of a tile `x`.
+/// Applies the 1D transform `F` to every row of an `R x R` tile, then to every
+/// column of the result: the 2D transform `T x T^T` of a tile `x`.
 #[inline(always)]
-fn transform_2d<T, F, G, const R: usize, const C: usize, const O: usize>(
-    x: &[[T; C]; R],
-) -> [[T; O]; O]
+fn transform_2d<T, F, const R: usize, const O: usize>(x: &[[T; R]; R]) -> [[T; O]; O]
 where
     T: Value + Default,
     f32: Mul<T, Output = T>,
-    F: Transform1d<C, O>,
-    G: Transform1d<R, O>,
+    F: Transform1d<R, O>,
 {
     // Rows first: t[r] = F(x[r]), an R x O array.
     let mut t = [[T::default(); O]; R];
     for (row, out) in x.iter().zip(t.iter_mut()) {
         *out = F::apply(*row);
     }
-    // Then the columns: y[.][c] = G(t[.][c]).
+    // Then the columns: y[.][c] = F(t[.][c]).
     let mut y = [[T::default(); O]; O];
     for c in 0..O {
         let mut column = [T::default(); R];
         for r in 0..R {
             column[r] = t[r][c];
         }
-        let out = G::apply(column);
+        let out = F::apply(column);
         for r in 0..O {
             y[r][c] = out[r];
         }
@@ -578,7 +575,7 @@ fn weight_row(w: &[f32], [c_out, c_in]: [usize; 2], flip: bool, row: usize, u_ro
                 }
             }
         }
-        let t = transform_2d::<_, KernelT, KernelT, 3, 3, 6>(&g);
+        let t = transform_2d::<_, KernelT, 3, 6>(&g);
         for (xi, v) in t.iter().flatten().enumerate() {
             // SAFETY: (xi, col..col + width) lies inside u_row (checked above).
             unsafe { v.store(u_row.as_mut_ptr().add(xi * cols + col), width) };
@@ -684,7 +681,7 @@ fn tile_row<const R: usize, F: Transform1d<R, 6>>(
             let plane = &data[(image * channels + c) * hw..][..hw];
             read(plane, tile, &mut d, lane);
         }
-        let t = transform_2d::<_, F, F, R, R, 6>(&d);
+        let t = transform_2d::<_, F, R, 6>(&d);
         for (xi, value) in t.iter().flatten().enumerate() {
             // SAFETY: (xi, p..p + width) lies inside v_row (checked above).
             unsafe { value.store(v_row.as_mut_ptr().add(xi * pc + p), width) };
@@ -971,7 +968,7 @@ unsafe fn output_row(
         for (xi, value) in t.iter_mut().flatten().enumerate() {
             *value = Lanes::load(&m_row[xi * pc..][..pc], p);
         }
-        let y = transform_2d::<_, OutputT, OutputT, 6, 6, 4>(&t);
+        let y = transform_2d::<_, OutputT, 6, 4>(&t);
         for lane in 0..width {
             let (image, tile) = ((t0 + p + lane) / tiles, (t0 + p + lane) % tiles);
             let (y0, x0) = ((tile / g.tiles_w) * TILE, (tile % g.tiles_w) * TILE);
@@ -1070,7 +1067,7 @@ fn kernel_grad_row(s_row: &[f32], [ci0, width]: [usize; 2], dw_row: &mut [f32]) 
         for (xi, value) in t.iter_mut().flatten().enumerate() {
             *value = Lanes::load(&s_row[xi * width..][..width], ci);
         }
-        let k = transform_2d::<_, KernelGradT, KernelGradT, 6, 6, 3>(&t);
+        let k = transform_2d::<_, KernelGradT, 6, 3>(&t);
         for lane in 0..lanes {
             let taps = &mut dw_row[(ci0 + ci + lane) * 9..][..9];
             for (tap, value) in taps.iter_mut().zip(k.iter().flatten()) {
@@ -1204,10 +1201,10 @@ fn lanes_match<const R: usize, const O: usize, F: Transform1d<R, O>>(
     tile: &[[Lanes; 6]; 6],
 ) -> Result<(), String> {
     let sub: [[Lanes; R]; R] = core::array::from_fn(|r| core::array::from_fn(|c| tile[r][c]));
-    let got = transform_2d::<Lanes, F, F, R, R, O>(&sub);
+    let got = transform_2d::<Lanes, F, R, O>(&sub);
     for lane in 0..LANES {
         let scalars = sub.map(|row| row.map(|v| v.0[lane]));
-        let want = transform_2d::<f32, F, F, R, R, O>(&scalars);
+        let want = transform_2d::<f32, F, R, O>(&scalars);
         let pairs = got.as_flattened().iter().zip(want.as_flattened());
         for (i, (g, w)) in pairs.enumerate() {
             if g.0[lane].to_bits() != w.to_bits() {
