@@ -7,7 +7,7 @@
 //! maps whose 4x4 tile grid overhangs them (5x7, 9x4, 1x1; at least 64 tiles in all), channels that are no multiple of
 //! the 16 kernels, tiles or sums its transforms take side by side (change 15), and a batch over the kernel's chunk bound, whose chunks
 //! split an image's tiles; and the shapes it must leave to the other paths. Its kept transforms (change 16) serve
-//! only the weights they came from.
+//! only the weights they came from, and its kept input tiles (change 23) only the input they came from.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -180,6 +180,38 @@ fn kept_transforms_serve_only_their_own_weights() {
         weight = flex(&values, ws);
         assert_eq!(forward(&weight), forward(&flex(&values, ws)), "round {round}");
         assert_eq!(backward(&weight), backward(&flex(&values, ws)), "round {round}");
+    }
+}
+
+/// Change 23 keeps a forward's transformed input tiles (where one chunk holds them all) for the weight gradient of the
+/// same input. With them the weight gradient must be bit for bit what it is without (a fresh copy of the input, a
+/// storage no forward has seen), and an input changed in place after its forward must not get the old tiles.
+#[test]
+fn kept_tiles_serve_only_their_own_input() {
+    let mut rng = Lcg(71);
+    // One chunk summed in two blocks of input channels (128 + 8), and a map whose tile grid overhangs it.
+    for shape in [[70, 136, 200, 4, 4], [17, 64, 96, 5, 7]] {
+        let [xs, ws, ys] = shapes(shape);
+        let [x, wt, _, gy] = draw(&mut rng, shape);
+        let (wt, gy) = (flex(&wt, ws), flex(&gy, ys));
+        let w_shape = wt.layout().shape().clone();
+        let weight_grad = |x: &FlexTensor| {
+            floats(winograd::conv2d_weight_backward_f32_winograd(x, &w_shape, &gy, &padding_one()).expect("taken"))
+        };
+        let fresh = weight_grad(&flex(&x, xs));
+        let mut input = flex(&x, xs);
+        assert!(!winograd::keeps_tiles_of(&input, &w_shape, &padding_one()), "{shape:?}");
+        let y = winograd::conv2d_f32_winograd(&input, &wt, None, &padding_one()).expect("taken");
+        assert!(winograd::keeps_tiles_of(&input, &w_shape, &padding_one()), "{shape:?}");
+        assert_eq!(weight_grad(&input), fresh, "with the forward's tiles, {shape:?}");
+        drop(y);
+
+        input.storage_mut::<f32>()[3] += 1.0;
+        assert!(!winograd::keeps_tiles_of(&input, &w_shape, &padding_one()), "{shape:?}");
+        let changed = floats(input.clone());
+        let got = weight_grad(&input);
+        assert_ne!(got, fresh, "a changed input must not get the old tiles, {shape:?}");
+        assert_eq!(got, weight_grad(&flex(&changed, xs)), "{shape:?}");
     }
 }
 

@@ -751,9 +751,13 @@ unsafe fn products(
 /// entries of dropped weights (a training step's), one of which lends its
 /// buffer to that transform; beyond [`kept::KEPT_BYTES`] the least recently
 /// used go.
+///
+/// synth change 23: the store also keeps a forward's transformed input tiles
+/// ([`kept::keep_tiles`]) for the weight gradient of the same input, which
+/// follows it in a training step; see [`conv2d_weight_backward_f32_winograd`].
 #[cfg(feature = "std")]
 mod kept {
-    use super::{FlexTensor, weight_transform};
+    use super::{FlexTensor, Geom, Source, weight_transform};
     use alloc::sync::{Arc, Weak};
     use alloc::vec::Vec;
     use burn_std::Bytes;
@@ -766,15 +770,15 @@ mod kept {
 
     struct Entry {
         source: Weak<Bytes>,
-        dims: (usize, usize, bool),
+        dims: Source,
         u: Arc<Vec<f32>>,
         used: u64,
     }
 
     impl Entry {
-        /// Whether this is the transform of `source` with `dims` (see the
+        /// Whether this is the transform of `source` read as `dims` (see the
         /// module's doc for why the pointer identifies the bytes).
-        fn is_of(&self, source: &Arc<Bytes>, dims: (usize, usize, bool)) -> bool {
+        fn is_of(&self, source: &Arc<Bytes>, dims: Source) -> bool {
             self.dims == dims && core::ptr::eq(self.source.as_ptr(), Arc::as_ptr(source))
         }
     }
@@ -805,7 +809,7 @@ mod kept {
         flip: bool,
     ) -> Arc<Vec<f32>> {
         let source = weight.data_arc();
-        let dims = (c_out, c_in, flip);
+        let dims = Source::Weight { c_out, c_in, flip };
         let len = c_out * c_in * super::XI;
         // The lock is not held across the transform: its rayon loop may run
         // another convolution on this thread while it waits.
@@ -820,20 +824,38 @@ mod kept {
         u
     }
 
+    /// Keeps `v`, the transformed tiles of the whole contiguous input `x` of
+    /// the convolution `g`, for [`tiles`]. The tiles of inputs gone are
+    /// dropped first; the weight transforms of weights gone stay, as spare
+    /// buffers for the next weight transforms.
+    pub(super) fn keep_tiles(x: &FlexTensor, g: &Geom, v: Vec<f32>) {
+        if v.len() * size_of::<f32>() > KEPT_BYTES {
+            return;
+        }
+        with_kept(|kept| {
+            kept.entries
+                .retain(|e| !matches!(e.dims, Source::Tiles { .. }) || e.source.strong_count() > 0);
+            kept.insert(&x.data_arc(), Source::tiles(g), Arc::new(v));
+        });
+    }
+
+    /// The transformed tiles of the contiguous input `x` that [`keep_tiles`]
+    /// kept for the convolution `g`, if it did.
+    pub(super) fn tiles(x: &FlexTensor, g: &Geom) -> Option<Arc<Vec<f32>>> {
+        with_kept(|kept| kept.lookup(&x.data_arc(), Source::tiles(g)))
+    }
+
     impl Kept {
         /// The kept transform of `source`, or a spare buffer of `len` values
         /// from an entry whose weights are gone (dropping the other such entries).
         fn find(
             &mut self,
             source: &Arc<Bytes>,
-            dims: (usize, usize, bool),
+            dims: Source,
             len: usize,
         ) -> Result<Arc<Vec<f32>>, Option<Vec<f32>>> {
-            self.clock += 1;
-            let clock = self.clock;
-            if let Some(entry) = self.entries.iter_mut().find(|e| e.is_of(source, dims)) {
-                entry.used = clock;
-                return Ok(Arc::clone(&entry.u));
+            if let Some(u) = self.lookup(source, dims) {
+                return Ok(u);
             }
             let mut spare = None;
             self.entries.retain_mut(|e| {
@@ -849,7 +871,16 @@ mod kept {
             Err(spare)
         }
 
-        fn insert(&mut self, source: &Arc<Bytes>, dims: (usize, usize, bool), u: Arc<Vec<f32>>) {
+        /// The kept transform of `source`, marked as used now.
+        fn lookup(&mut self, source: &Arc<Bytes>, dims: Source) -> Option<Arc<Vec<f32>>> {
+            self.clock += 1;
+            let clock = self.clock;
+            let entry = self.entries.iter_mut().find(|e| e.is_of(source, dims))?;
+            entry.used = clock;
+            Some(Arc::clone(&entry.u))
+        }
+
+        fn insert(&mut self, source: &Arc<Bytes>, dims: Source, u: Arc<Vec<f32>>) {
             // Another thread may have transformed the same weights meanwhile.
             if self.entries.iter().any(|e| e.is_of(source, dims)) {
                 return;
@@ -885,7 +916,7 @@ mod kept {
 /// Without `std` every call transforms.
 #[cfg(not(feature = "std"))]
 mod kept {
-    use super::{FlexTensor, weight_transform};
+    use super::{FlexTensor, Geom, weight_transform};
     use alloc::sync::Arc;
     use alloc::vec::Vec;
 
@@ -897,12 +928,54 @@ mod kept {
     ) -> Arc<Vec<f32>> {
         Arc::new(weight_transform(weight.storage(), c_out, c_in, flip, None))
     }
+
+    pub(super) fn keep_tiles(_x: &FlexTensor, _g: &Geom, _v: Vec<f32>) {}
+
+    pub(super) fn tiles(_x: &FlexTensor, _g: &Geom) -> Option<Arc<Vec<f32>>> {
+        None
+    }
+}
+
+/// What a kept buffer is the transform of, besides the storage it was read
+/// from: a weight `[c_out, c_in, 3, 3]`, flipped or not, or the input `[n,
+/// c_in, h, w]` of a convolution whose tiles it holds.
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Weight {
+        c_out: usize,
+        c_in: usize,
+        flip: bool,
+    },
+    Tiles {
+        n: usize,
+        c_in: usize,
+        h: usize,
+        w: usize,
+    },
+}
+
+impl Source {
+    fn tiles(g: &Geom) -> Self {
+        Source::Tiles {
+            n: g.n,
+            c_in: g.c_in,
+            h: g.h,
+            w: g.w,
+        }
+    }
 }
 
 /// The convolution `out = conv(input, w) + bias` by F(4x4, 3x3), with `u` the
 /// transformed weight `[c_out][xi][c_in]` of [`weight_transform`]; `g.c_in` and
-/// `g.c_out` are the input's and the output's channels.
-fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32> {
+/// `g.c_out` are the input's and the output's channels. Where one chunk held
+/// every tile, also the input's transformed tiles `[c_in][xi][tiles]`.
+fn convolve(
+    input: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    g: &Geom,
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let (c_in, c_out, hw) = (g.c_in, g.c_out, g.h * g.w);
     let total = g.n * g.tiles();
     let chunk = g.chunk();
@@ -943,7 +1016,8 @@ fn convolve(input: &[f32], u: &[f32], bias: Option<&[f32]>, g: &Geom) -> Vec<f32
             unsafe { vectorized!(output_row(m_row, g, [t0, pc], co, b, &out_at)) };
         });
     }
-    out
+    let all_tiles = (chunk == total).then_some(v);
+    (out, all_tiles)
 }
 
 /// Output channel `co` of [`convolve`]'s chunk `t0..t0 + pc`: the products
@@ -1008,7 +1082,10 @@ pub fn conv2d_f32_winograd(
     };
     let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
     let u = kept::transformed(&weight, g.c_out, g.c_in, false);
-    let out = convolve(x.storage(), &u, bias.as_ref().map(|b| b.storage()), &g);
+    let (out, tiles) = convolve(x.storage(), &u, bias.as_ref().map(|b| b.storage()), &g);
+    if let Some(v) = tiles {
+        kept::keep_tiles(&x, &g, v);
+    }
     Some(FlexTensor::new(
         Bytes::from_elems(out),
         Layout::contiguous(Shape::from(vec![g.n, g.c_out, g.h, g.w])),
@@ -1039,7 +1116,7 @@ pub fn conv2d_x_backward_f32_winograd(
         c_out: g.c_in,
         ..g
     };
-    let dx = convolve(gy.storage(), &u, None, &swapped);
+    let (dx, _) = convolve(gy.storage(), &u, None, &swapped);
     Some(FlexTensor::new(
         Bytes::from_elems(dx),
         Layout::contiguous(x_shape.clone()),
@@ -1097,6 +1174,13 @@ pub fn conv2d_weight_backward_f32_winograd(
     let (c_in, c_out) = (g.c_in, g.c_out);
     let total = g.n * g.tiles();
     let chunk = g.chunk();
+    // synth change 23: the forward's transformed tiles of this very input, the
+    // same values this call would compute (one chunk, the same transform).
+    let forward_tiles = if chunk == total {
+        kept::tiles(&x, &g).filter(|v| v.len() == c_in * XI * total)
+    } else {
+        None
+    };
     // With one chunk its transformed tiles serve every block of input
     // channels: the sums are made and transformed back a block at a time.
     let cols = if total <= chunk {
@@ -1104,13 +1188,18 @@ pub fn conv2d_weight_backward_f32_winograd(
     } else {
         c_in
     };
+    let v_len = if forward_tiles.is_some() {
+        0
+    } else {
+        c_in * XI * chunk
+    };
     // SAFETY: each block's first chunk writes all of its s (no accumulation);
     // each chunk writes its rows of v and dy before reading them; every
     // (co, ci) kernel's 9 taps of dw are written by its block's back transform.
     let (mut s, mut v, mut dy, mut dw) = unsafe {
         (
             uninit_buffer::<f32>(c_out * XI * cols),
-            uninit_buffer::<f32>(c_in * XI * chunk),
+            uninit_buffer::<f32>(v_len),
             uninit_buffer::<f32>(c_out * XI * chunk),
             uninit_buffer::<f32>(c_out * c_in * 9),
         )
@@ -1120,17 +1209,25 @@ pub fn conv2d_weight_backward_f32_winograd(
         let s = &mut s[..c_out * XI * width];
         for t0 in (0..total).step_by(chunk) {
             let pc = chunk.min(total - t0);
-            let v = &mut v[..c_in * XI * pc];
             let dy = &mut dy[..c_out * XI * pc];
+            let v: &[f32] = match &forward_tiles {
+                Some(kept) => kept,
+                None => {
+                    let v = &mut v[..c_in * XI * pc];
+                    if ci0 == 0 {
+                        transform_tiles::<6, InputT>(
+                            x_data,
+                            &g,
+                            c_in,
+                            [t0, pc],
+                            v,
+                            |plane, tile, d, lane| input_tile(plane, &g, tile, d, lane),
+                        );
+                    }
+                    v
+                }
+            };
             if ci0 == 0 {
-                transform_tiles::<6, InputT>(
-                    x_data,
-                    &g,
-                    c_in,
-                    [t0, pc],
-                    v,
-                    |plane, tile, d, lane| input_tile(plane, &g, tile, d, lane),
-                );
                 transform_tiles::<4, OutputGradT>(
                     gy_data,
                     &g,
@@ -1165,6 +1262,15 @@ pub fn conv2d_weight_backward_f32_winograd(
         Layout::contiguous(w_shape.clone()),
         DType::F32,
     ))
+}
+
+/// Whether a forward kept its transformed tiles of `x` for the weight
+/// gradient of the convolution with weights of `w_shape` (synth change 23).
+/// Public so that synth's `tests/flex_winograd.rs` sees which path ran.
+#[doc(hidden)]
+pub fn keeps_tiles_of(x: &FlexTensor, w_shape: &Shape, options: &ConvOptions<2>) -> bool {
+    geometry(x.layout().shape(), w_shape, options)
+        .is_some_and(|g| kept::tiles(&x.to_contiguous(), &g).is_some())
 }
 
 /// synth's check of [`Lanes`]: each lane of the side-by-side 2D transforms
