@@ -189,26 +189,19 @@ fn fit_step_rows() {
         ));
     });
     harness::report("block 5 input grad, changed weight", &times, None);
-    let times = harness::time_ms(2, 9, || {
+    let weight_grad = |x: &FlexTensor| {
         std::hint::black_box(winograd::conv2d_weight_backward_f32_winograd(
-            &x,
+            x,
             w.layout().shape(),
             &gy,
             &options,
         ));
-    });
+    };
+    let times = harness::time_ms(2, 9, || weight_grad(&x));
     harness::report("block 5 weight grad, after the forward", &times, None);
     // Inputs no forward has seen (change 23 keeps a forward's transformed tiles for the weight gradient).
     let mut unseen = (0..12).map(|_| random([64, 512, 4, 4], 1)).collect::<Vec<_>>();
-    let times = harness::time_ms(2, 9, || {
-        let x = unseen.pop().expect("an input per run");
-        std::hint::black_box(winograd::conv2d_weight_backward_f32_winograd(
-            &x,
-            w.layout().shape(),
-            &gy,
-            &options,
-        ));
-    });
+    let times = harness::time_ms(2, 9, || weight_grad(&unseen.pop().expect("an input per run")));
     harness::report("block 5 weight grad, input unseen", &times, None);
 }
 
