@@ -313,6 +313,14 @@ impl Geom {
         let per_tile = XI * self.c_in.max(self.c_out);
         (CHUNK_ELEMS / per_tile).clamp(1, self.n * self.tiles())
     }
+
+    /// Whether one chunk holds every tile. The forward hands back its
+    /// transformed tiles exactly then, and the weight gradient, under the same
+    /// test, takes them (synth change 23) and makes its sums by blocks of
+    /// input channels (change 18).
+    fn one_chunk(&self) -> bool {
+        self.chunk() == self.n * self.tiles()
+    }
 }
 
 /// Whether a conv2d of these shapes takes the Winograd forward.
@@ -1016,7 +1024,7 @@ fn convolve(
             unsafe { vectorized!(output_row(m_row, g, [t0, pc], co, b, &out_at)) };
         });
     }
-    let all_tiles = (chunk == total).then_some(v);
+    let all_tiles = g.one_chunk().then_some(v);
     (out, all_tiles)
 }
 
@@ -1176,14 +1184,14 @@ pub fn conv2d_weight_backward_f32_winograd(
     let chunk = g.chunk();
     // synth change 23: the forward's transformed tiles of this very input, the
     // same values this call would compute (one chunk, the same transform).
-    let forward_tiles = if chunk == total {
+    let forward_tiles = if g.one_chunk() {
         kept::tiles(&x, &g).filter(|v| v.len() == c_in * XI * total)
     } else {
         None
     };
     // With one chunk its transformed tiles serve every block of input
     // channels: the sums are made and transformed back a block at a time.
-    let cols = if total <= chunk {
+    let cols = if g.one_chunk() {
         SUM_BLOCK_COLS.min(c_in)
     } else {
         c_in
