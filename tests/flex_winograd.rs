@@ -109,6 +109,20 @@ fn side_by_side_transforms_are_the_scalar_ones_bit_for_bit() {
     assert_eq!(winograd::lanes_match_scalars(), Ok(()));
 }
 
+/// Change 24 reorders the weight (input channels first, kernels mirrored) before the input gradient's transform, by
+/// blocks of 32 input channels: every transformed value must still be the scalar transform of its mirrored kernel,
+/// on channel counts inside one block, across a partial last block, and with output channels past a 16-lane group.
+#[test]
+fn flipped_weight_transform_is_the_mirrored_kernels_bit_for_bit() {
+    for (c_out, c_in) in [(16, 5), (70, 37), (33, 96)] {
+        assert_eq!(
+            winograd::flipped_transform_matches_scalars(c_out, c_in),
+            Ok(()),
+            "{c_out} x {c_in}"
+        );
+    }
+}
+
 /// Through burn's autodiff (the dispatch in the vendored `ModuleOps`): the forward and both gradients of a
 /// block-5-like layer against Flex's forward and burn-backend's default gradients.
 #[test]

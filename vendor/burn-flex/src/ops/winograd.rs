@@ -551,10 +551,54 @@ fn weight_transform(
         Some(buffer) if buffer.len() == len => buffer,
         _ => unsafe { uninit_buffer::<f32>(len) },
     };
-    for_each_row(&mut u, XI * cols, true, |row, u_row| {
-        vectorized!(weight_row(w, [c_out, c_in], flip, row, u_row));
-    });
+    if flip {
+        let mirrored = mirrored_weight(w, c_out, c_in);
+        for_each_row(&mut u, XI * cols, true, |row, u_row| {
+            vectorized!(weight_row(&mirrored, [c_in, c_out], false, row, u_row));
+        });
+    } else {
+        for_each_row(&mut u, XI * cols, true, |row, u_row| {
+            vectorized!(weight_row(w, [c_out, c_in], flip, row, u_row));
+        });
+    }
     u
+}
+
+/// Input channels per block of [`mirrored_weight`].
+const MIRROR_BLOCK: usize = 32;
+
+/// The `[c_in, c_out, 3, 3]` weight `w'[ci, co] = w[co, ci]` mirrored in both
+/// axes, of the `[c_out, c_in, 3, 3]` weight `w`.
+///
+/// synth change 24: the flipped transform read `w[co, ci]` for every `co` of
+/// one `ci` at a time, kernels `c_in * 9` floats apart: on block 5's 512 -> 512
+/// weight each row of `U` touched 512 pages (`--bench conv -- fit-step`: the
+/// input gradient's transform about 4 ms slower than the forward's). Reordered
+/// first by blocks of [`MIRROR_BLOCK`] input channels, read a contiguous run of
+/// kernels per output channel, the transform then reads its kernels in order;
+/// the same taps reach the same lanes, so `U` is the same to the bit.
+fn mirrored_weight(w: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+    // SAFETY: every (ci, co) kernel of every block is written below.
+    let mut mirrored = unsafe { uninit_buffer::<f32>(c_in * c_out * 9) };
+    for_each_row(
+        &mut mirrored,
+        MIRROR_BLOCK * c_out * 9,
+        true,
+        |block, rows| {
+            let ci0 = block * MIRROR_BLOCK;
+            let count = rows.len() / (c_out * 9);
+            for co in 0..c_out {
+                let kernels = &w[(co * c_in + ci0) * 9..][..count * 9];
+                for (i, k) in kernels.chunks_exact(9).enumerate() {
+                    let out = &mut rows[(i * c_out + co) * 9..][..9];
+                    for (tap, value) in out.iter_mut().zip(k.iter().rev()) {
+                        *tap = *value;
+                    }
+                }
+            }
+        },
+    );
+    mirrored
 }
 
 /// Row `row` of [`weight_transform`]'s `U` (`[36][cols]`) into `u_row`.
@@ -1306,6 +1350,37 @@ pub fn lanes_match_scalars() -> Result<(), String> {
     lanes_match::<6, 3, KernelGradT>("kernel_grad", &tile)?;
     lanes_match::<3, 6, KernelT>("kernel", &tile)?;
     lanes_match::<4, 6, OutputGradT>("output_grad", &tile)
+}
+
+/// synth's check of the flipped weight transform (change 24): for weights of
+/// `c_out x c_in` kernels, every value of `U'[ci][xi][co]` is, bit for bit,
+/// the scalar transform of kernel `w[co, ci]` mirrored in both axes. `Err`
+/// names the first difference. Public for synth's `tests/flex_winograd.rs`.
+#[doc(hidden)]
+pub fn flipped_transform_matches_scalars(c_out: usize, c_in: usize) -> Result<(), String> {
+    let mut state = 777u32;
+    let w: Vec<f32> = (0..c_out * c_in * 9)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((state >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 3.1
+        })
+        .collect();
+    let u = weight_transform(&w, c_out, c_in, true, None);
+    for ci in 0..c_in {
+        for co in 0..c_out {
+            let k = &w[(co * c_in + ci) * 9..][..9];
+            let g: [[f32; 3]; 3] =
+                core::array::from_fn(|ky| core::array::from_fn(|kx| k[(2 - ky) * 3 + (2 - kx)]));
+            let want = transform_2d::<f32, KernelT, 3, 6>(&g);
+            for (xi, w) in want.as_flattened().iter().enumerate() {
+                let got = u[(ci * XI + xi) * c_out + co];
+                if got.to_bits() != w.to_bits() {
+                    return Err(format!("U'[{ci}][{xi}][{co}]: {got} against {w}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks every lane of the 2D transform by `F` of the top-left `R x R` of
