@@ -230,14 +230,8 @@ mod wide {
     use super::{Geom, Lanes, SendMutPtr, Transform1d};
 
     #[target_feature(enable = "avx2")]
-    pub(super) fn weight_row(
-        w: &[f32],
-        dims: [usize; 2],
-        flip: bool,
-        row: usize,
-        u_row: &mut [f32],
-    ) {
-        super::weight_row(w, dims, flip, row, u_row)
+    pub(super) fn weight_row(w: &[f32], dims: [usize; 2], row: usize, u_row: &mut [f32]) {
+        super::weight_row(w, dims, row, u_row)
     }
 
     #[target_feature(enable = "avx2")]
@@ -551,16 +545,16 @@ fn weight_transform(
         Some(buffer) if buffer.len() == len => buffer,
         _ => unsafe { uninit_buffer::<f32>(len) },
     };
-    if flip {
-        let mirrored = mirrored_weight(w, c_out, c_in);
-        for_each_row(&mut u, XI * cols, true, |row, u_row| {
-            vectorized!(weight_row(&mirrored, [c_in, c_out], false, row, u_row));
-        });
+    let mirrored;
+    let w = if flip {
+        mirrored = mirrored_weight(w, c_out, c_in);
+        &mirrored[..]
     } else {
-        for_each_row(&mut u, XI * cols, true, |row, u_row| {
-            vectorized!(weight_row(w, [c_out, c_in], flip, row, u_row));
-        });
-    }
+        w
+    };
+    for_each_row(&mut u, XI * cols, true, |row, u_row| {
+        vectorized!(weight_row(w, [rows, cols], row, u_row));
+    });
     u
 }
 
@@ -573,10 +567,11 @@ const MIRROR_BLOCK: usize = 32;
 /// synth change 24: the flipped transform read `w[co, ci]` for every `co` of
 /// one `ci` at a time, kernels `c_in * 9` floats apart: on block 5's 512 -> 512
 /// weight each row of `U` touched 512 pages (`--bench conv -- fit-step`: the
-/// input gradient's transform about 4 ms slower than the forward's). Reordered
-/// first by blocks of [`MIRROR_BLOCK`] input channels, read a contiguous run of
-/// kernels per output channel, the transform then reads its kernels in order;
-/// the same taps reach the same lanes, so `U` is the same to the bit.
+/// input gradient's transform about 4 ms slower than the forward's). Now the
+/// weight is reordered first, by blocks of [`MIRROR_BLOCK`] input channels
+/// (for each output channel one contiguous run of kernels read), and the
+/// forward's transform reads the result in order; the same taps reach the
+/// same lanes, so `U` is the same to the bit.
 fn mirrored_weight(w: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     // SAFETY: every (ci, co) kernel of every block is written below.
     let mut mirrored = unsafe { uninit_buffer::<f32>(c_in * c_out * 9) };
@@ -601,29 +596,20 @@ fn mirrored_weight(w: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     mirrored
 }
 
-/// Row `row` of [`weight_transform`]'s `U` (`[36][cols]`) into `u_row`.
+/// Row `row` of [`weight_transform`]'s `U` (`[36][cols]`) into `u_row`, from
+/// the `[rows, cols, 3, 3]` weight `w` (the mirrored one for a flipped `U`).
 #[inline(always)]
-fn weight_row(w: &[f32], [c_out, c_in]: [usize; 2], flip: bool, row: usize, u_row: &mut [f32]) {
-    let cols = if flip { c_out } else { c_in };
-    assert!(u_row.len() >= XI * cols, "room for the row");
+fn weight_row(w: &[f32], [rows, cols]: [usize; 2], row: usize, u_row: &mut [f32]) {
+    assert!(row < rows && u_row.len() >= XI * cols, "room for the row");
     // LANES kernels (consecutive cols) at a time; lanes past cols stay zero.
     for col in (0..cols).step_by(LANES) {
         let width = LANES.min(cols - col);
         let mut g = [[Lanes::default(); 3]; 3];
         for lane in 0..width {
-            let (co, ci) = if flip {
-                (col + lane, row)
-            } else {
-                (row, col + lane)
-            };
-            let k = &w[(co * c_in + ci) * 9..][..9];
+            let k = &w[(row * cols + col + lane) * 9..][..9];
             for (ky, taps) in g.iter_mut().enumerate() {
                 for (kx, tap) in taps.iter_mut().enumerate() {
-                    tap.0[lane] = if flip {
-                        k[(2 - ky) * 3 + (2 - kx)]
-                    } else {
-                        k[ky * 3 + kx]
-                    };
+                    tap.0[lane] = k[ky * 3 + kx];
                 }
             }
         }
