@@ -1318,13 +1318,7 @@ pub fn keeps_tiles_of(x: &FlexTensor, w_shape: &Shape, options: &ConvOptions<2>)
 /// vendored crate's own tests are not built by synth's `cargo test`).
 #[doc(hidden)]
 pub fn lanes_match_scalars() -> Result<(), String> {
-    // Values of mixed magnitude and sign, some not exactly representable
-    // after a division, from a small linear congruential sequence.
-    let mut state = 12345u32;
-    let mut next = move || {
-        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        ((state >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 7.3
-    };
+    let mut next = check_values(12345, 7.3);
     let mut tile = [[Lanes::default(); 6]; 6];
     for v in tile.iter_mut().flatten() {
         for x in v.0.iter_mut() {
@@ -1344,13 +1338,8 @@ pub fn lanes_match_scalars() -> Result<(), String> {
 /// names the first difference. Public for synth's `tests/flex_winograd.rs`.
 #[doc(hidden)]
 pub fn flipped_transform_matches_scalars(c_out: usize, c_in: usize) -> Result<(), String> {
-    let mut state = 777u32;
-    let w: Vec<f32> = (0..c_out * c_in * 9)
-        .map(|_| {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            ((state >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 3.1
-        })
-        .collect();
+    let mut next = check_values(777, 3.1);
+    let w: Vec<f32> = (0..c_out * c_in * 9).map(|_| next()).collect();
     let u = weight_transform(&w, c_out, c_in, true, None);
     for ci in 0..c_in {
         for co in 0..c_out {
@@ -1367,6 +1356,17 @@ pub fn flipped_transform_matches_scalars(c_out: usize, c_in: usize) -> Result<()
         }
     }
     Ok(())
+}
+
+/// Values in `[-scale / 2, scale / 2)` of mixed magnitude and sign, some not
+/// exactly representable after a division, from a small linear congruential
+/// sequence seeded with `seed`: the inputs of synth's checks above.
+fn check_values(seed: u32, scale: f32) -> impl FnMut() -> f32 {
+    let mut state = seed;
+    move || {
+        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        ((state >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * scale
+    }
 }
 
 /// Checks every lane of the 2D transform by `F` of the top-left `R x R` of
