@@ -3,7 +3,8 @@
 //! exactly the values of the element-wise definition, bit for bit: binary ops writing into either operand or into a
 //! fresh buffer, scalar and unary ops in place and allocating, `mask_where` in both in-place orientations and out of
 //! place, a comparison with a scalar, `select` along dim 0 of a 4-D tensor, and zero-filled tensors. Transcendental
-//! functions are checked against the same op applied to one short row at a time (the unsplit path).
+//! functions are checked against the same op applied to one short row at a time (the unsplit path). Binary ops with a
+//! transposed or permuted operand (change 25) are checked the same way.
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -49,17 +50,19 @@ fn inputs(shape: [usize; 4], seed: u64) -> (Vec<f32>, Vec<f32>) {
 type TensorOp = fn(Tensor<4>, Tensor<4>) -> Tensor<4>;
 type ValueOp = fn(f32, f32) -> f32;
 
+/// The four binary ops with a SIMD kernel, on tensors and on values.
+const BINARY_OPS: [(&str, TensorOp, ValueOp); 4] = [
+    ("add", |x, y| x + y, |x, y| x + y),
+    ("sub", |x, y| x - y, |x, y| x - y),
+    ("mul", |x, y| x * y, |x, y| x * y),
+    ("div", |x, y| x / y, |x, y| x / y),
+];
+
 #[test]
 fn binary_ops_match_their_definition_whichever_operand_they_write_into() {
     for shape in SHAPES {
         let (a, b) = inputs(shape, 1);
-        let ops: [(&str, TensorOp, ValueOp); 4] = [
-            ("add", |x, y| x + y, |x, y| x + y),
-            ("sub", |x, y| x - y, |x, y| x - y),
-            ("mul", |x, y| x * y, |x, y| x * y),
-            ("div", |x, y| x / y, |x, y| x / y),
-        ];
-        for (name, op, f) in ops {
+        for (name, op, f) in BINARY_OPS {
             let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| f(x, y)).collect();
             let (ta, tb) = (tensor(&a, shape), tensor(&b, shape));
             // lhs unique: written in place; rhs unique (lhs kept): written into rhs; both kept: a fresh buffer.
@@ -71,6 +74,55 @@ fn binary_ops_match_their_definition_whichever_operand_they_write_into() {
             assert_same(&format!("{name} fresh {shape:?}"), floats(out), want);
             assert_eq!(bits(&floats(ta)), bits(&a), "{name} left its kept lhs alone");
             assert_eq!(bits(&floats(tb)), bits(&b), "{name} left its kept rhs alone");
+        }
+    }
+}
+
+/// Binary ops where one operand is a transposed or permuted view, as autodiff adds the gradient of a Gram matrix's
+/// transposed factor (burn-flex change 25 copies such an operand contiguous first when it is long): every element is
+/// its definition's, bit for bit, whichever operand is reordered and written into, long (copied) or short (not).
+#[test]
+fn binary_ops_with_a_reordered_operand_match_their_definition() {
+    let device = Device::flex();
+    // [n, c, h, w] views: a 2-D transpose (n = h = 1) and an NHWC tensor permuted to NCHW, long and short.
+    for [n, c, h, w] in [[1, 1, 64, 2048], [1, 1, 3, 5], [8, 64, 14, 14], [2, 3, 2, 2]] {
+        let len = n * c * h * w;
+        let (a, b) = inputs([n, c, h, w], 7);
+        // `stored` holds b's value for NCHW index (i, ch, y, x) at its NHWC or transposed place.
+        let (stored_shape, view): ([usize; 4], fn(Tensor<4>) -> Tensor<4>) = if n == 1 && c == 1 {
+            ([1, 1, w, h], |t| t.swap_dims(2, 3))
+        } else {
+            ([n, h, w, c], |t| t.permute([0, 3, 1, 2]))
+        };
+        let mut stored = vec![0.0f32; len];
+        for i in 0..n {
+            for ch in 0..c {
+                for y in 0..h {
+                    for x in 0..w {
+                        let at = if n == 1 && c == 1 {
+                            x * h + y
+                        } else {
+                            ((i * h + y) * w + x) * c + ch
+                        };
+                        stored[at] = b[((i * c + ch) * h + y) * w + x];
+                    }
+                }
+            }
+        }
+        let reordered = || {
+            view(Tensor::from_data(
+                TensorData::new(stored.clone(), stored_shape),
+                &device,
+            ))
+        };
+        assert_same(&format!("the view of {stored_shape:?}"), floats(reordered()), b.clone());
+        for (name, op, f) in BINARY_OPS {
+            let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| f(x, y)).collect();
+            let got = op(tensor(&a, [n, c, h, w]), reordered());
+            assert_same(&format!("{name}, reordered rhs, {len} values"), floats(got), want);
+            let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| f(y, x)).collect();
+            let got = op(reordered(), tensor(&a, [n, c, h, w]));
+            assert_same(&format!("{name}, reordered lhs, {len} values"), floats(got), want);
         }
     }
 }
