@@ -83,45 +83,45 @@ fn binary_ops_match_their_definition_whichever_operand_they_write_into() {
 /// its definition's, bit for bit, whichever operand is reordered and written into, long (copied) or short (not).
 #[test]
 fn binary_ops_with_a_reordered_operand_match_their_definition() {
-    let device = Device::flex();
-    // [n, c, h, w] views: a 2-D transpose (n = h = 1) and an NHWC tensor permuted to NCHW, long and short.
-    for [n, c, h, w] in [[1, 1, 64, 2048], [1, 1, 3, 5], [8, 64, 14, 14], [2, 3, 2, 2]] {
-        let len = n * c * h * w;
-        let (a, b) = inputs([n, c, h, w], 7);
-        // `stored` holds b's value for NCHW index (i, ch, y, x) at its NHWC or transposed place.
-        let (stored_shape, view): ([usize; 4], fn(Tensor<4>) -> Tensor<4>) = if n == 1 && c == 1 {
-            ([1, 1, w, h], |t| t.swap_dims(2, 3))
-        } else {
-            ([n, h, w, c], |t| t.permute([0, 3, 1, 2]))
-        };
-        let mut stored = vec![0.0f32; len];
-        for i in 0..n {
-            for ch in 0..c {
-                for y in 0..h {
-                    for x in 0..w {
-                        let at = if n == 1 && c == 1 {
-                            x * h + y
-                        } else {
-                            ((i * h + y) * w + x) * c + ch
-                        };
-                        stored[at] = b[((i * c + ch) * h + y) * w + x];
-                    }
-                }
-            }
+    // Each case stores b with its NCHW axes in the order `stored_axes` (a 2-D transpose of the last two axes, and
+    // NHWC), long and short, and views it back as NCHW.
+    let cases = [
+        ([1, 1, 64, 2048], [0, 1, 3, 2]),
+        ([1, 1, 3, 5], [0, 1, 3, 2]),
+        ([8, 64, 14, 14], [0, 2, 3, 1]),
+        ([2, 3, 2, 2], [0, 2, 3, 1]),
+    ];
+    for (dims, stored_axes) in cases {
+        let len: usize = dims.iter().product();
+        let (a, b) = inputs(dims, 7);
+        let stored_shape = stored_axes.map(|axis| dims[axis]);
+        let mut back = [0; 4];
+        for (k, &axis) in stored_axes.iter().enumerate() {
+            back[axis] = k;
         }
-        let reordered = || {
-            view(Tensor::from_data(
-                TensorData::new(stored.clone(), stored_shape),
-                &device,
-            ))
-        };
+        let mut stored = vec![0.0f32; len];
+        for (j, &value) in b.iter().enumerate() {
+            // The NCHW index of b's element j, and its place in the stored order.
+            let mut index = [0; 4];
+            let mut rest = j;
+            for axis in (0..4).rev() {
+                index[axis] = rest % dims[axis];
+                rest /= dims[axis];
+            }
+            let at = stored_axes
+                .iter()
+                .zip(stored_shape)
+                .fold(0, |at, (&axis, size)| at * size + index[axis]);
+            stored[at] = value;
+        }
+        let reordered = || tensor(&stored, stored_shape).permute(back);
         assert_same(&format!("the view of {stored_shape:?}"), floats(reordered()), b.clone());
         for (name, op, f) in BINARY_OPS {
             let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| f(x, y)).collect();
-            let got = op(tensor(&a, [n, c, h, w]), reordered());
+            let got = op(tensor(&a, dims), reordered());
             assert_same(&format!("{name}, reordered rhs, {len} values"), floats(got), want);
             let want: Vec<f32> = a.iter().zip(&b).map(|(&x, &y)| f(y, x)).collect();
-            let got = op(reordered(), tensor(&a, [n, c, h, w]));
+            let got = op(reordered(), tensor(&a, dims));
             assert_same(&format!("{name}, reordered lhs, {len} values"), floats(got), want);
         }
     }
