@@ -272,7 +272,12 @@ fn gan_rows() {
     }
 }
 
+/// On a thread of the compute pool, as the binary runs its commands (`synth::backend::on_workers`).
 fn main() {
+    synth::backend::on_workers(benchmarks);
+}
+
+fn benchmarks() {
     println!("device: {}", synth::backend::device_name());
     if std::env::args().any(|a| a == "winograd") {
         winograd_rows();

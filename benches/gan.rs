@@ -46,7 +46,12 @@ fn trainer(ema: bool) -> Trainer {
     Trainer::new(meta, &refs, labels, &synth::backend::autodiff_device()).expect("the reference networks build")
 }
 
+/// On a thread of the compute pool, as the binary runs its commands (`synth::backend::on_workers`).
 fn main() {
+    synth::backend::on_workers(benchmarks);
+}
+
+fn benchmarks() {
     println!("device: {}", synth::backend::device_name());
     let batch: Vec<usize> = (0..64).collect();
     for (name, ema) in [

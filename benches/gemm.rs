@@ -184,7 +184,12 @@ fn flex_forward() {
     );
 }
 
+/// On a thread of the compute pool, as the binary runs its commands (`synth::backend::on_workers`).
 fn main() {
+    synth::backend::on_workers(benchmarks);
+}
+
+fn benchmarks() {
     println!("device: {}", synth::backend::device_name());
     fma_peak();
     per_image_products();

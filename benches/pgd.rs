@@ -11,7 +11,12 @@ use burn::tensor::Distribution;
 use synth::adversarial::{Goal, Norm, pgd_step};
 use synth::classifier::{BackboneKind, ClassifierConfig, build_model};
 
+/// On a thread of the compute pool, as the binary runs its commands (`synth::backend::on_workers`).
 fn main() {
+    synth::backend::on_workers(benchmarks);
+}
+
+fn benchmarks() {
     println!("device: {}", synth::backend::device_name());
     let device = synth::backend::device();
     let config = ClassifierConfig {

@@ -21,7 +21,12 @@ fn burn_pool(x: Tensor<4>) -> Tensor<4> {
     max_pool2d(x, MaxPoolOptions::new([2, 2]))
 }
 
+/// On a thread of the compute pool, as the binary runs its commands (`synth::backend::on_workers`).
 fn main() {
+    synth::backend::on_workers(benchmarks);
+}
+
+fn benchmarks() {
     let device = synth::backend::device();
     for shape in [[256, 32, 28, 28], [64, 64, 64, 64], [1, 64, 256, 256]] {
         let x = Tensor::<4>::random(shape, Distribution::Default, &device);

@@ -56,7 +56,12 @@ fn gatys_iteration(side: usize, reference_ms: f64) {
     harness::report(&name, &times, Some(reference_ms));
 }
 
+/// On a thread of the compute pool, as the binary runs its commands (`synth::backend::on_workers`).
 fn main() {
+    synth::backend::on_workers(benchmarks);
+}
+
+fn benchmarks() {
     println!("device: {}", synth::backend::device_name());
     let vgg = Vgg16::load(&bundled_weights(), &synth::backend::device()).expect("bundled weights");
     feature_extraction(&vgg, 32, 64);

@@ -12,7 +12,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // Ctrl-C removes the staging folders and locks of the running command, then exits with 130.
     synth::interrupt::install();
-    match commands::run(cli) {
+    // On a pool thread, so that each op's split work is stolen rather than handed over (`backend::on_workers`).
+    match synth::backend::on_workers(|| commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) if synth::interrupt::interrupted() => ExitCode::from(synth::interrupt::EXIT_INTERRUPTED),
         Err(err) => {
